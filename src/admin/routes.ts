@@ -1,0 +1,303 @@
+import { z } from 'zod';
+import { ConfdError } from '../errors.ts';
+import type { Config } from '../config/load.ts';
+import { parseDuration, DURATION_HELP } from '../config/duration.ts';
+import type { Logger } from '../log.ts';
+import type { Store } from '../store/db.ts';
+import { appendAudit } from '../store/audit.ts';
+import { addUser, findUser, removeUser, setUserHash, USERNAME_RE, USERNAME_HELP } from '../store/users.ts';
+import { activeIps, authoriseIp, normaliseIp, revokeAllIps, revokeIp } from '../store/ips.ts';
+import { revokeToken } from '../store/tokens.ts';
+import { hashPassword, passwordProblem } from '../auth/passwords.ts';
+import type { JoinTokens } from '../auth/tokens.ts';
+import type { MediaPlane } from '../sfu/media-plane.ts';
+import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { VERSION } from '../version.ts';
+
+export interface AdminContext {
+  config: Config;
+  store: Store;
+  tokens: JoinTokens;
+  media: MediaPlane;
+  log: Logger;
+  startedAt: Date;
+  /** Base URL for join links, e.g. http://127.0.0.1:3010 */
+  publicBase: () => string;
+  /** Called when IPs lose authorisation, so live host sessions can be demoted at once. */
+  onIpsRevoked: (ips: string[]) => void;
+  now?: () => Date;
+}
+
+export interface RouteResult {
+  status: number;
+  body: unknown;
+}
+
+type Handler = (ctx: AdminContext, params: Record<string, string>, body: unknown, query: URLSearchParams) => Promise<RouteResult>;
+
+interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  pattern: RegExp;
+  keys: string[];
+  handler: Handler;
+}
+
+/** Parses `body` with `schema`, or throws a 400 naming the first bad field. */
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  if (body === undefined) throw new ConfdError('bad_request', 'this request needs a JSON body');
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    if (issue?.code === 'unrecognized_keys') throw new ConfdError('bad_request', `unknown field(s): ${issue.keys.join(', ')}`);
+    throw new ConfdError('bad_request', `${where}${issue?.message ?? 'invalid body'}`);
+  }
+  return r.data;
+}
+
+const username = z.string({ error: 'must be a string' }).regex(USERNAME_RE, { error: `user names are ${USERNAME_HELP}` });
+const password = z.string({ error: 'must be a string' }).check((ctx) => {
+  const problem = passwordProblem(ctx.value);
+  if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
+});
+const ttl = z.string({ error: 'must be a string' }).refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
+
+const addUserBody = z.strictObject({ name: username, password });
+const passwdBody = z.strictObject({ password });
+const issueTokenBody = z.strictObject({
+  room: z.string({ error: 'must be a string' }).regex(ROOM_NAME_RE, { error: `room names are ${ROOM_NAME_HELP}` }),
+  ttl: ttl.optional(),
+  user: username.optional(),
+  presenter: z.boolean({ error: 'must be true or false' }).optional(),
+});
+const addIpBody = z.strictObject({ ip: z.string({ error: 'must be a string' }), user: username, ttl: ttl.optional() });
+const kickBody = z.strictObject({ peer: z.string({ error: 'must be a string' }).min(1).max(128) });
+
+const clock = (ctx: AdminContext) => (ctx.now ?? (() => new Date()))();
+
+function ipParam(raw: string): string {
+  const ip = normaliseIp(raw);
+  if (!ip) throw new ConfdError('bad_request', `"${raw}" is not an IP address`);
+  return ip;
+}
+
+function userParam(raw: string): string {
+  if (!USERNAME_RE.test(raw)) throw new ConfdError('bad_request', `"${raw}" is not a valid user name (${USERNAME_HELP})`);
+  return raw;
+}
+
+const routes: Route[] = [];
+function route(method: Route['method'], path: string, handler: Handler): void {
+  const keys: string[] = [];
+  const pattern = new RegExp(
+    `^${path.replace(/:([a-z]+)/g, (_, k: string) => {
+      keys.push(k);
+      return '([^/]+)';
+    })}$`,
+  );
+  routes.push({ method, pattern, keys, handler });
+}
+
+route('GET', '/v1/status', async (ctx) => {
+  const now = clock(ctx);
+  const rooms = ctx.media.rooms();
+  return {
+    status: 200,
+    body: {
+      version: VERSION,
+      pid: process.pid,
+      node: process.version,
+      startedAt: ctx.startedAt.toISOString(),
+      uptimeSeconds: Math.floor((now.getTime() - ctx.startedAt.getTime()) / 1000),
+      http: ctx.publicBase(),
+      socket: ctx.config.socketPath,
+      dataDir: ctx.config.dataDir,
+      hostProtected: ctx.config.host.protected,
+      userAuth: ctx.config.host.user_auth,
+      users: ctx.store.data.users.length,
+      authorisedIps: activeIps(ctx.store.data, now).length,
+      activeTokens: ctx.store.data.tokens.filter((t) => !t.revokedAt && Date.parse(t.expiresAt) > now.getTime()).length,
+      workers: await ctx.media.workers(),
+      rooms: rooms.length,
+      peers: rooms.reduce((n, r) => n + r.peers.length, 0),
+    },
+  };
+});
+
+route('GET', '/v1/users', async (ctx) => ({
+  status: 200,
+  body: { users: ctx.store.data.users.map((u) => ({ name: u.name, createdAt: u.createdAt, updatedAt: u.updatedAt })) },
+}));
+
+route('POST', '/v1/users', async (ctx, _p, body) => {
+  const { name, password: pw } = parseBody(addUserBody, body);
+  if (findUser(ctx.store.data, name)) throw new ConfdError('conflict', `user "${name}" already exists; use "confctl user passwd ${name}" to change the password`);
+  const hash = await hashPassword(pw);
+  const now = clock(ctx);
+  const user = await ctx.store.mutate((d) => {
+    const u = addUser(d, name, hash, now);
+    appendAudit(d, now, 'user.add', 'admin', { user: name });
+    return u;
+  });
+  ctx.log.info({ user: name }, 'user added');
+  return { status: 201, body: { name: user.name, createdAt: user.createdAt } };
+});
+
+route('DELETE', '/v1/users/:name', async (ctx, p) => {
+  const name = userParam(p.name!);
+  const now = clock(ctx);
+  const ips = ctx.store.data.ips.filter((e) => e.user === name).map((e) => e.ip);
+  const { removedIps } = await ctx.store.mutate((d) => {
+    const r = removeUser(d, name);
+    appendAudit(d, now, 'user.remove', 'admin', { user: name, removedIps: r.removedIps });
+    return r;
+  });
+  if (ips.length > 0) ctx.onIpsRevoked(ips);
+  ctx.log.info({ user: name, removedIps }, 'user removed');
+  return { status: 200, body: { name, removed: true, removedIps } };
+});
+
+route('PUT', '/v1/users/:name/password', async (ctx, p, body) => {
+  const name = userParam(p.name!);
+  const { password: pw } = parseBody(passwdBody, body);
+  if (!findUser(ctx.store.data, name)) throw new ConfdError('not_found', `no user "${name}"; "confctl user list" shows the users`);
+  const hash = await hashPassword(pw);
+  const now = clock(ctx);
+  await ctx.store.mutate((d) => {
+    setUserHash(d, name, hash, now);
+    appendAudit(d, now, 'user.passwd', 'admin', { user: name });
+  });
+  ctx.log.info({ user: name }, 'password changed');
+  return { status: 200, body: { name, updated: true } };
+});
+
+route('GET', '/v1/tokens', async (ctx) => {
+  const now = clock(ctx).getTime();
+  return {
+    status: 200,
+    body: {
+      tokens: ctx.store.data.tokens.map((t) => ({
+        ...t,
+        state: t.revokedAt ? 'revoked' : Date.parse(t.expiresAt) <= now ? 'expired' : 'active',
+      })),
+    },
+  };
+});
+
+route('POST', '/v1/tokens', async (ctx, _p, body) => {
+  const req = parseBody(issueTokenBody, body);
+  if (req.user && !findUser(ctx.store.data, req.user)) {
+    throw new ConfdError('not_found', `no user "${req.user}"; add it with "confctl user add ${req.user}" or leave out --user`);
+  }
+  const ttlSeconds = req.ttl ? parseDuration(req.ttl)! : ctx.tokens.defaultTtlSeconds;
+  const { token, record } = await ctx.tokens.issue({
+    room: req.room,
+    sub: req.user ?? 'guest',
+    presenter: req.presenter ?? false,
+    ttlSeconds,
+    actor: 'admin',
+  });
+  const joinUrl = `${ctx.publicBase()}/join/${encodeURIComponent(req.room)}?token=${encodeURIComponent(token)}`;
+  ctx.log.info({ id: record.id, room: record.room, sub: record.sub, presenter: record.presenter, expiresAt: record.expiresAt }, 'token issued');
+  return { status: 201, body: { ...record, token, joinUrl } };
+});
+
+route('DELETE', '/v1/tokens/:id', async (ctx, p) => {
+  const id = p.id!;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new ConfdError('bad_request', `"${id}" is not a token id; "confctl token list" shows the ids`);
+  const now = clock(ctx);
+  const rec = await ctx.store.mutate((d) => {
+    const r = revokeToken(d, id, now);
+    appendAudit(d, now, 'token.revoke', 'admin', { id, room: r.room });
+    return r;
+  });
+  ctx.log.info({ id, room: rec.room }, 'token revoked');
+  return { status: 200, body: { ...rec, state: 'revoked' } };
+});
+
+route('GET', '/v1/ips', async (ctx) => ({ status: 200, body: { ips: activeIps(ctx.store.data, clock(ctx)) } }));
+
+route('POST', '/v1/ips', async (ctx, _p, body) => {
+  const req = parseBody(addIpBody, body);
+  const ip = ipParam(req.ip);
+  const ttlSeconds = req.ttl ? parseDuration(req.ttl)! : parseDuration(ctx.config.host.authTtl)!;
+  const now = clock(ctx);
+  const entry = await ctx.store.mutate((d) => {
+    const e = authoriseIp(d, ip, req.user, ttlSeconds, now);
+    appendAudit(d, now, 'ip.add', 'admin', { ip, user: req.user, expiresAt: e.expiresAt });
+    return { ...e };
+  });
+  ctx.log.info({ ip, user: req.user }, 'ip authorised');
+  return { status: 201, body: entry };
+});
+
+route('DELETE', '/v1/ips/:ip', async (ctx, p) => {
+  const ip = ipParam(p.ip!);
+  const now = clock(ctx);
+  const removed = await ctx.store.mutate((d) => {
+    const r = revokeIp(d, ip);
+    appendAudit(d, now, 'ip.revoke', 'admin', { ip, entries: r.length });
+    return r;
+  });
+  ctx.onIpsRevoked([ip]);
+  ctx.log.info({ ip, entries: removed.length }, 'ip revoked');
+  return { status: 200, body: { revoked: removed } };
+});
+
+route('DELETE', '/v1/ips', async (ctx) => {
+  const now = clock(ctx);
+  const removed = await ctx.store.mutate((d) => {
+    const r = revokeAllIps(d);
+    appendAudit(d, now, 'ip.revoke_all', 'admin', { entries: r.length });
+    return r;
+  });
+  ctx.onIpsRevoked([...new Set(removed.map((e) => e.ip))]);
+  ctx.log.info({ entries: removed.length }, 'all ips revoked');
+  return { status: 200, body: { revoked: removed } };
+});
+
+route('GET', '/v1/rooms', async (ctx) => ({ status: 200, body: { rooms: ctx.media.rooms() } }));
+
+route('POST', '/v1/rooms/:room/kick', async (ctx, p, body) => {
+  const room = p.room!;
+  if (!ROOM_NAME_RE.test(room)) throw new ConfdError('bad_request', `invalid room name "${room}": ${ROOM_NAME_HELP}`);
+  const { peer } = parseBody(kickBody, body);
+  if (!ctx.media.kick(room, peer)) throw new ConfdError('not_found', `no peer "${peer}" in room "${room}"; "confctl rooms" lists rooms and peers`);
+  const now = clock(ctx);
+  await ctx.store.mutate((d) => void appendAudit(d, now, 'peer.kick', 'admin', { room, peer }));
+  return { status: 200, body: { room, peer, kicked: true } };
+});
+
+route('GET', '/v1/audit', async (ctx, _p, _b, query) => {
+  const raw = query.get('limit') ?? '50';
+  if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) < 1) throw new ConfdError('bad_request', 'limit must be a whole number from 1 to 99999');
+  const events = ctx.store.data.audit;
+  return { status: 200, body: { events: events.slice(Math.max(0, events.length - Number(raw))) } };
+});
+
+export type RouteMatch = { handler: Handler; params: Record<string, string> } | { allowed: string[] } | null;
+
+/** Finds the handler for method + path; `{allowed}` when the path exists with other methods. */
+export function matchRoute(method: string, path: string): RouteMatch {
+  const allowed: string[] = [];
+  for (const r of routes) {
+    const m = r.pattern.exec(path);
+    if (!m) continue;
+    if (r.method !== method) {
+      allowed.push(r.method);
+      continue;
+    }
+    const params: Record<string, string> = {};
+    r.keys.forEach((k, i) => (params[k] = decodeParam(m[i + 1]!)));
+    return { handler: r.handler, params };
+  }
+  return allowed.length > 0 ? { allowed } : null;
+}
+
+function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ConfdError('bad_request', `bad percent-encoding in the path: ${raw}`);
+  }
+}

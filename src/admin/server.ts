@@ -1,0 +1,105 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { chmod, chown, unlink } from 'node:fs/promises';
+import { ConfdError, isConfdError } from '../errors.ts';
+import { HTTP_STATUS, readJsonBody } from '../http/body.ts';
+import { claimSocketPath } from './socket-file.ts';
+import { resolveGid } from './group.ts';
+import { matchRoute, type AdminContext } from './routes.ts';
+
+export interface AdminServer {
+  close(): Promise<void>;
+  readonly path: string;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  send(res, status, { error: { code, message } }, headers);
+}
+
+async function handle(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://confd');
+  const match = matchRoute(req.method ?? 'GET', url.pathname);
+  if (match === null) {
+    req.resume();
+    return sendError(res, 404, 'not_found', `no admin route ${req.method} ${url.pathname}; see the README's "Admin socket" section for the routes`);
+  }
+  if ('allowed' in match) {
+    req.resume();
+    return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(' or ')}`, {
+      allow: match.allowed.join(', '),
+    });
+  }
+  const body = await readJsonBody(req);
+  const result = await match.handler(ctx, match.params, body, url.searchParams);
+  send(res, result.status, result.body);
+}
+
+/** Listens on the admin Unix socket: HTTP/1.1 + JSON, mode 0600 (0660 with admin.group). */
+export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> {
+  const path = ctx.config.socketPath;
+  const group = ctx.config.admin.group;
+  const gid = group === null ? null : resolveGid(group);
+  await claimSocketPath(path);
+
+  const server: Server = createServer((req, res) => {
+    handle(ctx, req, res).catch((e: unknown) => {
+      if (isConfdError(e)) {
+        sendError(res, HTTP_STATUS[e.code] ?? 400, e.code, e.message);
+      } else {
+        ctx.log.error({ err: e, route: `${req.method} ${req.url}` }, 'admin request failed');
+        if (!res.headersSent) sendError(res, 500, 'internal', 'internal error; the daemon log has the details');
+        else res.destroy();
+      }
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.maxHeadersCount = 50;
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"code":"bad_request","message":"malformed HTTP request"}}\n');
+    else socket.destroy();
+  });
+
+  // bind() creates the socket file with the process umask: make it private from the first instant,
+  // not after a chmod race window.
+  const oldUmask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } finally {
+    process.umask(oldUmask);
+  }
+  try {
+    if (gid !== null) {
+      await chown(path, process.getuid?.() ?? -1, gid);
+      await chmod(path, 0o660);
+    } else {
+      await chmod(path, 0o600);
+    }
+  } catch (e) {
+    server.close();
+    throw new ConfdError('config_invalid', `cannot set owner/mode of the admin socket ${path}: ${(e as Error).message}`);
+  }
+
+  return {
+    path,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          unlink(path).catch(() => {}).finally(resolve);
+        });
+        server.closeAllConnections();
+      }),
+  };
+}
+

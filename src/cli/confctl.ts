@@ -1,0 +1,263 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { adminRequest, DaemonUnreachable, type AdminResponse } from '../admin/client.ts';
+import { parseDuration, DURATION_HELP } from '../config/duration.ts';
+import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { VERSION } from '../version.ts';
+import { table, shortTime } from './format.ts';
+import { readNewPassword, PasswordMismatch } from './password-input.ts';
+import { UsageError } from './usage-error.ts';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+
+interface GlobalOpts {
+  socket?: string;
+  config?: string;
+  json?: boolean;
+}
+
+/** Refused by the daemon: exit 1 with its message. */
+class Refused extends Error {
+  readonly body: unknown;
+  constructor(message: string, body: unknown) {
+    super(message);
+    this.body = body;
+  }
+}
+
+const SYSTEMD_SOCKET = '/run/confd/confd.sock';
+
+/** Same precedence as the daemon: --socket, CONFD_SOCKET, the config's, then the usual places. */
+async function socketPath(g: GlobalOpts): Promise<string> {
+  if (g.socket) return resolve(g.socket);
+  if (process.env.CONFD_SOCKET) return resolve(process.env.CONFD_SOCKET);
+  const configFile = g.config ?? process.env.CONFD_CONFIG;
+  if (configFile) {
+    const { loadConfig } = await import('../config/load.ts');
+    try {
+      return loadConfig({ config: configFile }).socketPath;
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  if (process.env.CONFD_DATA_DIR) return resolve(process.env.CONFD_DATA_DIR, 'confd.sock');
+  const local = resolve('data', 'confd.sock');
+  if (!existsSync(local) && existsSync(SYSTEMD_SOCKET)) return SYSTEMD_SOCKET;
+  return local;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('confctl')
+    .description(
+      'Administer a running confd over its admin socket.\n\nExit codes: 0 ok, 1 refused or failed, 2 usage error, 3 daemon not reachable.',
+    )
+    .version(VERSION, '-V, --version')
+    .option('-s, --socket <path>', `admin socket (env CONFD_SOCKET; default ./data/confd.sock, else ${SYSTEMD_SOCKET})`)
+    .option('-c, --config <file>', "take the socket path from confd's config file (env CONFD_CONFIG)")
+    .option('--json', 'print machine-readable JSON')
+    .showHelpAfterError('(run "confctl --help" for usage)')
+    .exitOverride();
+
+  const g = () => program.opts<GlobalOpts>();
+  const out = (text: string) => process.stdout.write(`${text}\n`);
+
+  async function call(method: string, path: string, body?: unknown): Promise<any> {
+    const res: AdminResponse = await adminRequest(await socketPath(g()), method, path, body);
+    if (res.status >= 400) {
+      const msg = res.body?.error?.message ?? `daemon answered HTTP ${res.status}`;
+      throw new Refused(msg, res.body);
+    }
+    return res.body;
+  }
+
+  /** Prints JSON with --json, else the human form. */
+  const show = (body: unknown, human: () => string) => out(g().json ? JSON.stringify(body, null, 2) : human());
+
+  // ----- user
+  const user = program.command('user').description('manage host users (stored hashed with argon2id)');
+  user
+    .command('add <name>')
+    .description('add a user; asks for the password twice on a terminal')
+    .option('--password-stdin', 'read the password from standard input')
+    .action(async (name: string, o: { passwordStdin?: boolean }) => {
+      const password = await readNewPassword(Boolean(o.passwordStdin));
+      const r = await call('POST', '/v1/users', { name, password });
+      show(r, () => `user ${r.name} added`);
+    });
+  user
+    .command('list')
+    .description('list users')
+    .action(async () => {
+      const r = await call('GET', '/v1/users');
+      show(r, () => (r.users.length === 0 ? 'no users' : table(['NAME', 'CREATED', 'UPDATED'], r.users.map((u: any) => [u.name, shortTime(u.createdAt), shortTime(u.updatedAt)]))));
+    });
+  user
+    .command('remove <name>')
+    .description('remove a user (and the authorised IPs it holds)')
+    .action(async (name: string) => {
+      const r = await call('DELETE', `/v1/users/${encodeURIComponent(name)}`);
+      show(r, () => `user ${r.name} removed${r.removedIps ? `; ${r.removedIps} authorised IP entr${r.removedIps === 1 ? 'y' : 'ies'} revoked` : ''}`);
+    });
+  user
+    .command('passwd <name>')
+    .description("change a user's password; asks twice on a terminal")
+    .option('--password-stdin', 'read the password from standard input')
+    .action(async (name: string, o: { passwordStdin?: boolean }) => {
+      const password = await readNewPassword(Boolean(o.passwordStdin));
+      const r = await call('PUT', `/v1/users/${encodeURIComponent(name)}/password`, { password });
+      show(r, () => `password of ${r.name} changed`);
+    });
+
+  // ----- token
+  const token = program.command('token').description('join tokens (JWT) for rooms');
+  token
+    .command('issue')
+    .description('issue a join token; prints the token and the join URL')
+    .requiredOption('-r, --room <room>', 'the room the token opens')
+    .option('-t, --ttl <duration>', `lifetime, ${DURATION_HELP} (default: jwt.expiresIn, 1h)`)
+    .option('-u, --user <name>', 'the user the token is for (default: guest)')
+    .option('--presenter', 'the token gives host rights in its room')
+    .action(async (o: { room: string; ttl?: string; user?: string; presenter?: boolean }) => {
+      if (!isRoomName(o.room)) throw new UsageError(`invalid --room "${o.room}": ${ROOM_NAME_HELP}`);
+      if (o.ttl !== undefined && parseDuration(o.ttl) === null) throw new UsageError(`invalid --ttl "${o.ttl}": must be ${DURATION_HELP}`);
+      const r = await call('POST', '/v1/tokens', { room: o.room, ttl: o.ttl, user: o.user, presenter: Boolean(o.presenter) });
+      show(r, () => [`token:    ${r.token}`, `join url: ${r.joinUrl}`, `id:       ${r.id}`, `room:     ${r.room}`, `user:     ${r.sub}${r.presenter ? ' (presenter)' : ''}`, `expires:  ${shortTime(r.expiresAt)}`].join('\n'));
+    });
+  token
+    .command('list')
+    .description('list issued tokens (active, expired within the last day, revoked)')
+    .action(async () => {
+      const r = await call('GET', '/v1/tokens');
+      show(r, () =>
+        r.tokens.length === 0
+          ? 'no tokens'
+          : table(['ID', 'ROOM', 'USER', 'PRESENTER', 'EXPIRES', 'STATE'], r.tokens.map((t: any) => [t.id, t.room, t.sub, t.presenter ? 'yes' : 'no', shortTime(t.expiresAt), t.state])),
+      );
+    });
+  token
+    .command('revoke <id>')
+    .description('revoke a token by id; it stops working at once')
+    .action(async (id: string) => {
+      const r = await call('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
+      show(r, () => `token ${r.id} (room ${r.room}) revoked`);
+    });
+
+  // ----- ip
+  const ip = program.command('ip').description('the authorised host IP table');
+  ip
+    .command('list')
+    .description('list authorised IPs')
+    .action(async () => {
+      const r = await call('GET', '/v1/ips');
+      show(r, () =>
+        r.ips.length === 0
+          ? 'no authorised IPs'
+          : table(['IP', 'USER', 'SINCE', 'LAST SEEN', 'EXPIRES'], r.ips.map((e: any) => [e.ip, e.user, shortTime(e.since), shortTime(e.lastSeen), shortTime(e.expiresAt)])),
+      );
+    });
+  ip
+    .command('revoke [ip]')
+    .description('revoke an IP (its hosts lose host rights at once), or every IP with --all')
+    .option('--all', 'revoke every authorised IP')
+    .action(async (addr: string | undefined, o: { all?: boolean }) => {
+      if (o.all && addr) throw new UsageError('give an IP or --all, not both');
+      if (!o.all && !addr) throw new UsageError('give the IP to revoke, or --all');
+      const r = await call('DELETE', o.all ? '/v1/ips' : `/v1/ips/${encodeURIComponent(addr!)}`);
+      show(r, () => (o.all ? `revoked ${r.revoked.length} authorised IP entr${r.revoked.length === 1 ? 'y' : 'ies'}` : `revoked ${addr}`));
+    });
+
+  // ----- status, rooms, kick, audit
+  program
+    .command('status')
+    .description('version, uptime, workers (pid, CPU), rooms and peers')
+    .action(async () => {
+      const r = await call('GET', '/v1/status');
+      show(r, () =>
+        [
+          `confd ${r.version} (pid ${r.pid}, node ${r.node})`,
+          `uptime:          ${r.uptimeSeconds}s (since ${shortTime(r.startedAt)})`,
+          `http:            ${r.http}`,
+          `admin socket:    ${r.socket}`,
+          `data dir:        ${r.dataDir}`,
+          `host protection: ${r.hostProtected ? 'on' : 'off'}${r.userAuth ? ', user auth on' : ''}`,
+          `users: ${r.users}   authorised IPs: ${r.authorisedIps}   active tokens: ${r.activeTokens}`,
+          `rooms: ${r.rooms}   peers: ${r.peers}`,
+          r.workers.length === 0
+            ? 'workers: none'
+            : `workers:\n${table(['  PID', 'CPU USER', 'CPU SYS', 'ROOMS'], r.workers.map((w: any) => [`  ${w.pid}`, `${(w.cpu.userMs / 1000).toFixed(1)}s`, `${(w.cpu.systemMs / 1000).toFixed(1)}s`, w.rooms]))}`,
+        ].join('\n'),
+      );
+    });
+  program
+    .command('rooms')
+    .description('list rooms with their peers and producers')
+    .action(async () => {
+      const r = await call('GET', '/v1/rooms');
+      show(r, () =>
+        r.rooms.length === 0
+          ? 'no rooms'
+          : r.rooms
+              .map((room: any) =>
+                [`${room.name} (${room.peers.length} peer${room.peers.length === 1 ? '' : 's'}, since ${shortTime(room.createdAt)})`, ...room.peers.map((p: any) => `  ${p.id}  ${p.name}  producers=${p.producers} consumers=${p.consumers}`)].join('\n'),
+              )
+              .join('\n'),
+      );
+    });
+  program
+    .command('kick')
+    .description('disconnect a peer from a room')
+    .requiredOption('-r, --room <room>', 'room name')
+    .requiredOption('-p, --peer <peer>', 'peer id (see "confctl rooms")')
+    .action(async (o: { room: string; peer: string }) => {
+      if (!isRoomName(o.room)) throw new UsageError(`invalid --room "${o.room}": ${ROOM_NAME_HELP}`);
+      const r = await call('POST', `/v1/rooms/${encodeURIComponent(o.room)}/kick`, { peer: o.peer });
+      show(r, () => `kicked ${r.peer} from ${r.room}`);
+    });
+  program
+    .command('audit')
+    .description('show the newest audit events (admin changes, logins, revocations)')
+    .addOption(new Option('-n, --limit <n>', 'how many events').default('50'))
+    .action(async (o: { limit: string }) => {
+      if (!/^[1-9][0-9]{0,4}$/.test(o.limit)) throw new UsageError('--limit must be a whole number from 1 to 99999');
+      const r = await call('GET', `/v1/audit?limit=${o.limit}`);
+      show(r, () =>
+        r.events.length === 0
+          ? 'no events'
+          : table(
+              ['TIME', 'EVENT', 'ACTOR', 'DETAILS'],
+              r.events.map((e: any) => {
+                const { at, type, actor, ...rest } = e;
+                return [shortTime(at), type, actor, Object.entries(rest).map(([k, v]) => `${k}=${v}`).join(' ')];
+              }),
+            ),
+      );
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    const json = argv.includes('--json');
+    const emit = (code: string, message: string, exit: number): never => {
+      if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
+      else process.stderr.write(`confctl: ${message}\n`);
+      process.exit(exit);
+    };
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(EXIT.ok);
+      process.exit(EXIT.usage);
+    }
+    if (e instanceof UsageError) emit('usage', e.message, EXIT.usage);
+    if (e instanceof DaemonUnreachable) emit('unreachable', e.message, EXIT.unreachable);
+    if (e instanceof Refused) {
+      if (json) {
+        process.stdout.write(`${JSON.stringify(e.body)}\n`);
+        process.exit(EXIT.failed);
+      }
+      emit('refused', e.message, EXIT.failed);
+    }
+    if (e instanceof PasswordMismatch) emit('refused', e.message, EXIT.failed);
+    throw e;
+  }
+}
+

@@ -1,0 +1,34 @@
+/** The embedded default: what confd runs with when no config file is given. */
+export const DEFAULT_CONFIG = {
+  server: {
+    listen: '127.0.0.1',
+    port: 3010,
+    publicUrl: null,
+    trustProxy: [],
+    tls: { cert: null, key: null },
+  },
+  dataDir: './data',
+  admin: { socket: null, group: null },
+  host: {
+    protected: false,
+    user_auth: false,
+    users: [],
+    maxLoginAttempts: 5,
+    loginBlockMinutes: 15,
+    authTtl: '12h',
+    leaveGraceSeconds: 20,
+  },
+  jwt: { secret: null, expiresIn: '1h', maxTtl: '7d' },
+  api: { keySecret: null },
+  mediasoup: {
+    workers: 'auto',
+    listenIp: '127.0.0.1',
+    announcedAddress: null,
+    portRange: [40000, 49999],
+  },
+  rooms: { maxPeers: 50 },
+  log: { level: 'info' },
+} as const;
+
+/** Keys whose values are secrets: never printed, never logged. */
+export const SECRET_PATHS = ['jwt.secret', 'api.keySecret', 'host.users[].password'] as const;

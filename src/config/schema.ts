@@ -1,0 +1,100 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseDuration, DURATION_HELP } from './duration.ts';
+
+const duration = z.string().refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
+
+const ipOrCidr = z.string().refine(
+  (s) => {
+    const [addr, bits, extra] = s.split('/');
+    if (extra !== undefined || !addr) return false;
+    const family = isIP(addr);
+    if (family === 0) return false;
+    if (bits === undefined) return true;
+    if (!/^[0-9]{1,3}$/.test(bits)) return false;
+    return Number(bits) <= (family === 4 ? 32 : 128);
+  },
+  { error: 'must be an IP address or CIDR range, e.g. 10.0.0.1 or 10.0.0.0/8' },
+);
+
+const listenAddress = z
+  .string()
+  .refine((s) => isIP(s) !== 0 || s === 'localhost', { error: 'must be an IP address (e.g. 127.0.0.1, 0.0.0.0, ::) or "localhost"' });
+
+const secret = (what: string) =>
+  z
+    .string()
+    .refine((s) => Buffer.byteLength(s, 'utf8') >= 32, {
+      error: `${what} must be at least 32 bytes long; generate one with: openssl rand -hex 32 (or set it to null)`,
+    })
+    .nullable();
+
+const hostUser = z.strictObject({
+  username: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/, {
+    error: 'must be 1-64 characters: letters, digits, _ . @ - (not starting with a symbol)',
+  }),
+  password: z.string().min(1, { error: 'must not be empty; use a hash from `confd hash-password`' }),
+});
+
+export const fileConfigSchema = z.strictObject({
+  server: z.strictObject({
+    listen: listenAddress,
+    port: z.int({ error: 'must be a whole number' }).min(0).max(65535),
+    publicUrl: z
+      .string()
+      .refine((s) => {
+        try {
+          const u = new URL(s);
+          return (u.protocol === 'http:' || u.protocol === 'https:') && !u.search && !u.hash;
+        } catch {
+          return false;
+        }
+      }, { error: 'must be an http(s) URL without query or fragment, e.g. https://meet.example.org' })
+      .nullable(),
+    trustProxy: z.array(ipOrCidr).max(64),
+    tls: z
+      .strictObject({ cert: z.string().min(1).nullable(), key: z.string().min(1).nullable() })
+      .refine((t) => (t.cert === null) === (t.key === null), {
+        error: 'set both cert and key (paths to PEM files), or neither',
+      }),
+  }),
+  dataDir: z.string().min(1),
+  admin: z.strictObject({
+    socket: z.string().min(1).nullable(),
+    group: z
+      .union([z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/), z.int().min(0)], {
+        error: 'must be a group name or numeric gid (or null)',
+      })
+      .nullable(),
+  }),
+  host: z.strictObject({
+    protected: z.boolean(),
+    user_auth: z.boolean(),
+    users: z.array(hostUser).max(1000),
+    maxLoginAttempts: z.int().min(1).max(1000),
+    loginBlockMinutes: z.int().min(1).max(10080),
+    authTtl: duration,
+    leaveGraceSeconds: z.int().min(0).max(3600),
+  }),
+  jwt: z.strictObject({
+    secret: secret('jwt.secret'),
+    expiresIn: duration,
+    maxTtl: duration,
+  }).refine((j) => (parseDuration(j.expiresIn) ?? 0) <= (parseDuration(j.maxTtl) ?? 0), {
+    error: 'jwt.expiresIn must not be longer than jwt.maxTtl',
+    path: ['expiresIn'],
+  }),
+  api: z.strictObject({ keySecret: secret('api.keySecret') }),
+  mediasoup: z.strictObject({
+    workers: z.union([z.literal('auto'), z.int().min(1).max(64)], { error: 'must be "auto" or a whole number from 1 to 64' }),
+    listenIp: z.string().refine((s) => isIP(s) !== 0, { error: 'must be an IP address' }),
+    announcedAddress: z.string().min(1).nullable(),
+    portRange: z
+      .tuple([z.int().min(1024).max(65535), z.int().min(1024).max(65535)])
+      .refine(([lo, hi]) => lo <= hi, { error: 'must be [low, high] with low <= high' }),
+  }),
+  rooms: z.strictObject({ maxPeers: z.int().min(1).max(1000) }),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
+});
+
+export type FileConfig = z.infer<typeof fileConfigSchema>;

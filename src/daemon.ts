@@ -1,0 +1,122 @@
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Config } from './config/load.ts';
+import { parseDuration } from './config/duration.ts';
+import { ConfdError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { lockDataDir } from './store/lock.ts';
+import { openStore, type Store } from './store/db.ts';
+import { appendAudit } from './store/audit.ts';
+import { expireIps } from './store/ips.ts';
+import { loadJwtKey } from './auth/secret.ts';
+import { isPasswordHash } from './auth/passwords.ts';
+import { createJoinTokens, type JoinTokens } from './auth/tokens.ts';
+import { startHttpServer, type HttpServer } from './http/server.ts';
+import { startAdminServer } from './admin/server.ts';
+import { NO_MEDIA_PLANE } from './sfu/media-plane.ts';
+
+export interface Daemon {
+  readonly store: Store;
+  readonly tokens: JoinTokens;
+  readonly http: HttpServer;
+  publicBase(): string;
+  stop(): Promise<void>;
+}
+
+/** How often expired authorised IPs are swept from the table. */
+const IP_SWEEP_MS = 30_000;
+
+function prepareDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = statSync(dir);
+    if (!st.isDirectory()) throw new Error('not a directory');
+    // The data dir holds password hashes and the signing secret: nobody else may read it.
+    if (st.uid === process.getuid?.() && (st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  } catch (e) {
+    throw new ConfdError('data_dir_unusable', `cannot use data dir ${dir}: ${(e as Error).message}; create it writable by this user or pass --data-dir`);
+  }
+}
+
+function baseUrl(config: Config, http: HttpServer): string {
+  if (config.server.publicUrl) return config.server.publicUrl.replace(/\/+$/, '');
+  const scheme = config.server.tls.cert ? 'https' : 'http';
+  const { host, port } = http.address();
+  const shown = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
+  return `${scheme}://${shown}:${port}`;
+}
+
+/** Builds the parts from Config and starts them in order; stop() undoes them in reverse. */
+export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  const undo: (() => Promise<void> | void)[] = [];
+  const stop = async () => {
+    while (undo.length > 0) {
+      try {
+        await undo.pop()!();
+      } catch (e) {
+        log.error({ err: e }, 'error during shutdown');
+      }
+    }
+  };
+
+  try {
+    prepareDataDir(config.dataDir);
+    undo.push(lockDataDir(config.dataDir));
+
+    const store = await openStore(config.dataDir);
+    undo.push(() => store.close());
+
+    const { key, source } = loadJwtKey(config.jwt.secret, config.dataDir);
+    if (source === 'generated') log.info({ dataDir: config.dataDir }, 'generated a new JWT signing secret');
+    const tokens = createJoinTokens({
+      key,
+      store,
+      defaultTtlSeconds: parseDuration(config.jwt.expiresIn)!,
+      maxTtlSeconds: parseDuration(config.jwt.maxTtl)!,
+    });
+
+    const plaintext = config.host.users.filter((u) => !isPasswordHash(u.password)).map((u) => u.username);
+    if (plaintext.length > 0) {
+      log.warn({ users: plaintext }, 'host.users has plaintext passwords; replace them with hashes from "confd hash-password"');
+    }
+
+    const http = await startHttpServer(config, log);
+    undo.push(() => http.close());
+    const publicBase = () => baseUrl(config, http);
+
+    const admin = await startAdminServer({
+      config,
+      store,
+      tokens,
+      media: NO_MEDIA_PLANE,
+      log,
+      startedAt: new Date(),
+      publicBase,
+      onIpsRevoked: () => {},
+    });
+    undo.push(() => admin.close());
+
+    const sweep = setInterval(() => {
+      const now = new Date();
+      if (!store.data.ips.some((e) => Date.parse(e.expiresAt) <= now.getTime())) return;
+      store
+        .mutate((d) => {
+          const gone = expireIps(d, now);
+          for (const e of gone) appendAudit(d, now, 'ip.expire', 'system', { ip: e.ip, user: e.user });
+          return gone;
+        })
+        .then((gone) => gone.length > 0 && log.info({ entries: gone.length }, 'expired authorised ips removed'))
+        .catch((e: unknown) => log.error({ err: e }, 'could not sweep expired ips'));
+    }, IP_SWEEP_MS);
+    sweep.unref();
+    undo.push(() => clearInterval(sweep));
+
+    http.setReady(true);
+    undo.push(() => http.setReady(false));
+    log.info({ http: publicBase(), socket: admin.path, dataDir: config.dataDir, hostProtected: config.host.protected }, 'confd ready');
+    return { store, tokens, http, publicBase, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

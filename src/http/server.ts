@@ -1,0 +1,93 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { ConfdError } from '../errors.ts';
+import type { Config } from '../config/load.ts';
+import type { Logger } from '../log.ts';
+
+export interface HttpServer {
+  readonly server: Server;
+  /** The address actually bound (port 0 in config means "any free port"). */
+  address(): { host: string; port: number };
+  /** Later parts (web page, login, API, signalling) add handlers here, tried in order. */
+  use(handler: HttpHandler): void;
+  setReady(ready: boolean): void;
+  close(): Promise<void>;
+}
+
+/** Returns true when it handled the request. */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  });
+  res.end(text);
+}
+
+export async function startHttpServer(config: Config, log: Logger): Promise<HttpServer> {
+  let ready = false;
+  const handlers: HttpHandler[] = [];
+  const { tls } = config.server;
+  let options = {};
+  if (tls.cert && tls.key) {
+    try {
+      options = { cert: readFileSync(tls.cert), key: readFileSync(tls.key) };
+    } catch (e) {
+      throw new ConfdError('config_invalid', `server.tls: cannot read certificate or key: ${(e as Error).message}`);
+    }
+  }
+
+  const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      return sendJson(res, ready ? 200 : 503, { status: ready ? 'ok' : 'starting' });
+    }
+    for (const h of handlers) if (await h(req, res)) return;
+    req.resume();
+    sendJson(res, 404, { error: { code: 'not_found', message: `nothing at ${path}` } });
+  };
+
+  const server: Server = tls.cert ? (createHttpsServer(options) as unknown as Server) : createHttpServer();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    onRequest(req, res).catch((e: unknown) => {
+      log.error({ err: e, url: req.url }, 'http request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: 'internal error' } });
+      else res.destroy();
+    });
+  });
+  // Slow or stalled clients (slowloris) are cut off rather than holding sockets forever.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  server.maxHeadersCount = 100;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'EADDRINUSE' ? 'the port is already in use' : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : e.message;
+      reject(new ConfdError('config_invalid', `cannot listen on ${config.server.listen}:${config.server.port}: ${why}; choose another server.port / --port`));
+    });
+    server.listen(config.server.port, config.server.listen, () => resolve());
+  });
+
+  return {
+    server,
+    address: () => {
+      const a = server.address() as AddressInfo;
+      return { host: a.address, port: a.port };
+    },
+    use: (h) => void handlers.push(h),
+    setReady: (r) => void (ready = r),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

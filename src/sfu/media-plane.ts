@@ -1,0 +1,35 @@
+/** What the control plane sees of the media plane: summaries for status/rooms, and kick. */
+export interface PeerSummary {
+  id: string;
+  name: string;
+  producers: number;
+  consumers: number;
+}
+
+export interface RoomSummary {
+  name: string;
+  createdAt: string;
+  workerPid: number | null;
+  peers: PeerSummary[];
+}
+
+export interface WorkerSummary {
+  pid: number;
+  /** CPU time used so far, in milliseconds. */
+  cpu: { userMs: number; systemMs: number };
+  rooms: number;
+}
+
+export interface MediaPlane {
+  workers(): Promise<WorkerSummary[]>;
+  rooms(): RoomSummary[];
+  /** Disconnects the peer; false when there is no such room or peer. */
+  kick(room: string, peer: string): boolean;
+}
+
+/** Stands in until the SFU is started: no workers, no rooms. */
+export const NO_MEDIA_PLANE: MediaPlane = {
+  workers: async () => [],
+  rooms: () => [],
+  kick: () => false,
+};

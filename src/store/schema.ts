@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+/** On-disk shape of the database. Times are ISO-8601 strings in UTC so the file reads well. */
+export const storedUserSchema = z.object({
+  name: z.string(),
+  hash: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const authorisedIpSchema = z.object({
+  ip: z.string(),
+  user: z.string(),
+  since: z.string(),
+  lastSeen: z.string(),
+  expiresAt: z.string(),
+});
+
+export const tokenRecordSchema = z.object({
+  id: z.string(),
+  room: z.string(),
+  sub: z.string(),
+  presenter: z.boolean(),
+  issuedAt: z.string(),
+  expiresAt: z.string(),
+  revokedAt: z.string().nullable(),
+});
+
+export const auditEventSchema = z.looseObject({
+  at: z.string(),
+  type: z.string(),
+  actor: z.string(),
+});
+
+export const storeDataSchema = z.object({
+  version: z.literal(1),
+  users: z.array(storedUserSchema),
+  ips: z.array(authorisedIpSchema),
+  tokens: z.array(tokenRecordSchema),
+  audit: z.array(auditEventSchema),
+});
+
+export type StoredUser = z.infer<typeof storedUserSchema>;
+export type AuthorisedIp = z.infer<typeof authorisedIpSchema>;
+export type TokenRecord = z.infer<typeof tokenRecordSchema>;
+export type AuditEvent = z.infer<typeof auditEventSchema>;
+export type StoreData = z.infer<typeof storeDataSchema>;
+
+export const emptyStore = (): StoreData => ({ version: 1, users: [], ips: [], tokens: [], audit: [] });

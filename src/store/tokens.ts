@@ -1,0 +1,26 @@
+import { ConfdError } from '../errors.ts';
+import type { StoreData, TokenRecord } from './schema.ts';
+
+export function recordToken(data: StoreData, rec: TokenRecord): void {
+  data.tokens.push(rec);
+}
+
+export function findToken(data: Readonly<StoreData>, id: string): TokenRecord | undefined {
+  return data.tokens.find((t) => t.id === id);
+}
+
+export function revokeToken(data: StoreData, id: string, now: Date): TokenRecord {
+  const rec = data.tokens.find((t) => t.id === id);
+  if (!rec) throw new ConfdError('not_found', `no token with id "${id}"; "confctl token list" shows the ids`);
+  if (rec.revokedAt) throw new ConfdError('conflict', `token ${id} was already revoked at ${rec.revokedAt}`);
+  rec.revokedAt = now.toISOString();
+  return rec;
+}
+
+/** Registry entries are needed until their token expires; a day later they carry no information. */
+export function pruneTokens(data: StoreData, now: Date, keepSeconds = 86400): number {
+  const cutoff = now.getTime() - keepSeconds * 1000;
+  const before = data.tokens.length;
+  data.tokens = data.tokens.filter((t) => Date.parse(t.expiresAt) > cutoff);
+  return before - data.tokens.length;
+}
