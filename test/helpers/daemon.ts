@@ -1,0 +1,162 @@
+/**
+ * Test harness: real confd processes on temp data dirs, real Unix sockets, real confctl runs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { adminRequest, type AdminResponse } from '../../src/admin/client.ts';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const CONFD = join(ROOT, 'bin/confd');
+export const CONFCTL = join(ROOT, 'bin/confctl');
+
+export function tempDir(prefix = 'confd-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface RunningDaemon {
+  proc: ChildProcess;
+  dataDir: string;
+  socket: string;
+  /** e.g. http://127.0.0.1:41234 */
+  http: string;
+  /** Every stdout line so far, parsed when it is JSON. */
+  logs: any[];
+  stdout: () => string;
+  stderr: () => string;
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  kill9(): Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  admin(method: string, path: string, body?: unknown): Promise<AdminResponse>;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  /** Written to DATA_DIR/../config.json and passed with --config. */
+  config?: Record<string, unknown>;
+  args?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Use --port 0 (default true). */
+  anyPort?: boolean;
+  timeoutMs?: number;
+}
+
+function collect(proc: ChildProcess) {
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+  proc.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+  return { out: () => out, err: () => err };
+}
+
+export function parseLogLines(text: string): any[] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return { raw: l };
+      }
+    });
+}
+
+/** Spawns `confd start` and waits for its "confd ready" line. Rejects (with its output) if it exits first. */
+export async function startConfd(opts: StartOptions = {}): Promise<RunningDaemon> {
+  const dataDir = opts.dataDir ?? join(tempDir(), 'data');
+  const args = ['start', '--data-dir', dataDir];
+  if (opts.anyPort !== false) args.push('--port', '0');
+  if (opts.config) {
+    const file = join(resolve(dataDir, '..'), 'config.json');
+    writeFileSync(file, JSON.stringify(opts.config));
+    args.push('--config', file);
+  }
+  args.push(...(opts.args ?? []));
+  const proc = spawn(process.execPath, [CONFD, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, CONFD_CONFIG: '', CONFD_SOCKET: '', CONFD_DATA_DIR: '', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const io = collect(proc);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+
+  const ready = await new Promise<any>((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`confd did not become ready in time\nstdout:\n${io.out()}\nstderr:\n${io.err()}`)), opts.timeoutMs ?? 20_000);
+    const onData = () => {
+      const line = parseLogLines(io.out()).find((l) => l.msg === 'confd ready');
+      if (line) {
+        clearTimeout(timer);
+        proc.stdout!.off('data', onData);
+        resolvePromise(line);
+      }
+    };
+    proc.stdout!.on('data', onData);
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(Object.assign(new Error(`confd exited (code ${code}, signal ${signal}) before ready\nstdout:\n${io.out()}\nstderr:\n${io.err()}`), { code, stdout: io.out(), stderr: io.err() }));
+    });
+  });
+
+  const d: RunningDaemon = {
+    proc,
+    dataDir,
+    socket: ready.socket,
+    http: ready.http,
+    get logs() {
+      return parseLogLines(io.out());
+    },
+    stdout: io.out,
+    stderr: io.err,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill(signal);
+      return (await exited).code;
+    },
+    async kill9() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+    admin: (method, path, body) => adminRequest(ready.socket, method, path, body),
+  };
+  return d;
+}
+
+/** Expects `confd start` to fail; resolves with its exit code and output. */
+export function runConfd(args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runNode(CONFD, args, opts);
+}
+
+export function confctl(args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runNode(CONFCTL, args, opts);
+}
+
+function runNode(script: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number }) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolvePromise, reject) => {
+    const proc = spawn(process.execPath, [script, ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, CONFD_CONFIG: '', CONFD_SOCKET: '', CONFD_DATA_DIR: '', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const io = collect(proc);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${script} ${args.join(' ')} timed out\nstdout:\n${io.out()}\nstderr:\n${io.err()}`));
+    }, opts.timeoutMs ?? 30_000);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      // Let the pipes drain.
+      setImmediate(() => resolvePromise({ code, stdout: io.out(), stderr: io.err() }));
+    });
+    proc.stdin!.end(opts.input ?? '');
+  });
+}
+
+export function cleanup(...dirs: string[]): void {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}

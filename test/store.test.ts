@@ -1,0 +1,111 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { openStore, DB_FILE_NAME } from '../src/store/db.ts';
+import { addUser } from '../src/store/users.ts';
+import { authoriseIp, expireIps, normaliseIp, revokeIp } from '../src/store/ips.ts';
+import { appendAudit, AUDIT_MAX_EVENTS } from '../src/store/audit.ts';
+import { tempDir, cleanup } from './helpers/daemon.ts';
+
+const now = new Date('2026-06-01T00:00:00Z');
+
+test('a new store is created with mode 0600 and reopens with its contents', async () => {
+  const dir = tempDir();
+  const s = await openStore(dir);
+  await s.mutate((d) => addUser(d, 'alice', '$argon2id$fake', now));
+  await s.close();
+  assert.equal(statSync(join(dir, DB_FILE_NAME)).mode & 0o777, 0o600);
+  const s2 = await openStore(dir);
+  assert.equal(s2.data.users[0]?.name, 'alice');
+  await s2.close();
+  cleanup(dir);
+});
+
+test('a change that throws is rolled back alone; the others in the same batch commit', async () => {
+  const dir = tempDir();
+  const s = await openStore(dir);
+  const results = await Promise.allSettled([
+    s.mutate((d) => addUser(d, 'a', 'h', now)),
+    s.mutate((d) => {
+      addUser(d, 'half', 'h', now);
+      throw new Error('boom');
+    }),
+    s.mutate((d) => addUser(d, 'b', 'h', now)),
+    s.mutate((d) => addUser(d, 'a', 'h', now)), // duplicate: refused
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+  assert.deepEqual(s.data.users.map((u) => u.name), ['a', 'b']);
+  const onDisk = JSON.parse(readFileSync(join(dir, DB_FILE_NAME), 'utf8'));
+  assert.deepEqual(onDisk.users.map((u: any) => u.name), ['a', 'b']);
+  await s.close();
+  cleanup(dir);
+});
+
+test('a failed write is reported with a clear error and changes nothing, in memory or on disk', async () => {
+  const dir = tempDir();
+  const s = await openStore(dir);
+  await s.mutate((d) => addUser(d, 'kept', 'h', now));
+  const before = readFileSync(join(dir, DB_FILE_NAME), 'utf8');
+  // Make the rename onto the database fail: move the file away and put a non-empty directory in its place.
+  const dbPath = join(dir, DB_FILE_NAME);
+  const aside = `${dbPath}.aside`;
+  writeFileSync(aside, before);
+  unlinkSync(dbPath);
+  mkdirSync(join(dbPath, 'blocker'), { recursive: true });
+  await assert.rejects(s.mutate((d) => addUser(d, 'lost', 'h', now)), /could not save the database .*nothing was changed \(check free space and permissions/);
+  assert.deepEqual(s.data.users.map((u) => u.name), ['kept']);
+  rmSync(dbPath, { recursive: true });
+  writeFileSync(dbPath, before);
+  // The store recovers once the disk does.
+  await s.mutate((d) => addUser(d, 'after', 'h', now));
+  assert.deepEqual(JSON.parse(readFileSync(dbPath, 'utf8')).users.map((u: any) => u.name), ['kept', 'after']);
+  await s.close();
+  cleanup(dir);
+});
+
+test('a database with the wrong shape is refused at open with a clear message', async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, DB_FILE_NAME), JSON.stringify({ version: 1, users: 'nope', ips: [], tokens: [], audit: [] }));
+  await assert.rejects(openStore(dir), /does not have the expected shape \(users: .*restore it from a backup/);
+  cleanup(dir);
+});
+
+test('ip table: normalise, add/refresh per (ip,user), revoke one or all, expire', async () => {
+  assert.equal(normaliseIp('::ffff:203.0.113.7'), '203.0.113.7');
+  assert.equal(normaliseIp('[2001:DB8::1]'), '2001:db8::1');
+  assert.equal(normaliseIp('300.1.1.1'), null);
+  assert.equal(normaliseIp('example.org'), null);
+  const dir = tempDir();
+  const s = await openStore(dir);
+  await s.mutate((d) => {
+    authoriseIp(d, '203.0.113.7', 'alice', 60, now);
+    authoriseIp(d, '203.0.113.7', 'bob', 3600, now);
+    authoriseIp(d, '198.51.100.1', 'carol', 3600, now);
+    authoriseIp(d, '203.0.113.7', 'alice', 120, new Date(now.getTime() + 10_000)); // refresh, not a new row
+  });
+  assert.equal(s.data.ips.length, 3);
+  const alice = s.data.ips.find((e) => e.user === 'alice')!;
+  assert.equal(alice.since, now.toISOString());
+  assert.equal(alice.expiresAt, new Date(now.getTime() + 130_000).toISOString());
+  const expired = await s.mutate((d) => expireIps(d, new Date(now.getTime() + 200_000)));
+  assert.deepEqual(expired.map((e) => e.user), ['alice']);
+  const removed = await s.mutate((d) => revokeIp(d, '203.0.113.7'));
+  assert.deepEqual(removed.map((e) => e.user), ['bob']);
+  await assert.rejects(s.mutate((d) => revokeIp(d, '203.0.113.7')), /not in the authorised-IP table/);
+  assert.deepEqual(s.data.ips.map((e) => e.ip), ['198.51.100.1']);
+  await s.close();
+  cleanup(dir);
+});
+
+test('the audit trail keeps only the newest events', async () => {
+  const dir = tempDir();
+  const s = await openStore(dir);
+  await s.mutate((d) => {
+    for (let i = 0; i < AUDIT_MAX_EVENTS + 10; i++) appendAudit(d, now, 'test', 'me', { i });
+  });
+  assert.equal(s.data.audit.length, AUDIT_MAX_EVENTS);
+  assert.equal(s.data.audit[0]?.i, 10);
+  await s.close();
+  cleanup(dir);
+});
