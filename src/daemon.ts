@@ -13,10 +13,13 @@ import { isPasswordHash } from './auth/passwords.ts';
 import { createJoinTokens, type JoinTokens } from './auth/tokens.ts';
 import { startHttpServer, type HttpServer } from './http/server.ts';
 import { startAdminServer } from './admin/server.ts';
-import { NO_MEDIA_PLANE } from './sfu/media-plane.ts';
+import { startSfu, type Sfu } from './sfu/room-registry.ts';
+import { startSignalling } from './signalling/server.ts';
+import { createJoinPolicy } from './auth/join-policy.ts';
 
 export interface Daemon {
   readonly store: Store;
+  readonly sfu: Sfu;
   readonly tokens: JoinTokens;
   readonly http: HttpServer;
   publicBase(): string;
@@ -80,15 +83,28 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log.warn({ users: plaintext }, 'host.users has plaintext passwords; replace them with hashes from "confd hash-password"');
     }
 
+    const sfu = await startSfu({
+      workers: config.mediasoup.workers,
+      portRange: config.mediasoup.portRange,
+      listenIp: config.mediasoup.listenIp,
+      announcedAddress: config.mediasoup.announcedAddress,
+      maxPeers: config.rooms.maxPeers,
+      log,
+    });
+    undo.push(() => sfu.close());
+
     const http = await startHttpServer(config, log);
     undo.push(() => http.close());
     const publicBase = () => baseUrl(config, http);
+
+    const signalling = startSignalling({ server: http.server, sfu, policy: createJoinPolicy(config, tokens), log });
+    undo.push(() => signalling.close());
 
     const admin = await startAdminServer({
       config,
       store,
       tokens,
-      media: NO_MEDIA_PLANE,
+      media: sfu,
       log,
       startedAt: new Date(),
       publicBase,
@@ -114,7 +130,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     http.setReady(true);
     undo.push(() => http.setReady(false));
     log.info({ http: publicBase(), socket: admin.path, dataDir: config.dataDir, hostProtected: config.host.protected }, 'confd ready');
-    return { store, tokens, http, publicBase, stop };
+    return { store, sfu, tokens, http, publicBase, stop };
   } catch (e) {
     await stop();
     throw e;

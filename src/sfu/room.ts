@@ -1,0 +1,322 @@
+import type { types } from 'mediasoup';
+import type { Logger } from '../log.ts';
+import { MEDIA_CODECS } from './codecs.ts';
+import type { PooledWorker } from './worker-pool.ts';
+import type { PeerSummary, RoomSummary } from './media-plane.ts';
+import type { ClientMethod, ClientRequestData, NewConsumerData, PeerInfo, ServerNotifications } from '../signalling/protocol.ts';
+
+/** How the room talks back to one peer's connection; implemented by the signalling layer. */
+export interface PeerChannel {
+  notify<M extends keyof ServerNotifications>(method: M, data: ServerNotifications[M]): void;
+  request(method: 'newConsumer', data: NewConsumerData, timeoutMs?: number): Promise<unknown>;
+  /** Ends the session: sends `disconnected` and closes the socket. */
+  close(reason: ServerNotifications['disconnected']['reason'], message: string, rejoin?: boolean): void;
+}
+
+export interface Peer {
+  readonly id: string;
+  displayName: string;
+  device: { name?: string };
+  joined: boolean;
+  rtpCapabilities: types.RtpCapabilities | null;
+  readonly channel: PeerChannel;
+  readonly transports: Map<string, types.WebRtcTransport>;
+  readonly producers: Map<string, types.Producer>;
+  readonly consumers: Map<string, types.Consumer>;
+}
+
+/** A client-caused problem: the message goes back in the error response. */
+export class RequestError extends Error {
+  readonly code: number;
+  constructor(code: number, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface Room {
+  readonly name: string;
+  readonly worker: PooledWorker;
+  readonly createdAt: Date;
+  readonly peers: ReadonlyMap<string, Peer>;
+  /** Adds a connected (not yet joined) peer. The caller has already removed any peer with that id. */
+  addPeer(peer: { id: string; displayName: string; channel: PeerChannel }): Peer;
+  removePeer(peerId: string): void;
+  handle<M extends ClientMethod>(peer: Peer, method: M, data: ClientRequestData<M>): Promise<unknown>;
+  summary(): RoomSummary;
+  close(): void;
+  /** Set by the registry: called once the room is closed (last peer left, or closed). */
+  onClose?: () => void;
+}
+
+export interface RoomOptions {
+  name: string;
+  worker: PooledWorker;
+  listenIp: string;
+  announcedAddress: string | null;
+  maxPeers: number;
+  log: Logger;
+}
+
+const MAX_TRANSPORTS_PER_PEER = 4;
+const MAX_PRODUCERS_PER_PEER = 4;
+const NEW_CONSUMER_TIMEOUT_MS = 10_000;
+
+const peerInfo = (p: Peer): PeerInfo => ({ id: p.id, displayName: p.displayName, device: p.device });
+
+export async function createRoom(opts: RoomOptions): Promise<Room> {
+  const { name, worker, log } = opts;
+  const router = await worker.worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+  const speaker = await router.createActiveSpeakerObserver({ interval: 300 });
+  const peers = new Map<string, Peer>();
+  const createdAt = new Date();
+  let closed = false;
+  worker.rooms++;
+
+  const others = (peer: Peer) => [...peers.values()].filter((p) => p !== peer && p.joined);
+
+  speaker.on('dominantspeaker', ({ producer }) => {
+    const peerId = (producer.appData as { peerId?: string }).peerId ?? null;
+    for (const p of peers.values()) if (p.joined) p.channel.notify('activeSpeaker', { peerId });
+  });
+
+  function transportOf(peer: Peer, id: string): types.WebRtcTransport {
+    const t = peer.transports.get(id);
+    if (!t) throw new RequestError(404, `no transport ${id} on this connection`);
+    return t;
+  }
+  function producerOf(peer: Peer, id: string): types.Producer {
+    const p = peer.producers.get(id);
+    if (!p) throw new RequestError(404, `no producer ${id} on this connection`);
+    return p;
+  }
+  function consumerOf(peer: Peer, id: string): types.Consumer {
+    const c = peer.consumers.get(id);
+    if (!c) throw new RequestError(404, `no consumer ${id} on this connection`);
+    return c;
+  }
+  function requireJoined(peer: Peer): void {
+    if (!peer.joined) throw new RequestError(409, 'send "join" first');
+  }
+
+  async function createConsumer(consumerPeer: Peer, producerPeer: Peer, producer: types.Producer): Promise<void> {
+    if (!consumerPeer.rtpCapabilities || !router.canConsume({ producerId: producer.id, rtpCapabilities: consumerPeer.rtpCapabilities })) return;
+    const transport = [...consumerPeer.transports.values()].find((t) => (t.appData as { consuming?: boolean }).consuming);
+    if (!transport) return;
+    let consumer: types.Consumer;
+    try {
+      consumer = await transport.consume({
+        producerId: producer.id,
+        rtpCapabilities: consumerPeer.rtpCapabilities,
+        // Paused until the client has set it up, so no packets (and no key frame) are lost.
+        paused: true,
+        enableRtx: true,
+        ignoreDtx: true,
+      });
+    } catch (e) {
+      log.warn({ room: name, peer: consumerPeer.id, err: (e as Error).message }, 'could not create consumer');
+      return;
+    }
+    consumerPeer.consumers.set(consumer.id, consumer);
+    const drop = () => {
+      consumerPeer.consumers.delete(consumer.id);
+    };
+    consumer.on('transportclose', drop);
+    consumer.on('producerclose', () => {
+      drop();
+      consumerPeer.channel.notify('consumerClosed', { consumerId: consumer.id });
+    });
+    consumer.on('producerpause', () => consumerPeer.channel.notify('consumerPaused', { consumerId: consumer.id }));
+    consumer.on('producerresume', () => consumerPeer.channel.notify('consumerResumed', { consumerId: consumer.id }));
+    consumer.on('score', (score) => consumerPeer.channel.notify('consumerScore', { consumerId: consumer.id, score }));
+    try {
+      await consumerPeer.channel.request(
+        'newConsumer',
+        {
+          peerId: producerPeer.id,
+          producerId: producer.id,
+          id: consumer.id,
+          kind: consumer.kind,
+          rtpParameters: consumer.rtpParameters,
+          type: consumer.type,
+          appData: producer.appData as Record<string, unknown>,
+          producerPaused: consumer.producerPaused,
+        },
+        NEW_CONSUMER_TIMEOUT_MS,
+      );
+      if (!consumer.closed) await consumer.resume();
+    } catch (e) {
+      log.debug({ room: name, peer: consumerPeer.id, err: (e as Error).message }, 'newConsumer not accepted; closing consumer');
+      consumer.close();
+      drop();
+    }
+  }
+
+  const handlers: { [M in ClientMethod]: (peer: Peer, data: ClientRequestData<M>) => Promise<unknown> } = {
+    async getRouterRtpCapabilities() {
+      return router.rtpCapabilities;
+    },
+
+    async createWebRtcTransport(peer, d) {
+      if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) throw new RequestError(409, `at most ${MAX_TRANSPORTS_PER_PEER} transports per connection`);
+      const listen = (protocol: 'udp' | 'tcp') => ({
+        protocol,
+        ip: opts.listenIp,
+        ...(opts.announcedAddress ? { announcedAddress: opts.announcedAddress } : {}),
+        portRange: worker.portRange,
+      });
+      const transport = await router.createWebRtcTransport({
+        listenInfos: d.forceTcp ? [listen('tcp')] : [listen('udp'), listen('tcp')],
+        enableUdp: !d.forceTcp,
+        enableTcp: true,
+        preferUdp: true,
+        initialAvailableOutgoingBitrate: 1_000_000,
+        enableSctp: Boolean(d.sctpCapabilities),
+        numSctpStreams: (d.sctpCapabilities as { numStreams?: types.NumSctpStreams } | undefined)?.numStreams,
+        appData: { producing: d.producing, consuming: d.consuming },
+      });
+      peer.transports.set(transport.id, transport);
+      transport.on('dtlsstatechange', (state) => {
+        if (state === 'failed' || state === 'closed') log.debug({ room: name, peer: peer.id, state }, 'transport dtls state');
+      });
+      transport.observer.on('close', () => peer.transports.delete(transport.id));
+      await transport.setMaxIncomingBitrate(3_000_000).catch(() => {});
+      return {
+        id: transport.id,
+        iceParameters: transport.iceParameters,
+        iceCandidates: transport.iceCandidates,
+        dtlsParameters: transport.dtlsParameters,
+        sctpParameters: transport.sctpParameters,
+      };
+    },
+
+    async connectWebRtcTransport(peer, d) {
+      await transportOf(peer, d.transportId).connect({ dtlsParameters: d.dtlsParameters as unknown as types.DtlsParameters });
+      return {};
+    },
+
+    async restartIce(peer, d) {
+      return { iceParameters: await transportOf(peer, d.transportId).restartIce() };
+    },
+
+    async join(peer, d) {
+      if (peer.joined) throw new RequestError(409, 'already joined');
+      if (others(peer).length >= opts.maxPeers) throw new RequestError(403, `room "${name}" is full (${opts.maxPeers} peers)`);
+      peer.rtpCapabilities = d.rtpCapabilities as unknown as types.RtpCapabilities;
+      if (d.displayName) peer.displayName = d.displayName;
+      peer.device = { name: d.device?.name };
+      peer.joined = true;
+      const existing = others(peer);
+      for (const other of existing) other.channel.notify('newPeer', peerInfo(peer));
+      // Consumers for what is already being sent are created after the join response goes out.
+      setImmediate(() => {
+        for (const other of existing) for (const producer of other.producers.values()) void createConsumer(peer, other, producer);
+      });
+      return { peers: existing.map(peerInfo) };
+    },
+
+    async produce(peer, d) {
+      requireJoined(peer);
+      if (peer.producers.size >= MAX_PRODUCERS_PER_PEER) throw new RequestError(409, `at most ${MAX_PRODUCERS_PER_PEER} producers per connection`);
+      const transport = transportOf(peer, d.transportId);
+      if (!(transport.appData as { producing?: boolean }).producing) throw new RequestError(400, 'this transport was not created for producing');
+      const producer = await transport.produce({
+        kind: d.kind,
+        rtpParameters: d.rtpParameters as unknown as types.RtpParameters,
+        appData: { ...(d.appData ?? {}), peerId: peer.id },
+      });
+      peer.producers.set(producer.id, producer);
+      producer.observer.on('close', () => peer.producers.delete(producer.id));
+      producer.on('score', (score) => peer.channel.notify('producerScore', { producerId: producer.id, score }));
+      if (producer.kind === 'audio') await speaker.addProducer({ producerId: producer.id }).catch(() => {});
+      for (const other of others(peer)) void createConsumer(other, peer, producer);
+      return { id: producer.id };
+    },
+
+    async closeProducer(peer, d) {
+      producerOf(peer, d.producerId).close();
+      peer.producers.delete(d.producerId);
+      return {};
+    },
+    async pauseProducer(peer, d) {
+      await producerOf(peer, d.producerId).pause();
+      return {};
+    },
+    async resumeProducer(peer, d) {
+      await producerOf(peer, d.producerId).resume();
+      return {};
+    },
+    async pauseConsumer(peer, d) {
+      await consumerOf(peer, d.consumerId).pause();
+      return {};
+    },
+    async resumeConsumer(peer, d) {
+      await consumerOf(peer, d.consumerId).resume();
+      return {};
+    },
+    async setConsumerPreferredLayers(peer, d) {
+      await consumerOf(peer, d.consumerId).setPreferredLayers({ spatialLayer: d.spatialLayer, temporalLayer: d.temporalLayer });
+      return {};
+    },
+    async requestConsumerKeyFrame(peer, d) {
+      await consumerOf(peer, d.consumerId).requestKeyFrame();
+      return {};
+    },
+    async changeDisplayName(peer, d) {
+      peer.displayName = d.displayName;
+      for (const other of others(peer)) other.channel.notify('peerDisplayNameChanged', { peerId: peer.id, displayName: d.displayName });
+      return {};
+    },
+    async getStats(peer) {
+      const transports = await Promise.all(
+        [...peer.transports.values()].map(async (t) => {
+          const [s] = await t.getStats();
+          return { id: t.id, bytesReceived: s?.bytesReceived ?? 0, bytesSent: s?.bytesSent ?? 0, dtlsState: t.dtlsState, iceState: t.iceState };
+        }),
+      );
+      return { transports, producers: peer.producers.size, consumers: peer.consumers.size };
+    },
+  };
+
+  const room: Room = {
+    name,
+    worker,
+    createdAt,
+    peers,
+    addPeer({ id, displayName, channel }) {
+      if (closed) throw new RequestError(409, 'room is closing; reconnect');
+      const peer: Peer = { id, displayName, device: {}, joined: false, rtpCapabilities: null, channel, transports: new Map(), producers: new Map(), consumers: new Map() };
+      peers.set(id, peer);
+      return peer;
+    },
+    removePeer(peerId) {
+      const peer = peers.get(peerId);
+      if (!peer) return;
+      peers.delete(peerId);
+      for (const t of peer.transports.values()) t.close();
+      if (peer.joined) for (const other of others(peer)) other.channel.notify('peerClosed', { peerId });
+      if (peers.size === 0) room.close();
+    },
+    async handle(peer, method, data) {
+      if (closed) throw new RequestError(409, 'room is closed; reconnect');
+      return handlers[method](peer, data as never);
+    },
+    summary() {
+      return {
+        name,
+        createdAt: createdAt.toISOString(),
+        workerPid: worker.worker.pid,
+        peers: [...peers.values()].map((p): PeerSummary => ({ id: p.id, name: p.displayName, producers: p.producers.size, consumers: p.consumers.size })),
+      };
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      worker.rooms = Math.max(0, worker.rooms - 1);
+      if (!router.closed) router.close();
+      room.onClose?.();
+    },
+  };
+  router.observer.on('close', () => room.close());
+  return room;
+}
