@@ -21,8 +21,20 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   send(res, status, { error: { code, message } }, headers);
 }
 
+/** A client that hangs up mid-body is not a daemon failure: nothing to answer, nothing to log as an error. */
+const clientWentAway = (req: IncomingMessage, e: unknown): boolean => req.destroyed && (e as NodeJS.ErrnoException).code === 'ECONNRESET';
+
+/** The request target as a URL: origin-form ("/v1/status") or absolute-form; anything else is a 400. */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target.startsWith('/') ? `http://confd${target}` : target);
+  } catch {
+    throw new ConfdError('bad_request', `"${target.slice(0, 200)}" is not a request path; use one like /v1/status`);
+  }
+}
+
 async function handle(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://confd');
+  const url = requestUrl(req.url ?? '/');
   const match = matchRoute(req.method ?? 'GET', url.pathname);
   if (match === null) {
     req.resume();
@@ -46,10 +58,13 @@ export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> 
   const gid = group === null ? null : resolveGid(group);
   await claimSocketPath(path);
 
-  const server: Server = createServer((req, res) => {
+  // No Host check: a Unix socket has no host, and Node's own 400 for a missing Host has no JSON body.
+  const server: Server = createServer({ requireHostHeader: false }, (req, res) => {
     handle(ctx, req, res).catch((e: unknown) => {
       if (isConfdError(e)) {
         sendError(res, HTTP_STATUS[e.code] ?? 400, e.code, e.message);
+      } else if (clientWentAway(req, e)) {
+        ctx.log.debug({ route: `${req.method} ${req.url}` }, 'admin client closed the connection mid-request');
       } else {
         ctx.log.error({ err: e, route: `${req.method} ${req.url}` }, 'admin request failed');
         if (!res.headersSent) sendError(res, 500, 'internal', 'internal error; the daemon log has the details');
@@ -60,6 +75,11 @@ export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> 
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.maxHeadersCount = 50;
+  // Without this listener Node answers 417 itself, with no JSON body.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    sendError(res, 417, 'expectation_failed', `unsupported "Expect: ${String(req.headers.expect).slice(0, 100)}"; send the request without it, or with "Expect: 100-continue"`);
+  });
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"code":"bad_request","message":"malformed HTTP request"}}\n');
     else socket.destroy();

@@ -75,6 +75,14 @@ export interface JoinTokens {
   readonly maxTtlSeconds: number;
 }
 
+/** 16 base64url characters, never starting with "-": "confctl token revoke ID" must not read an id as an option. */
+function newTokenId(): string {
+  for (;;) {
+    const id = randomBytes(12).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 const refuse = (reason: TokenRefusal): VerifyResult => ({ ok: false, reason, message: REFUSAL_MESSAGES[reason] });
 
 function claimsShapeOk(p: jwt.JwtPayload): p is JwtPayloadWithClaims {
@@ -115,7 +123,7 @@ export function createJoinTokens(opts: {
       }
       const t = now();
       const iat = Math.floor(t.getTime() / 1000);
-      const id = randomBytes(12).toString('base64url');
+      const id = newTokenId();
       const claims: JoinClaims = {
         iss: TOKEN_ISSUER,
         aud: TOKEN_AUDIENCE,

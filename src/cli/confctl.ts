@@ -5,6 +5,7 @@ import { adminRequest, DaemonUnreachable, type AdminResponse } from '../admin/cl
 import { parseDuration, DURATION_HELP } from '../config/duration.ts';
 import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { VERSION } from '../version.ts';
+import { normaliseIp } from '../store/ips.ts';
 import { table, shortTime } from './format.ts';
 import { readNewPassword, PasswordMismatch } from './password-input.ts';
 import { UsageError } from './usage-error.ts';
@@ -45,6 +46,12 @@ async function socketPath(g: GlobalOpts): Promise<string> {
   const local = resolve('data', 'confd.sock');
   if (!existsSync(local) && existsSync(SYSTEMD_SOCKET)) return SYSTEMD_SOCKET;
   return local;
+}
+
+/** Commander's error text without its "error: " prefix; help shown for a missing command says so. */
+function commanderMessage(e: CommanderError): string {
+  if (e.code === 'commander.help') return 'no command given; run "confctl --help" for the commands';
+  return e.message.replace(/^error: /, '');
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -163,6 +170,7 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (addr: string | undefined, o: { all?: boolean }) => {
       if (o.all && addr) throw new UsageError('give an IP or --all, not both');
       if (!o.all && !addr) throw new UsageError('give the IP to revoke, or --all');
+      if (addr && !normaliseIp(addr)) throw new UsageError(`"${addr}" is not an IP address; give one like 203.0.113.7 or 2001:db8::1`);
       const r = await call('DELETE', o.all ? '/v1/ips' : `/v1/ips/${encodeURIComponent(addr!)}`);
       show(r, () => (o.all ? `revoked ${r.revoked.length} authorised IP entr${r.revoked.length === 1 ? 'y' : 'ies'}` : `revoked ${addr}`));
     });
@@ -244,7 +252,9 @@ export async function main(argv: string[]): Promise<void> {
       process.exit(exit);
     };
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(EXIT.ok);
+      // Commander has already printed its message (or the help) on stderr.
+      if (e.exitCode === 0) process.exit(EXIT.ok);
+      if (json) emit('usage', commanderMessage(e), EXIT.usage);
       process.exit(EXIT.usage);
     }
     if (e instanceof UsageError) emit('usage', e.message, EXIT.usage);
