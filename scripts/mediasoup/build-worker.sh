@@ -25,7 +25,7 @@ VERSION=$1
 OUT_BINARY=$2
 [[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "bad version '$VERSION'"
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROJECT_ROOT=${CONFD_PROJECT_ROOT:-$PWD}
 CACHE_ROOT=${CONFD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/confd}
 PYTHON=${PYTHON:-python3}

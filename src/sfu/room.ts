@@ -100,7 +100,15 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
   }
 
   async function createConsumer(consumerPeer: Peer, producerPeer: Peer, producer: types.Producer): Promise<void> {
-    if (!consumerPeer.rtpCapabilities || !router.canConsume({ producerId: producer.id, rtpCapabilities: consumerPeer.rtpCapabilities })) return;
+    if (!consumerPeer.rtpCapabilities) return;
+    let consumable = false;
+    try {
+      consumable = router.canConsume({ producerId: producer.id, rtpCapabilities: consumerPeer.rtpCapabilities });
+    } catch (e) {
+      // canConsume clones the client's capabilities first, which throws on absurd input (e.g. nested 30k deep).
+      log.warn({ room: name, peer: consumerPeer.id, err: (e as Error).message }, 'unusable rtpCapabilities; not consuming');
+    }
+    if (!consumable) return;
     const transport = [...consumerPeer.transports.values()].find((t) => (t.appData as { consuming?: boolean }).consuming);
     if (!transport) return;
     let consumer: types.Consumer;
@@ -191,7 +199,16 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
     },
 
     async connectWebRtcTransport(peer, d) {
-      await transportOf(peer, d.transportId).connect({ dtlsParameters: d.dtlsParameters as unknown as types.DtlsParameters });
+      const transport = transportOf(peer, d.transportId);
+      const appData = transport.appData as { connected?: boolean };
+      if (appData.connected) throw new RequestError(409, `transport ${d.transportId} is already connected`);
+      appData.connected = true; // before the await, so that two requests at once cannot both pass
+      try {
+        await transport.connect({ dtlsParameters: d.dtlsParameters as unknown as types.DtlsParameters });
+      } catch (e) {
+        appData.connected = false;
+        throw e;
+      }
       return {};
     },
 
@@ -220,11 +237,17 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
       if (peer.producers.size >= MAX_PRODUCERS_PER_PEER) throw new RequestError(409, `at most ${MAX_PRODUCERS_PER_PEER} producers per connection`);
       const transport = transportOf(peer, d.transportId);
       if (!(transport.appData as { producing?: boolean }).producing) throw new RequestError(400, 'this transport was not created for producing');
-      const producer = await transport.produce({
-        kind: d.kind,
-        rtpParameters: d.rtpParameters as unknown as types.RtpParameters,
-        appData: { ...(d.appData ?? {}), peerId: peer.id },
-      });
+      let producer: types.Producer;
+      try {
+        producer = await transport.produce({
+          kind: d.kind,
+          rtpParameters: d.rtpParameters as unknown as types.RtpParameters,
+          appData: { ...(d.appData ?? {}), peerId: peer.id },
+        });
+      } catch (e) {
+        // The worker refuses parameters with plain Errors too (e.g. "ssrc already exists"): the client's fault.
+        throw new RequestError(400, `produce: ${(e as Error).message}`);
+      }
       peer.producers.set(producer.id, producer);
       producer.observer.on('close', () => peer.producers.delete(producer.id));
       producer.on('score', (score) => peer.channel.notify('producerScore', { producerId: producer.id, score }));
@@ -317,6 +340,11 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
       room.onClose?.();
     },
   };
-  router.observer.on('close', () => room.close());
+  router.observer.on('close', () => {
+    // A dying worker closes its routers before it emits 'died' (when the registry would tell the peers),
+    // and room.close() takes the room out of the registry: ask the peers to rejoin here.
+    if (worker.worker.died) for (const p of peers.values()) p.channel.close('worker_died', 'The media server restarted. Reconnecting...', true);
+    room.close();
+  });
   return room;
 }

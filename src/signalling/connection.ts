@@ -22,7 +22,7 @@ export const CLOSE_CODES = {
   unauthorized: 4401,
   forbidden: 4403,
   conflict: 4409,
-  rateLimited: 4429,
+  rate_limited: 4429,
 } as const;
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
@@ -90,7 +90,7 @@ export function attachPeer(ws: WebSocket, room: Room, peerId: string, displayNam
     if (!limiter.take()) {
       if (++refusedInARow > MAX_REFUSED_IN_A_ROW) {
         log.warn({ room: room.name, peer: peerId }, 'signalling flood: closing connection');
-        return channel.close('kicked', 'Too many messages; disconnected.');
+        return channel.close('rate_limited', 'Too many messages; disconnected.');
       }
       return notifyError(`rate limit exceeded (${RATE_PER_SECOND} messages/s); message dropped`);
     }

@@ -106,6 +106,6 @@ export interface ServerNotifications {
   producerScore: { producerId: string; score: unknown };
   activeSpeaker: { peerId: string | null; volume?: number };
   /** The server ended this session: `rejoin` true means reconnect (e.g. the media worker was replaced). */
-  disconnected: { reason: 'kicked' | 'replaced' | 'worker_died' | 'room_closed' | 'host_left' | 'shutdown'; rejoin: boolean; message: string };
+  disconnected: { reason: 'kicked' | 'replaced' | 'worker_died' | 'room_closed' | 'host_left' | 'shutdown' | 'rate_limited'; rejoin: boolean; message: string };
   error: { reason: string };
 }

@@ -129,14 +129,25 @@ export function startSignalling(opts: { server: Server; sfu: Sfu; policy: JoinPo
       const oldRoom = sfu.existingRoom(attempt.room);
       oldRoom?.peers.get(attempt.peerId)?.channel.close('replaced', 'This session was opened again elsewhere.');
       oldRoom?.removePeer(attempt.peerId);
+    } else if (previous) {
+      // Still closing (e.g. a page reload): its close event would come after the new peer took the id and
+      // no longer remove the old one, leaving its transports and producers behind. Remove it now.
+      sfu.existingRoom(attempt.room)?.removePeer(attempt.peerId);
     }
-    const room = await sfu.room(attempt.room);
-    if (ws.readyState !== ws.OPEN) return;
-    sessions.set(key, { ws, sessionHash });
-    ws.on('close', () => {
-      if (sessions.get(key)?.ws === ws) sessions.delete(key);
-    });
-    attachPeer(ws, room, attempt.peerId, attempt.displayName, log);
+    // Messages a client sends right after opening would be emitted before attachPeer listens (and be
+    // lost) while the room is being created: hold them in the socket until the peer is attached.
+    ws.pause();
+    try {
+      const room = await sfu.room(attempt.room);
+      if (ws.readyState !== ws.OPEN) return;
+      sessions.set(key, { ws, sessionHash });
+      ws.on('close', () => {
+        if (sessions.get(key)?.ws === ws) sessions.delete(key);
+      });
+      attachPeer(ws, room, attempt.peerId, attempt.displayName, log);
+    } finally {
+      ws.resume();
+    }
     log.info({ room: attempt.room, peer: attempt.peerId }, 'peer connected');
   }
 
