@@ -16,6 +16,12 @@ import { startAdminServer } from './admin/server.ts';
 import { startSfu, type Sfu } from './sfu/room-registry.ts';
 import { startSignalling } from './signalling/server.ts';
 import { createJoinPolicy } from './auth/join-policy.ts';
+import { createHostProtection } from './auth/host-protection.ts';
+import { createApiKeyCheck } from './auth/api-key.ts';
+import { createClientIpResolver } from './http/client-ip.ts';
+import { createLoginRoutes } from './http/login-routes.ts';
+import { createApiRoutes } from './http/api-routes.ts';
+import { createMetricsRoute } from './http/metrics-route.ts';
 
 export interface Daemon {
   readonly store: Store;
@@ -97,7 +103,22 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     undo.push(() => http.close());
     const publicBase = () => baseUrl(config, http);
 
-    const signalling = startSignalling({ server: http.server, sfu, policy: createJoinPolicy(config, tokens), log });
+    const clientIp = createClientIpResolver(config.server.trustProxy);
+    const hosts = createHostProtection({ config, store, log });
+    undo.push(() => hosts.close());
+    http.use(createLoginRoutes(hosts, clientIp));
+    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu, publicBase, clientIp, log }));
+    http.use(createMetricsRoute({ sfu, clientIp, apiKeyOk: createApiKeyCheck(config.api.keySecret) }));
+
+    const signalling = startSignalling({
+      server: http.server,
+      sfu,
+      policy: createJoinPolicy({ config, tokens, hosts, store, log }),
+      log,
+      clientIp,
+      hostProtected: config.host.protected,
+      presence: hosts,
+    });
     undo.push(() => signalling.close());
 
     const admin = await startAdminServer({
@@ -108,7 +129,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log,
       startedAt: new Date(),
       publicBase,
-      onIpsRevoked: () => {},
+      onIpsRevoked: (ips) => hosts.ipsRevoked(ips),
+      onUserRemoved: (name) => hosts.userRemoved(name),
+      onTokenRevoked: (id) => hosts.tokenRevoked(id),
     });
     undo.push(() => admin.close());
 

@@ -150,6 +150,10 @@ const CASES: { [M in ClientMethod]: { valid: Record<string, unknown>; wrong: Rec
   requestConsumerKeyFrame: { valid: { consumerId: NO_ID }, wrong: { consumerId: [1, ''] } },
   changeDisplayName: { valid: { displayName: 'Zed' }, wrong: { displayName: ['', 'x'.repeat(65), 5, null] } },
   getStats: { valid: {}, wrong: {} },
+  hostMutePeer: { valid: { peerId: 'someone', kind: 'audio' }, wrong: { peerId: ['', 5, 'a b', 'x'.repeat(65)], kind: ['data', 1, null] } },
+  hostKickPeer: { valid: { peerId: 'someone' }, wrong: { peerId: ['', 5, null, '../x'] } },
+  hostLockRoom: { valid: { locked: true }, wrong: { locked: ['yes', 1, null] } },
+  hostSetRoomPassword: { valid: { password: 'pw' }, wrong: { password: ['', 5, 'x'.repeat(129)] } },
 };
 
 /** Whether `field` of `method` may be left out (asks the protocol's own schema). */
@@ -308,6 +312,10 @@ describe('malformed signalling against a real daemon', { timeout: 110_000 }, () 
     const joined = await c.request('join', { displayName: 'Mallory', rtpCapabilities: { codecs: [] } });
     assert.deepEqual(joined.peers.map((p: any) => p.id).sort(), ['alice', 'carol']);
     await expectRefused(c, 'join', { rtpCapabilities: { codecs: [] } }, 409, 'join twice', /already joined/);
+    // Host controls from a guest: refused whatever the target.
+    for (const method of ['hostMutePeer', 'hostKickPeer', 'hostLockRoom', 'hostSetRoomPassword'] as const) {
+      await expectRefused(c, method, { ...CASES[method].valid, ...(method === 'hostMutePeer' || method === 'hostKickPeer' ? { peerId: 'alice' } : {}) }, 403, `${method} by a guest`, /only a host/);
+    }
     await expectRefused(c, 'produce', CASES.produce.valid, 404, 'produce on an unknown transport');
     await expectRefused(c, 'produce', { ...CASES.produce.valid, transportId: recv.id }, 400, 'produce on a consuming transport', /not created for producing/);
 

@@ -25,6 +25,8 @@ export interface AdminContext {
   publicBase: () => string;
   /** Called when IPs lose authorisation, so live host sessions can be demoted at once. */
   onIpsRevoked: (ips: string[]) => void;
+  onUserRemoved: (name: string) => void;
+  onTokenRevoked: (id: string) => void;
   now?: () => Date;
 }
 
@@ -152,6 +154,7 @@ route('DELETE', '/v1/users/:name', async (ctx, p) => {
     appendAudit(d, now, 'user.remove', 'admin', { user: name, removedIps: r.removedIps });
     return r;
   });
+  ctx.onUserRemoved(name);
   if (ips.length > 0) ctx.onIpsRevoked(ips);
   ctx.log.info({ user: name, removedIps }, 'user removed');
   return { status: 200, body: { name, removed: true, removedIps } };
@@ -211,6 +214,7 @@ route('DELETE', '/v1/tokens/:id', async (ctx, p) => {
     appendAudit(d, now, 'token.revoke', 'admin', { id, room: r.room });
     return r;
   });
+  ctx.onTokenRevoked(id);
   ctx.log.info({ id, room: rec.room }, 'token revoked');
   return { status: 200, body: { ...rec, state: 'revoked' } };
 });

@@ -1,20 +1,62 @@
 import type { Config } from '../config/load.ts';
-import type { JoinPolicy } from '../signalling/server.ts';
+import type { Logger } from '../log.ts';
+import type { Store } from '../store/db.ts';
+import { appendAudit } from '../store/audit.ts';
+import { activeIps, authoriseIp } from '../store/ips.ts';
+import type { Admission, JoinPolicy } from '../signalling/server.ts';
 import { CLOSE_CODES } from '../signalling/connection.ts';
+import type { HostProtection } from './host-protection.ts';
 import type { JoinTokens } from './tokens.ts';
 
+const GUEST: Admission = { role: 'guest', hostKey: null, hasHostRights: () => false };
+
 /**
- * Who may enter a room. With host.user_auth every participant needs a valid join token for that
- * room; a token that is given is always checked, so a bad link is reported rather than ignored.
+ * Who may connect, and as what:
+ * - a join token, when given, is always checked (a bad link is reported, never ignored); a presenter
+ *   token makes its holder a host of that room and authorises the IP like a login;
+ * - a host session (from POST /login) counts only from the IP it was made on while that IP is
+ *   authorised: an IP alone (shared NAT) never makes anyone a host;
+ * - with host.user_auth, a participant without either is refused.
+ * Room rules (waiting for the host, lock, password) are applied by the signalling server.
  */
-export function createJoinPolicy(config: Config, tokens: JoinTokens): JoinPolicy {
-  return (attempt) => {
+export function createJoinPolicy(opts: { config: Config; tokens: JoinTokens; hosts: HostProtection; store: Store; log: Logger }): JoinPolicy {
+  const { config, tokens, hosts, store, log } = opts;
+  const ipAuthorised = (ip: string, user: string) => activeIps(store.data, new Date()).some((e) => e.ip === ip && e.user === user);
+
+  return async (attempt) => {
     if (attempt.token) {
       const v = tokens.verifyJoinToken(attempt.token, attempt.room);
       if (!v.ok) return { ok: false, code: CLOSE_CODES.unauthorized, message: v.message };
-      return { ok: true };
+      const { claims } = v;
+      if (!claims.presenter) return { ok: true, admission: GUEST };
+      const ttl = claims.exp - Math.floor(Date.now() / 1000);
+      const now = new Date();
+      await store.mutate((d) => {
+        authoriseIp(d, attempt.ip, claims.sub, ttl, now);
+        appendAudit(d, now, 'login.token', claims.sub, { ip: attempt.ip, room: attempt.room, id: claims.jti });
+      });
+      const key = `token:${claims.jti}`;
+      hosts.registerTokenHost(key, attempt.ip);
+      log.info({ user: claims.sub, ip: attempt.ip, room: attempt.room }, 'presenter token: host rights in room');
+      return {
+        ok: true,
+        admission: {
+          role: 'host',
+          hostKey: key,
+          hasHostRights: () => tokens.verifyJoinToken(attempt.token!, attempt.room).ok && ipAuthorised(attempt.ip, claims.sub),
+        },
+      };
     }
-    if (config.host.user_auth) return { ok: false, code: CLOSE_CODES.unauthorized, message: 'This room needs a join link with a token, or a login.' };
-    return { ok: true };
+    const session = hosts.hostSession(attempt.hostToken, attempt.ip);
+    if (session) {
+      return { ok: true, admission: { role: 'host', hostKey: session.id, hasHostRights: () => hosts.stillHost(session.id) } };
+    }
+    if (config.host.user_auth) {
+      const message = attempt.hostToken
+        ? 'Your login has ended (logged out, expired or revoked). Log in again.'
+        : 'This room needs a login or a join link with a token.';
+      return { ok: false, code: CLOSE_CODES.unauthorized, message };
+    }
+    return { ok: true, admission: GUEST };
   };
 }

@@ -7,6 +7,7 @@ import { appendAudit } from '../store/audit.ts';
 import { findToken, recordToken, pruneTokens } from '../store/tokens.ts';
 import type { TokenRecord } from '../store/schema.ts';
 import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { counters } from '../metrics.ts';
 
 export const TOKEN_ISSUER = 'confd';
 export const TOKEN_AUDIENCE = 'confd-join';
@@ -151,6 +152,7 @@ export function createJoinTokens(opts: {
         recordToken(d, record);
         appendAudit(d, t, 'token.issue', req.actor, { id, room: req.room, sub: req.sub, presenter: req.presenter, expiresAt: record.expiresAt });
       });
+      counters.tokensIssued++;
       return { token, record };
     },
 

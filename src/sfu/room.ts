@@ -3,7 +3,8 @@ import type { Logger } from '../log.ts';
 import { MEDIA_CODECS } from './codecs.ts';
 import type { PooledWorker } from './worker-pool.ts';
 import type { PeerSummary, RoomSummary } from './media-plane.ts';
-import type { ClientMethod, ClientRequestData, NewConsumerData, PeerInfo, ServerNotifications } from '../signalling/protocol.ts';
+import { createHash } from 'node:crypto';
+import type { ClientMethod, ClientRequestData, JoinResponse, NewConsumerData, PeerInfo, Role, RoomState, ServerNotifications } from '../signalling/protocol.ts';
 
 /** How the room talks back to one peer's connection; implemented by the signalling layer. */
 export interface PeerChannel {
@@ -23,6 +24,16 @@ export interface Peer {
   readonly transports: Map<string, types.WebRtcTransport>;
   readonly producers: Map<string, types.Producer>;
   readonly consumers: Map<string, types.Consumer>;
+  role: Role;
+  /** Live check of host rights (session + authorised IP, or presenter token): never cached. */
+  readonly hasHostRights: () => boolean;
+}
+
+/** Who may enter, set by the room's hosts. */
+export interface RoomAccess {
+  locked: boolean;
+  /** SHA-256 of the room password: a short-lived shared secret checked on entry in constant time. */
+  passwordHash: Buffer | null;
 }
 
 /** A client-caused problem: the message goes back in the error response. */
@@ -40,7 +51,12 @@ export interface Room {
   readonly createdAt: Date;
   readonly peers: ReadonlyMap<string, Peer>;
   /** Adds a connected (not yet joined) peer. The caller has already removed any peer with that id. */
-  addPeer(peer: { id: string; displayName: string; channel: PeerChannel }): Peer;
+  addPeer(peer: { id: string; displayName: string; channel: PeerChannel; role: Role; hasHostRights: () => boolean }): Peer;
+  readonly access: RoomAccess;
+  /** True while a connected peer holds live host rights. */
+  hasHost(): boolean;
+  /** Sets a peer's role and tells everyone. */
+  setRole(peer: Peer, role: Role, message: string): void;
   removePeer(peerId: string): void;
   handle<M extends ClientMethod>(peer: Peer, method: M, data: ClientRequestData<M>): Promise<unknown>;
   summary(): RoomSummary;
@@ -62,7 +78,9 @@ const MAX_TRANSPORTS_PER_PEER = 4;
 const MAX_PRODUCERS_PER_PEER = 4;
 const NEW_CONSUMER_TIMEOUT_MS = 10_000;
 
-const peerInfo = (p: Peer): PeerInfo => ({ id: p.id, displayName: p.displayName, device: p.device });
+const peerInfo = (p: Peer): PeerInfo => ({ id: p.id, displayName: p.displayName, device: p.device, role: p.role });
+
+export const hashRoomPassword = (pw: string): Buffer => createHash('sha256').update(`confd-room:${pw}`).digest();
 
 export async function createRoom(opts: RoomOptions): Promise<Room> {
   const { name, worker, log } = opts;
@@ -70,7 +88,20 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
   const speaker = await router.createActiveSpeakerObserver({ interval: 300 });
   const peers = new Map<string, Peer>();
   const createdAt = new Date();
+  const access: RoomAccess = { locked: false, passwordHash: null };
   let closed = false;
+  const roomState = (): RoomState => ({ locked: access.locked, hasPassword: access.passwordHash !== null });
+  const broadcast = <M extends keyof ServerNotifications>(method: M, data: ServerNotifications[M]) => {
+    for (const p of peers.values()) if (p.joined) p.channel.notify(method, data);
+  };
+  function requireHost(peer: Peer): void {
+    if (peer.role !== 'host' || !peer.hasHostRights()) throw new RequestError(403, 'only a host can do that');
+  }
+  function targetOf(peerId: string): Peer {
+    const t = peers.get(peerId);
+    if (!t) throw new RequestError(404, `no peer ${peerId} in this room`);
+    return t;
+  }
   worker.rooms++;
 
   const others = (peer: Peer) => [...peers.values()].filter((p) => p !== peer && p.joined);
@@ -229,7 +260,8 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
       setImmediate(() => {
         for (const other of existing) for (const producer of other.producers.values()) void createConsumer(peer, other, producer);
       });
-      return { peers: existing.map(peerInfo) };
+      const response: JoinResponse = { peers: existing.map(peerInfo), role: peer.role, room: roomState() };
+      return response;
     },
 
     async produce(peer, d) {
@@ -299,6 +331,37 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
       );
       return { transports, producers: peer.producers.size, consumers: peer.consumers.size };
     },
+
+    async hostMutePeer(peer, d) {
+      requireHost(peer);
+      const target = targetOf(d.peerId);
+      const muted = [...target.producers.values()].filter((p) => p.kind === d.kind && !p.paused);
+      for (const p of muted) await p.pause();
+      target.channel.notify('mutedByHost', { kind: d.kind });
+      log.info({ room: name, host: peer.id, peer: target.id, kind: d.kind }, 'peer muted by host');
+      return { muted: muted.length };
+    },
+    async hostKickPeer(peer, d) {
+      requireHost(peer);
+      const target = targetOf(d.peerId);
+      if (target === peer) throw new RequestError(400, 'use leave to leave the room');
+      target.channel.close('kicked', 'The host removed you from the room.');
+      room.removePeer(target.id);
+      log.info({ room: name, host: peer.id, peer: target.id }, 'peer kicked by host');
+      return {};
+    },
+    async hostLockRoom(peer, d) {
+      requireHost(peer);
+      access.locked = d.locked;
+      broadcast('roomState', roomState());
+      return roomState();
+    },
+    async hostSetRoomPassword(peer, d) {
+      requireHost(peer);
+      access.passwordHash = d.password === null ? null : hashRoomPassword(d.password);
+      broadcast('roomState', roomState());
+      return roomState();
+    },
   };
 
   const room: Room = {
@@ -306,9 +369,17 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
     worker,
     createdAt,
     peers,
-    addPeer({ id, displayName, channel }) {
+    access,
+    hasHost: () => [...peers.values()].some((p) => p.role === 'host' && p.hasHostRights()),
+    setRole(peer, role, message) {
+      if (peer.role === role) return;
+      peer.role = role;
+      peer.channel.notify('role', { role, message });
+      for (const other of others(peer)) other.channel.notify('peerRoleChanged', { peerId: peer.id, role });
+    },
+    addPeer({ id, displayName, channel, role, hasHostRights }) {
       if (closed) throw new RequestError(409, 'room is closing; reconnect');
-      const peer: Peer = { id, displayName, device: {}, joined: false, rtpCapabilities: null, channel, transports: new Map(), producers: new Map(), consumers: new Map() };
+      const peer: Peer = { id, displayName, device: {}, joined: false, rtpCapabilities: null, channel, transports: new Map(), producers: new Map(), consumers: new Map(), role, hasHostRights };
       peers.set(id, peer);
       return peer;
     },

@@ -2,7 +2,7 @@ import type { WebSocket, RawData } from 'ws';
 import type { Logger } from '../log.ts';
 import { isConfdError } from '../errors.ts';
 import { RequestError, type Peer, type PeerChannel, type Room } from '../sfu/room.ts';
-import { clientRequests, envelopeSchema, ERROR_CODES, type ClientMethod, type ServerNotifications } from './protocol.ts';
+import { clientRequests, envelopeSchema, ERROR_CODES, type ClientMethod, type Role, type ServerNotifications } from './protocol.ts';
 import { tokenBucket } from './rate-limit.ts';
 
 /** Messages a connection may send per second, and in one burst (joining sends ~10 at once). */
@@ -23,6 +23,10 @@ export const CLOSE_CODES = {
   forbidden: 4403,
   conflict: 4409,
   rate_limited: 4429,
+  /** The room is locked by its host. */
+  locked: 4423,
+  /** The room has a password and none or a wrong one was given (the page asks for it). */
+  passwordRequired: 4424,
 } as const;
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
@@ -51,7 +55,14 @@ export function closeWith(ws: WebSocket, code: number, reason: ServerNotificatio
  * One peer's WebSocket: parses and validates every message, dispatches requests to the room, carries
  * server->client requests (newConsumer) and notifications.
  */
-export function attachPeer(ws: WebSocket, room: Room, peerId: string, displayName: string, log: Logger): { peer: Peer; channel: PeerChannel } {
+export function attachPeer(
+  ws: WebSocket,
+  room: Room,
+  peerId: string,
+  displayName: string,
+  admission: { role: Role; hasHostRights: () => boolean },
+  log: Logger,
+): { peer: Peer; channel: PeerChannel } {
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let closedByServer = false;
@@ -81,7 +92,7 @@ export function attachPeer(ws: WebSocket, room: Room, peerId: string, displayNam
     },
   };
 
-  const peer = room.addPeer({ id: peerId, displayName, channel });
+  const peer = room.addPeer({ id: peerId, displayName, channel, role: admission.role, hasHostRights: admission.hasHostRights });
 
   const replyError = (id: number, code: number, reason: string) => sendJson(ws, { response: true, id, ok: false, errorCode: code, errorReason: reason });
   const notifyError = (reason: string) => sendJson(ws, { notification: true, method: 'error', data: { reason } });

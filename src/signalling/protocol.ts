@@ -17,6 +17,7 @@ import { z } from 'zod';
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const PEER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 export const DISPLAY_NAME_MAX = 64;
+export const ROOM_PASSWORD_MAX = 128;
 
 const id = z.string().min(1).max(128);
 const obj = z.looseObject({});
@@ -53,6 +54,11 @@ export const clientRequests = {
   requestConsumerKeyFrame: z.strictObject({ consumerId: id }),
   changeDisplayName: z.strictObject({ displayName: z.string().min(1).max(DISPLAY_NAME_MAX) }),
   getStats: z.strictObject({}),
+  // Host controls: refused (403) unless the connection has host rights at the moment of the request.
+  hostMutePeer: z.strictObject({ peerId: z.string().regex(PEER_ID_RE), kind: z.enum(['audio', 'video']) }),
+  hostKickPeer: z.strictObject({ peerId: z.string().regex(PEER_ID_RE) }),
+  hostLockRoom: z.strictObject({ locked: z.boolean() }),
+  hostSetRoomPassword: z.strictObject({ password: z.string().min(1).max(ROOM_PASSWORD_MAX).nullable() }),
 } as const;
 
 export type ClientMethod = keyof typeof clientRequests;
@@ -77,10 +83,25 @@ export const ERROR_CODES = {
 
 // ---- Server -> client (types only: the server builds these itself) -------------------------------
 
+export type Role = 'host' | 'guest';
+
 export interface PeerInfo {
   id: string;
   displayName: string;
   device: { name?: string };
+  role: Role;
+}
+
+export interface RoomState {
+  locked: boolean;
+  hasPassword: boolean;
+}
+
+/** Answer to `join`. */
+export interface JoinResponse {
+  peers: PeerInfo[];
+  role: Role;
+  room: RoomState;
 }
 
 /** Server -> client request: the client sets up the consumer, answers, then the server resumes it. */
@@ -105,6 +126,15 @@ export interface ServerNotifications {
   consumerScore: { consumerId: string; score: unknown };
   producerScore: { producerId: string; score: unknown };
   activeSpeaker: { peerId: string | null; volume?: number };
+  /** Sent instead of admitting a guest while the room has no host; the guest is admitted when one arrives. */
+  waiting: { message: string };
+  /** The waiting guest was admitted: proceed with getRouterRtpCapabilities / join. */
+  admitted: Record<string, never>;
+  /** This connection's role changed (e.g. host rights revoked by the admin). */
+  role: { role: Role; message: string };
+  peerRoleChanged: { peerId: string; role: Role };
+  roomState: RoomState;
+  mutedByHost: { kind: 'audio' | 'video' };
   /** The server ended this session: `rejoin` true means reconnect (e.g. the media worker was replaced). */
   disconnected: { reason: 'kicked' | 'replaced' | 'worker_died' | 'room_closed' | 'host_left' | 'shutdown' | 'rate_limited'; rejoin: boolean; message: string };
   error: { reason: string };

@@ -1,0 +1,169 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { isConfdError } from '../errors.ts';
+import type { JoinTokens } from '../auth/tokens.ts';
+import { parseDuration, DURATION_HELP } from '../config/duration.ts';
+import type { Logger } from '../log.ts';
+import type { Sfu } from '../sfu/room-registry.ts';
+import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { counters } from '../metrics.ts';
+import { createLoginLimiter } from '../auth/login-limiter.ts';
+import { createApiKeyCheck } from '../auth/api-key.ts';
+import { HTTP_STATUS, readJsonBody } from './body.ts';
+import type { ClientIpResolver } from './client-ip.ts';
+import { sendJson, type HttpHandler } from './server.ts';
+
+const room = z.string({ error: 'must be a string' }).regex(ROOM_NAME_RE, { error: `room names are ${ROOM_NAME_HELP}` });
+const ttl = z.string().refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
+const flag = z.union([z.boolean(), z.literal(0), z.literal(1)]).optional();
+const tokenBody = z.strictObject({ room, ttl: ttl.optional(), user: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]*$/).optional(), presenter: z.boolean().optional() });
+const joinBody = z.strictObject({
+  room,
+  name: z.string().max(64).optional(),
+  audio: flag,
+  video: flag,
+  screen: flag,
+  hide: flag,
+  notify: flag,
+  token: z.boolean().optional(),
+  ttl: ttl.optional(),
+  presenter: z.boolean().optional(),
+});
+const meetingBody = z.strictObject({ room: room.optional() });
+
+const bad = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+  sendJson(res, status, { error: { code, message } }, headers);
+
+/**
+ * /api/v1 for integrations: `Authorization: <api.keySecret>` (or "Bearer <key>"), compared in constant
+ * time; off (404) while api.keySecret is null. Failed keys are limited per IP like logins.
+ */
+export function createApiRoutes(opts: {
+  keySecret: string | null;
+  tokens: JoinTokens;
+  sfu: Sfu;
+  publicBase: () => string;
+  clientIp: ClientIpResolver;
+  log: Logger;
+}): HttpHandler {
+  const keyOk = createApiKeyCheck(opts.keySecret);
+  const limiter = createLoginLimiter(10, 15 * 60_000);
+
+  async function body<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T | string> {
+    const raw = await readJsonBody(req, 16 * 1024);
+    const r = schema.safeParse(raw ?? {});
+    if (r.success) return r.data;
+    const i = r.error.issues[0];
+    return i?.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : `${i?.path.join('.') || 'body'}: ${i?.message ?? 'invalid'}`;
+  }
+
+  function joinUrl(b: z.infer<typeof joinBody>, token?: string): string {
+    const q = new URLSearchParams({ room: b.room });
+    if (b.name) q.set('name', b.name);
+    for (const k of ['audio', 'video', 'screen', 'hide', 'notify'] as const) if (b[k] !== undefined) q.set(k, b[k] ? '1' : '0');
+    if (token) q.set('token', token);
+    return `${opts.publicBase()}/join/?${q}`;
+  }
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (!url.pathname.startsWith('/api/')) return false;
+    counters.apiRequests++;
+    if (opts.keySecret === null) {
+      req.resume();
+      bad(res, 404, 'api_disabled', 'the HTTP API is off; set api.keySecret in the config to enable it');
+      return true;
+    }
+    const ip = opts.clientIp(req);
+    const wait = limiter.blockedFor([ip]);
+    if (wait > 0) {
+      req.resume();
+      bad(res, 429, 'too_many_attempts', 'too many requests with a wrong API key', { 'retry-after': String(Math.ceil(wait / 1000)) });
+      return true;
+    }
+    if (!keyOk(req.headers.authorization)) {
+      req.resume();
+      limiter.recordFailure([ip]);
+      counters.apiUnauthorized++;
+      bad(res, 401, 'unauthorized', 'missing or wrong API key in the Authorization header');
+      return true;
+    }
+    const route = `${req.method} ${url.pathname.replace(/\/+$/, '')}`;
+    try {
+      switch (route) {
+        case 'POST /api/v1/token': {
+          const b = await body(req, tokenBody);
+          if (typeof b === 'string') return bad(res, 400, 'bad_request', b), true;
+          const { token, record } = await opts.tokens.issue({
+            room: b.room,
+            sub: b.user ?? 'guest',
+            presenter: b.presenter ?? false,
+            ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds,
+            actor: 'api',
+          });
+          sendJson(res, 200, { token, id: record.id, room: record.room, expiresAt: record.expiresAt, joinUrl: joinUrl({ room: b.room }, token) });
+          return true;
+        }
+        case 'POST /api/v1/join': {
+          const b = await body(req, joinBody);
+          if (typeof b === 'string') return bad(res, 400, 'bad_request', b), true;
+          let token: string | undefined;
+          if (b.token) {
+            token = (
+              await opts.tokens.issue({ room: b.room, sub: 'guest', presenter: b.presenter ?? false, ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds, actor: 'api' })
+            ).token;
+          }
+          sendJson(res, 200, { joinUrl: joinUrl(b, token) });
+          return true;
+        }
+        case 'POST /api/v1/meeting': {
+          const b = await body(req, meetingBody);
+          if (typeof b === 'string') return bad(res, 400, 'bad_request', b), true;
+          const name = b.room ?? `meeting-${Math.random().toString(36).slice(2, 10)}`;
+          sendJson(res, 200, { room: name, joinUrl: `${opts.publicBase()}/join/${encodeURIComponent(name)}` });
+          return true;
+        }
+        case 'GET /api/v1/meetings':
+          req.resume();
+          sendJson(res, 200, { meetings: opts.sfu.rooms().map((r) => ({ room: r.name, createdAt: r.createdAt, peers: r.peers.length })) });
+          return true;
+        case 'GET /api/v1/stats': {
+          req.resume();
+          const rooms = opts.sfu.rooms();
+          sendJson(res, 200, {
+            rooms: rooms.length,
+            peers: rooms.reduce((n, r) => n + r.peers.length, 0),
+            producers: rooms.reduce((n, r) => n + r.peers.reduce((m, p) => m + p.producers, 0), 0),
+            consumers: rooms.reduce((n, r) => n + r.peers.reduce((m, p) => m + p.consumers, 0), 0),
+            workers: (await opts.sfu.workers()).length,
+          });
+          return true;
+        }
+      }
+      const del = /^DELETE \/api\/v1\/meeting\/([^/]+)$/.exec(route);
+      if (del) {
+        req.resume();
+        let name: string;
+        try {
+          name = decodeURIComponent(del[1]!);
+        } catch {
+          return bad(res, 400, 'bad_request', 'bad percent-encoding in the room name'), true;
+        }
+        if (!ROOM_NAME_RE.test(name)) return bad(res, 400, 'bad_request', `invalid room name: ${ROOM_NAME_HELP}`), true;
+        const r = opts.sfu.existingRoom(name);
+        if (!r) return bad(res, 404, 'not_found', `no meeting "${name}" is running`), true;
+        const ids = [...r.peers.keys()];
+        for (const id of ids) opts.sfu.kick(name, id);
+        opts.log.info({ room: name, peers: ids.length }, 'meeting ended via API');
+        sendJson(res, 200, { room: name, ended: true, peers: ids.length });
+        return true;
+      }
+      req.resume();
+      bad(res, 404, 'not_found', `no API route ${route}; see the README's "HTTP API" section`);
+      return true;
+    } catch (e) {
+      if (isConfdError(e)) return bad(res, HTTP_STATUS[e.code] ?? 400, e.code, e.message), true;
+      throw e;
+    }
+  };
+}
