@@ -12,6 +12,7 @@ import { loadJwtKey } from './auth/secret.ts';
 import { isPasswordHash } from './auth/passwords.ts';
 import { createJoinTokens, type JoinTokens } from './auth/tokens.ts';
 import { startHttpServer, type HttpServer } from './http/server.ts';
+import { createWebRoutes } from './http/web-routes.ts';
 import { startAdminServer } from './admin/server.ts';
 import { startSfu, type Sfu } from './sfu/room-registry.ts';
 import { startSignalling } from './signalling/server.ts';
@@ -101,6 +102,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     const http = await startHttpServer(config, log);
     undo.push(() => http.close());
+    http.use(await createWebRoutes());
     const publicBase = () => baseUrl(config, http);
 
     const clientIp = createClientIpResolver(config.server.trustProxy);
