@@ -13,7 +13,7 @@ trap 'rm -rf "$OUT"' EXIT
 	-fsanitize=address,undefined -fno-sanitize-recover=all \
 	-I"$HERE/include" "$HERE/test.cpp" -o "$OUT/srtp-adapter-test" \
 	$(pkg-config --cflags --libs libsrtp2)
-if ! ldd "$OUT/srtp-adapter-test" | grep -q 'libsrtp2\.so'; then
+if ! ldd "$OUT/srtp-adapter-test" | grep 'libsrtp2\.so' >/dev/null; then
 	echo "srtp-adapter: the test binary is not linked against Debian's libsrtp2" >&2
 	exit 1
 fi
