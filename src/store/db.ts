@@ -69,16 +69,18 @@ export async function openStore(dataDir: string): Promise<Store> {
     while (queue.length > 0) {
       const batch = queue;
       queue = [];
-      const next = structuredClone(db.data);
+      // One copy per batch. A change that throws may have half-mutated the copy: then the copy is
+      // made again and the changes that succeeded are re-applied (they are deterministic), so the
+      // common path never pays a copy per change.
+      let next = structuredClone(db.data);
       const applied: { p: Pending; value: unknown }[] = [];
       for (const p of batch) {
-        // Each change sees the ones before it; a change that throws is dropped on its own.
-        const before = structuredClone(next);
         try {
           applied.push({ p, value: p.change(next) });
         } catch (e) {
-          Object.assign(next, before);
           p.reject(e);
+          next = structuredClone(db.data);
+          for (const a of applied) a.value = a.p.change(next);
         }
       }
       if (applied.length === 0) continue;

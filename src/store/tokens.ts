@@ -5,8 +5,20 @@ export function recordToken(data: StoreData, rec: TokenRecord): void {
   data.tokens.push(rec);
 }
 
+/**
+ * Index by id, built once per committed state: every write replaces the data object, so the index
+ * of an older state is simply never looked up again (and is collected with it).
+ */
+const indexes = new WeakMap<readonly TokenRecord[], Map<string, TokenRecord>>();
+
+/** O(1): join-token verification looks the jti up on every join. */
 export function findToken(data: Readonly<StoreData>, id: string): TokenRecord | undefined {
-  return data.tokens.find((t) => t.id === id);
+  let index = indexes.get(data.tokens);
+  if (!index) {
+    index = new Map(data.tokens.map((t) => [t.id, t]));
+    indexes.set(data.tokens, index);
+  }
+  return index.get(id);
 }
 
 export function revokeToken(data: StoreData, id: string, now: Date): TokenRecord {

@@ -1,0 +1,126 @@
+/**
+ * Shared pieces of the benchmark harness: the row/section shapes every section module returns, and
+ * small measuring helpers. Figures are printed, never asserted.
+ */
+import { spawn } from 'node:child_process';
+
+export interface Row {
+  /** What was measured, e.g. "join-token verify". */
+  name: string;
+  value: number;
+  unit: string;
+  /** Extra figures for the same measurement (p50/p99, spread, sizes). */
+  detail?: string;
+  /** The target as text, e.g. ">= 30000/s", "p99 < 5 ms". */
+  target?: string;
+  /** Whether the target was met; undefined when there is no target. */
+  met?: boolean;
+  /** How it was measured (one or two sentences). */
+  note: string;
+}
+
+export interface SectionOptions {
+  quick: boolean;
+  /** Progress lines go to stderr so stdout stays the table. */
+  log: (msg: string) => void;
+}
+
+export interface SectionResult {
+  rows: Row[];
+  /** Markdown paragraphs added under the section's table in BENCHMARKS.md. */
+  notes?: string[];
+}
+
+export interface Section {
+  id: string;
+  title: string;
+  run(opts: SectionOptions): Promise<SectionResult>;
+}
+
+export function median(xs: number[]): number {
+  return percentile(xs, 50);
+}
+
+/** Nearest-rank percentile. */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * s.length);
+  return s[Math.min(s.length - 1, Math.max(0, rank - 1))]!;
+}
+
+/** Rounds to a sensible number of significant figures for display. */
+export function fmt(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const a = Math.abs(n);
+  if (a >= 1000) return Math.round(n).toLocaleString('en-US');
+  if (a >= 100) return n.toFixed(0);
+  if (a >= 10) return n.toFixed(1);
+  if (a >= 1) return n.toFixed(2);
+  return n.toFixed(3);
+}
+
+/**
+ * Synchronous throughput: `rounds` timed batches of `batch` calls after one untimed warm-up batch.
+ * Returns the median ops/s over rounds and the slowest/fastest round.
+ */
+export function opsPerSecond(fn: (i: number) => unknown, batch: number, rounds: number): { median: number; min: number; max: number } {
+  let sink = 0;
+  for (let i = 0; i < batch; i++) if (fn(i)) sink++;
+  const rates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < batch; i++) if (fn(i)) sink++;
+    const ms = performance.now() - t0;
+    rates.push((batch / ms) * 1000);
+  }
+  if (sink < 0) console.log(sink); // keeps the results alive
+  return { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) };
+}
+
+export interface SpawnTiming {
+  ms: number;
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Wall time of one process, from spawn() to its exit. */
+export function timeSpawn(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<SpawnTiming> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    const t0 = performance.now();
+    const p = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    p.once('error', reject);
+    p.once('exit', (code) => {
+      const ms = performance.now() - t0;
+      setImmediate(() => resolve({ ms, code, stdout, stderr }));
+    });
+  });
+}
+
+export interface Variant {
+  name: string;
+  cmd: string;
+  args: string[];
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs each variant `runs` times, interleaved (A B C A B C ...) so drift on the machine hits all of
+ * them alike, after `warmup` untimed rounds. Returns the timings per variant name.
+ */
+export async function timeVariants(variants: Variant[], runs: number, warmup = 2): Promise<Map<string, SpawnTiming[]>> {
+  const out = new Map<string, SpawnTiming[]>(variants.map((v) => [v.name, []]));
+  for (let r = 0; r < warmup + runs; r++) {
+    for (const v of variants) {
+      const t = await timeSpawn(v.cmd, v.args, { cwd: v.cwd, env: v.env });
+      if (r >= warmup) out.get(v.name)!.push(t);
+    }
+  }
+  return out;
+}
