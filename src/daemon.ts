@@ -102,7 +102,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     const http = await startHttpServer(config, log);
     undo.push(() => http.close());
-    http.use(await createWebRoutes());
+    http.use(await createWebRoutes({ hostProtected: config.host.protected, userAuth: config.host.user_auth }));
     const publicBase = () => baseUrl(config, http);
 
     const clientIp = createClientIpResolver(config.server.trustProxy);

@@ -1,12 +1,12 @@
 /**
- * The guest web page: `/`, `/join/ROOM`, `/join/?room=ROOM&...` and the bundled `/assets/app.js` and
+ * The guest web page: `/`, `/login`, `/join/ROOM`, `/join/?room=ROOM&...` and the bundled `/assets/app.js` and
  * `/assets/style.css`. Pages are never cached (join URLs carry tokens); assets are served with a strong
  * ETag and, when asked for by their current `?v=` hash, cached as immutable.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpHandler } from './server.ts';
 import { buildWebAssets, type WebAsset } from '../web/build.ts';
-import { homePage, messagePage, roomPage, type AssetVersions } from '../web/pages.ts';
+import { homePage, loginPage, messagePage, roomPage, type AssetVersions, type HostOptions } from '../web/pages.ts';
 import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 
 /** Host header values we are willing to echo into the CSP (host, IPv4, [IPv6], optional port). */
@@ -81,10 +81,18 @@ function segment(s: string): string | null {
   }
 }
 
+export interface WebRouteOptions {
+  /** config.host.protected: the pages offer "Log in as host". */
+  hostProtected?: boolean;
+  /** config.host.user_auth: participants need a login or a join token. */
+  userAuth?: boolean;
+}
+
 /** Builds the page assets (once) and returns the handler that serves the web page. */
-export async function createWebRoutes(): Promise<HttpHandler> {
+export async function createWebRoutes(options: WebRouteOptions = {}): Promise<HttpHandler> {
   const assets = await buildWebAssets();
   const versions: AssetVersions = { js: assets.js.version, css: assets.css.version };
+  const host: HostOptions = { hostProtected: options.hostProtected === true, userAuth: options.userAuth === true };
 
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
@@ -104,7 +112,8 @@ export async function createWebRoutes(): Promise<HttpHandler> {
     }
 
     const isJoin = path === '/join' || path.startsWith('/join/');
-    if (path !== '/' && !isJoin) return false;
+    // POST /login (and /logout, /session) belong to the login routes.
+    if (path !== '/' && path !== '/login' && !isJoin) return false;
     req.resume();
 
     // Credentials never travel in URLs (they end up in logs, history and Referer headers).
@@ -118,7 +127,12 @@ export async function createWebRoutes(): Promise<HttpHandler> {
     }
 
     if (path === '/') {
-      sendHtml(req, res, 200, homePage(versions));
+      sendHtml(req, res, 200, homePage(versions, { host }));
+      return true;
+    }
+    if (path === '/login') {
+      // `?next=` is read (and checked to be a same-site path) by the page's script, never echoed here.
+      sendHtml(req, res, 200, loginPage(versions, host));
       return true;
     }
 
@@ -127,7 +141,7 @@ export async function createWebRoutes(): Promise<HttpHandler> {
     if (rest === '') {
       room = url.searchParams.get('room');
       if (room === null || room.trim() === '') {
-        sendHtml(req, res, 200, homePage(versions, { name: url.searchParams.get('name')?.slice(0, 64) ?? '' }));
+        sendHtml(req, res, 200, homePage(versions, { name: url.searchParams.get('name')?.slice(0, 64) ?? '', host }));
         return true;
       }
       room = room.trim();
@@ -136,10 +150,10 @@ export async function createWebRoutes(): Promise<HttpHandler> {
     }
     if (room === null || !isRoomName(room)) {
       const shown = (room ?? rest).slice(0, 80);
-      sendHtml(req, res, 400, homePage(versions, { error: `"${shown}" is not a valid room name: ${ROOM_NAME_HELP}.`, name: url.searchParams.get('name')?.slice(0, 64) ?? '' }));
+      sendHtml(req, res, 400, homePage(versions, { error: `"${shown}" is not a valid room name: ${ROOM_NAME_HELP}.`, name: url.searchParams.get('name')?.slice(0, 64) ?? '', host }));
       return true;
     }
-    sendHtml(req, res, 200, roomPage(versions, room));
+    sendHtml(req, res, 200, roomPage(versions, room, host));
     return true;
   };
 }

@@ -39,13 +39,29 @@ ${opts.body}
 `;
 }
 
+/** What the page script needs to know about host protection (config `host.protected`, `host.user_auth`). */
+export interface HostOptions {
+  hostProtected: boolean;
+  userAuth: boolean;
+}
+
+const NO_HOST_PROTECTION: HostOptions = { hostProtected: false, userAuth: false };
+
+function hostAttrs(h: HostOptions): Record<string, string> {
+  return { 'host-protected': h.hostProtected ? '1' : '0', 'user-auth': h.userAuth ? '1' : '0' };
+}
+
+/** The "Log in as host" / "Logged in as NAME · Log out" line; the script fills it in. */
+const HOST_STATUS = `<p id="host-status" class="host-status" aria-live="polite" hidden></p>`;
+
 /** `/`: create or join a room. */
-export function homePage(assets: AssetVersions, opts: { room?: string; name?: string; error?: string } = {}): string {
+export function homePage(assets: AssetVersions, opts: { room?: string; name?: string; error?: string; host?: HostOptions } = {}): string {
   const error = opts.error ? `<p class="form-error" role="alert">${escapeHtml(opts.error)}</p>` : '';
   return layout({
     title: 'confd — video meetings',
     page: 'home',
     assets,
+    attrs: hostAttrs(opts.host ?? NO_HOST_PROTECTION),
     body: `<main class="home">
   <section class="card home-card">
     <h1><span class="brand-mark" aria-hidden="true"></span>confd</h1>
@@ -59,22 +75,54 @@ export function homePage(assets: AssetVersions, opts: { room?: string; name?: st
       <input id="home-name" name="name" maxlength="64" value="${escapeHtml(opts.name ?? '')}" placeholder="How others will see you" autocomplete="nickname">
       <button id="home-join" class="primary" type="submit">Join room</button>
     </form>
+    ${HOST_STATUS}
+  </section>
+</main>`,
+  });
+}
+
+/**
+ * `/login`: the host login form. The script POSTs JSON to /login (never a URL with credentials; without
+ * the script the form still POSTs, so nothing lands in the address bar) and keeps the session token in
+ * sessionStorage.host_token; `?next=` (a same-site path) says where to go afterwards.
+ */
+export function loginPage(assets: AssetVersions, host: HostOptions = NO_HOST_PROTECTION): string {
+  return layout({
+    title: 'Log in — confd',
+    page: 'login',
+    assets,
+    attrs: hostAttrs(host),
+    body: `<main class="home">
+  <section class="card home-card">
+    <h1><span class="brand-mark" aria-hidden="true"></span>Log in</h1>
+    <p class="lead">Hosts log in to open rooms and to let their guests in.</p>
+    <p id="login-error" class="form-error" role="alert" hidden></p>
+    <form id="login-form" class="form" action="/login" method="post" autocomplete="on">
+      <label for="login-user">User name</label>
+      <input id="login-user" name="username" required maxlength="64" autocomplete="username" autocapitalize="off" spellcheck="false">
+      <label for="login-password">Password</label>
+      <input id="login-password" name="password" type="password" required maxlength="1024" autocomplete="current-password">
+      <button id="login-submit" class="primary" type="submit">Log in</button>
+    </form>
+    ${HOST_STATUS}
+    <p class="hint back-link"><a id="login-back" href="/">Back to the start page</a></p>
   </section>
 </main>`,
   });
 }
 
 /** `/join/ROOM`: the room view; the script fills it in. */
-export function roomPage(assets: AssetVersions, room: string): string {
+export function roomPage(assets: AssetVersions, room: string, host: HostOptions = NO_HOST_PROTECTION): string {
   return layout({
     title: `${room} — confd`,
     page: 'room',
     assets,
-    attrs: { room },
+    attrs: { room, ...hostAttrs(host) },
     body: `<div class="app">
   <header class="bar">
     <a class="brand" href="/" aria-label="confd home"><span class="brand-mark" aria-hidden="true"></span>confd</a>
     <span class="room-name" title="Room">${escapeHtml(room)}</span>
+    <span id="room-flags" class="room-flags"><span id="flag-host" class="pill host" hidden>You are a host</span><span id="flag-locked" class="pill locked" hidden>Locked</span><span id="flag-password" class="pill" hidden>Password</span></span>
     <span id="status" class="status" role="status" aria-live="polite" data-state="connecting">Connecting…</span>
   </header>
   <div id="notices" class="notices" aria-live="polite"></div>
@@ -85,6 +133,15 @@ export function roomPage(assets: AssetVersions, room: string): string {
       <input id="lobby-name" name="name" maxlength="64" required placeholder="How others will see you" autocomplete="nickname">
       <label class="check"><input id="lobby-audio" type="checkbox" checked> Microphone on</label>
       <label class="check"><input id="lobby-video" type="checkbox" checked> Camera on</label>
+      <button class="primary" type="submit">Join</button>
+    </form>
+  </section>
+  <section id="pw-prompt" class="card lobby" hidden>
+    <h2>This room needs a password</h2>
+    <p id="pw-prompt-text" class="hint">Ask the host for the room password.</p>
+    <form id="pw-prompt-form" class="form">
+      <label for="pw-prompt-input">Room password</label>
+      <input id="pw-prompt-input" type="password" maxlength="128" required autocomplete="off">
       <button class="primary" type="submit">Join</button>
     </form>
   </section>
@@ -99,8 +156,20 @@ export function roomPage(assets: AssetVersions, room: string): string {
     <button id="btn-cam" type="button" class="toggle" aria-pressed="false">Stop video</button>
     <button id="btn-screen" type="button" class="toggle" aria-pressed="false">Share screen</button>
     <button id="btn-copy" type="button">Copy link</button>
+    <span id="host-controls" class="host-controls" role="group" aria-label="Host controls" hidden>
+      <button id="btn-lock" type="button" aria-pressed="false">Lock room</button>
+      <button id="btn-room-password" type="button">Set password</button>
+    </span>
     <button id="btn-leave" type="button" class="danger">Leave</button>
   </nav>
+  <form id="host-pw-form" class="card host-pw-form" hidden>
+    <label for="host-pw-input">New room password</label>
+    <div class="row">
+      <input id="host-pw-input" type="password" maxlength="128" required autocomplete="new-password" placeholder="Guests will need it to join">
+      <button class="primary" type="submit">Set</button>
+      <button id="host-pw-cancel" type="button">Cancel</button>
+    </div>
+  </form>
 </div>
 <noscript><p class="card message">This page needs JavaScript to connect your camera and microphone.</p></noscript>`,
   });

@@ -1,10 +1,13 @@
 /**
- * Entry point of the guest page bundle: the home form (`/`) and the room view (`/join/...`).
+ * Entry point of the guest page bundle: the home form (`/`), the login page (`/login`) and the room
+ * view (`/join/...`).
  * `window.confd` exposes the session's state for tests and debugging.
  */
 import { adoptToken, identity, NAME_MAX, readJoinParams, rememberedName, rememberName } from './params.ts';
 import { RoomSession, type MediaStats, type SessionState, type RemoteSummary } from './room.ts';
 import { RoomUi } from './ui.ts';
+import { loginPage, renderHostStatus } from './auth.ts';
+import type { Role, RoomState } from '../../signalling/protocol.ts';
 
 export interface ConfdDebug {
   readonly state: SessionState;
@@ -14,6 +17,8 @@ export interface ConfdDebug {
   local(): { mic: boolean; webcam: boolean; screen: boolean } | null;
   stats(): Promise<MediaStats>;
   peerStats(): Promise<Record<string, { audioBytesReceived: number; videoBytesReceived: number }>>;
+  /** Our role and the room's lock/password state as the page knows them (null before a session). */
+  host(): { role: Role; room: RoomState } | null;
 }
 
 declare global {
@@ -33,7 +38,13 @@ function idle(state: SessionState): ConfdDebug {
     local: () => null,
     stats: async () => ({ audioBytesReceived: 0, videoBytesReceived: 0, audioBytesSent: 0, videoBytesSent: 0 }),
     peerStats: async () => ({}),
+    host: () => null,
   };
+}
+
+/** The server's host-protection settings, from the page's data- attributes. */
+function hostSettings(): { hostProtected: boolean; userAuth: boolean } {
+  return { hostProtected: document.body.dataset.hostProtected === '1', userAuth: document.body.dataset.userAuth === '1' };
 }
 
 function homePage(): void {
@@ -57,6 +68,8 @@ function homePage(): void {
     location.assign(`/join/${encodeURIComponent(r)}${q}`);
   });
   room.addEventListener('input', () => room.setCustomValidity(''));
+  const { hostProtected, userAuth } = hostSettings();
+  void renderHostStatus({ offerLogin: hostProtected || userAuth, next: '/' });
 }
 
 function roomPage(): void {
@@ -87,11 +100,12 @@ function roomPage(): void {
     local: () => session?.local() ?? null,
     stats: () => session?.stats() ?? idle('idle').stats(),
     peerStats: () => session?.peerStats() ?? Promise.resolve({}),
+    host: () => session?.hostView() ?? null,
   };
 
   const begin = (name: string, p = params) => {
     rememberName(name);
-    session = new RoomSession({ params: p, name, peerId, session: secret, token, ui });
+    session = new RoomSession({ params: p, name, peerId, session: secret, token, ui, hostProtected: hostSettings().hostProtected });
     void session.start().then(() => {
       if (p.notify) session?.showShareNotice();
       if (p.screen) void session?.startScreenFromLink();
@@ -135,6 +149,7 @@ function main(): void {
   const page = document.body.dataset.page;
   window.confd = idle('idle');
   if (page === 'home') homePage();
+  else if (page === 'login') loginPage();
   else if (page === 'room') roomPage();
   else if (page === 'message') {
     window.confd = idle('refused');

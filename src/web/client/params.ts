@@ -74,9 +74,25 @@ function randomId(bytes: number): string {
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
+const HOST_TOKEN_KEY = 'host_token';
+
 /** A host session token from a login (kept by the login page in sessionStorage.host_token). */
 export function hostToken(): string | null {
-  return safeGet('host_token');
+  return safeGet(HOST_TOKEN_KEY);
+}
+
+export function setHostToken(token: string): void {
+  safeSet(HOST_TOKEN_KEY, token);
+}
+
+/** Logged out, or the login ended (revoked, expired): the token is of no use any more. */
+export function clearHostToken(): void {
+  safeRemove(HOST_TOKEN_KEY);
+}
+
+/** After a login the host session speaks for this tab; an old join token would only get in its way. */
+export function forgetPeerToken(): void {
+  safeRemove(TOKEN_KEY);
 }
 
 /** The peer id and its session secret: kept for this tab, so a reload is the same participant. */
@@ -117,6 +133,14 @@ function safeGet(key: string): string | null {
     return window.sessionStorage.getItem(key);
   } catch {
     return memory.get(key) ?? null;
+  }
+}
+function safeRemove(key: string): void {
+  memory.delete(key);
+  try {
+    window.sessionStorage.removeItem(key);
+  } catch {
+    /* nothing kept there */
   }
 }
 function safeSet(key: string, value: string): void {

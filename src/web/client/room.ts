@@ -4,12 +4,13 @@
  * reconnect logic. Local tracks outlive connections, so a reconnect republishes what was on.
  */
 import { Device, types } from 'mediasoup-client';
-import type { NewConsumerData, PeerInfo, ServerNotifications } from '../../signalling/protocol.ts';
+import type { JoinResponse, NewConsumerData, PeerInfo, Role, RoomState, ServerNotifications } from '../../signalling/protocol.ts';
 import { Signal, RequestFailed, type CloseInfo } from './signalling.ts';
-import { hostToken, type JoinParams } from './params.ts';
-import { RoomUi, type Kind } from './ui.ts';
+import { clearHostToken, hostToken, type JoinParams } from './params.ts';
+import { loginHref } from './auth.ts';
+import { RoomUi, type HostAction, type Kind } from './ui.ts';
 
-export type SessionState = 'idle' | 'connecting' | 'waiting' | 'joined' | 'reconnecting' | 'refused' | 'closed' | 'left';
+export type SessionState = 'idle' | 'connecting' | 'waiting' | 'password' | 'joined' | 'reconnecting' | 'refused' | 'closed' | 'left';
 type Source = 'mic' | 'webcam' | 'screen';
 
 export interface MediaStats {
@@ -37,6 +38,9 @@ interface RemoteConsumer {
 
 /** Close codes after which trying again cannot help (see src/signalling/connection.ts). */
 const FINAL_CODES = new Set([4400, 4401, 4403, 4409, 4429]);
+const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_LOCKED = 4423;
+const CLOSE_PASSWORD_REQUIRED = 4424;
 const MAX_SILENT_RETRIES = 8;
 
 const VIDEO_CONSTRAINTS: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } };
@@ -87,9 +91,17 @@ export class RoomSession {
   #joinedOnce = false;
   /** While the server holds us in its waiting room (host protection): resolved by `admitted`. */
   #admitted: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** Our role as the server last said (join response, `role` notifications). */
+  #role: Role = 'guest';
+  #room: RoomState = { locked: false, hasPassword: false };
+  /** The room password: from the link or typed into the prompt; kept in memory only. */
+  #roomPassword: string | null;
+  readonly #hostProtected: boolean;
 
-  constructor(opts: { params: JoinParams; name: string; peerId: string; session: string; token: string | null; ui: RoomUi }) {
+  constructor(opts: { params: JoinParams; name: string; peerId: string; session: string; token: string | null; ui: RoomUi; hostProtected?: boolean }) {
     this.#params = opts.params;
+    this.#roomPassword = opts.params.roomPassword;
+    this.#hostProtected = opts.hostProtected === true;
     this.#name = opts.name;
     this.#peerId = opts.peerId;
     this.#session = opts.session;
@@ -119,6 +131,11 @@ export class RoomSession {
 
   local(): { mic: boolean; webcam: boolean; screen: boolean } {
     return { ...this.#want };
+  }
+
+  /** Our role and the room's lock/password state, as this page shows them. */
+  hostView(): { role: Role; room: RoomState } {
+    return { role: this.#role, room: { ...this.#room } };
   }
 
   /** Bytes through our transports, from the browser's own RTCPeerConnection statistics. */
@@ -178,7 +195,7 @@ export class RoomSession {
   #wsUrl(): string {
     const q = new URLSearchParams({ room: this.#params.room, peer: this.#peerId, session: this.#session, name: this.#name });
     if (this.#token) q.set('token', this.#token);
-    if (this.#params.roomPassword) q.set('roomPassword', this.#params.roomPassword);
+    if (this.#roomPassword) q.set('roomPassword', this.#roomPassword);
     const host = hostToken();
     if (host) q.set('host', host);
     return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?${q}`;
@@ -215,8 +232,10 @@ export class RoomSession {
         displayName: this.#name,
         device: { name: browserName() },
         rtpCapabilities: device.rtpCapabilities as never,
-      })) as { peers: PeerInfo[] };
+      })) as Partial<JoinResponse> & { peers: PeerInfo[] };
       for (const p of joined.peers) this.#addPeer(p);
+      this.#applyRole(joined.role === 'host' ? 'host' : 'guest');
+      if (joined.room) this.#applyRoomState(joined.room);
       this.#retries = 0;
       this.#joinedOnce = true;
       this.#setState('joined', this.#peers.size === 0 ? 'Connected — you are the only one here' : 'Connected');
@@ -251,7 +270,9 @@ export class RoomSession {
       this.#admitted = { promise, resolve };
     }
     this.#setState('waiting', 'Waiting for the host…');
-    this.ui.notice('waiting', message, { level: 'info', sticky: true });
+    // A host who opened the link before logging in can log in from here.
+    const actions = this.#hostProtected && !hostToken() ? [{ label: 'I am the host: log in', href: loginHref() }] : [];
+    this.ui.notice('waiting', message, { level: 'info', sticky: true, actions });
   }
 
   #makeTransport(sig: Signal, device: Device, dir: 'send' | 'recv', info: any): types.Transport {
@@ -313,14 +334,36 @@ export class RoomSession {
       return;
     }
     const why = info.lastError || info.reason;
+    if (info.code === CLOSE_PASSWORD_REQUIRED) {
+      this.#signal = null;
+      this.#stopLocal();
+      const retry = this.#roomPassword !== null;
+      this.#setState('password', 'Room password needed');
+      this.ui.showPasswordPrompt(retry ? 'That password was not accepted. Try again, or ask the host for it.' : 'Ask the host for the room password.', (pw) => {
+        this.#roomPassword = pw;
+        void this.#rejoin();
+      });
+      return;
+    }
+    if (info.code === CLOSE_LOCKED) {
+      this.#signal = null;
+      this.#stopLocal();
+      this.#setState('refused', 'Room locked');
+      this.ui.showMessage('This room is locked by its host', 'Nobody new can join while the room is locked. Ask the host to unlock it, then try again.', [
+        { label: 'Try again', primary: true, onClick: () => location.reload() },
+        { label: 'Start page', href: '/' },
+      ]);
+      return;
+    }
     if (FINAL_CODES.has(info.code) || (info.code >= 4400 && info.code < 4500)) {
       this.#signal = null;
       this.#stopLocal();
       this.#setState('refused', 'Not admitted');
-      this.ui.showMessage('Could not join this room', why || `The server refused the connection (code ${info.code}).`, [
-        { label: 'Try again', primary: true, onClick: () => location.reload() },
-        { label: 'Start page', href: '/' },
-      ]);
+      const actions: { label: string; primary?: boolean; href?: string; onClick?: () => void }[] = [];
+      // A login (or a join link) is what is missing: offer the login page, and come back here after it.
+      if (info.code === CLOSE_UNAUTHORIZED) actions.push({ label: 'Log in', primary: true, href: loginHref() });
+      actions.push({ label: 'Try again', primary: actions.length === 0, onClick: () => location.reload() }, { label: 'Start page', href: '/' });
+      this.ui.showMessage('Could not join this room', why || `The server refused the connection (code ${info.code}).`, actions);
       return;
     }
     if (!this.#joinedOnce && this.#retries >= MAX_SILENT_RETRIES) {
@@ -334,6 +377,17 @@ export class RoomSession {
       return;
     }
     this.#scheduleReconnect(why || 'The connection to the server was lost.');
+  }
+
+  /** After the password prompt: devices on again, then a new connection (with the password). */
+  async #rejoin(): Promise<void> {
+    this.ui.hidePasswordPrompt();
+    this.ui.hideMessage();
+    this.ui.showRoom(true);
+    this.#setState('connecting', 'Starting camera and microphone…');
+    await Promise.all([this.#acquire('mic'), this.#acquire('webcam')]);
+    this.#renderLocal();
+    void this.#connect();
   }
 
   #scheduleReconnect(message: string): void {
@@ -357,6 +411,8 @@ export class RoomSession {
     this.#peers.clear();
     this.ui.clearRemote();
     this.ui.setSpeaker(null);
+    // Host rights are given anew by the next join; until then no host controls.
+    this.#applyRole('guest');
   }
 
   #stopLocal(): void {
@@ -509,6 +565,72 @@ export class RoomSession {
     b.screen.addEventListener('click', () => void this.toggle('screen', !this.#want.screen));
     b.leave.addEventListener('click', () => this.leave());
     b.copy.addEventListener('click', () => void this.copyLink());
+    b.lock.addEventListener('click', () => void this.setLocked(!this.#room.locked));
+    b.password.addEventListener('click', () => {
+      if (this.#room.hasPassword) void this.setRoomPassword(null);
+      else this.ui.showHostPasswordForm((pw) => void this.setRoomPassword(pw));
+    });
+    this.ui.onHostAction = (action, peerId) => void this.hostAction(action, peerId);
+  }
+
+  // ---- host controls -----------------------------------------------------------------------------
+
+  #applyRole(role: Role): void {
+    this.#role = role;
+    this.ui.setOwnRole(role);
+    this.ui.setPeerRole(this.#peerId, role);
+  }
+
+  #applyRoomState(room: RoomState): void {
+    this.#room = { locked: room.locked === true, hasPassword: room.hasPassword === true };
+    this.ui.setRoomState(this.#room);
+  }
+
+  /** A host request; a refusal (rights ended meanwhile, peer gone) is shown, never thrown. */
+  async #hostRequest<T>(what: string, run: (sig: Signal) => Promise<T>): Promise<T | null> {
+    const sig = this.#signal;
+    if (!sig || this.state !== 'joined' || this.#role !== 'host') {
+      this.ui.notice('host-action', `${what}: only a host in the room can do that.`, { level: 'error' });
+      return null;
+    }
+    try {
+      return await run(sig);
+    } catch (e) {
+      const text = e instanceof RequestFailed && e.code === 403 ? `${what}: you no longer have host rights.` : `${what} failed: ${(e as Error).message}`;
+      this.ui.notice('host-action', text, { level: 'error' });
+      return null;
+    }
+  }
+
+  async setLocked(locked: boolean): Promise<void> {
+    const st = await this.#hostRequest(locked ? 'Lock the room' : 'Unlock the room', (sig) => sig.request('hostLockRoom', { locked }) as Promise<RoomState>);
+    if (!st) return;
+    this.#applyRoomState(st);
+    this.ui.notice('host-action', st.locked ? 'Room locked: nobody new can join.' : 'Room unlocked: guests can join again.');
+  }
+
+  async setRoomPassword(password: string | null): Promise<void> {
+    const st = await this.#hostRequest(password ? 'Set the room password' : 'Clear the room password', (sig) => sig.request('hostSetRoomPassword', { password }) as Promise<RoomState>);
+    if (!st) return;
+    this.#applyRoomState(st);
+    this.ui.notice('host-action', st.hasPassword ? 'Room password set: new guests must enter it to join.' : 'Room password removed.');
+  }
+
+  async hostAction(action: HostAction, peerId: string): Promise<void> {
+    const name = this.#peers.get(peerId)?.displayName ?? 'this participant';
+    if (action === 'mute') {
+      const r = await this.#hostRequest(`Mute ${name}`, (sig) => sig.request('hostMutePeer', { peerId, kind: 'audio' }) as Promise<{ muted: number }>);
+      if (r) this.ui.notice('host-action', r.muted > 0 ? `You muted ${name}.` : `${name} was already muted.`);
+      return;
+    }
+    const r = await this.#hostRequest(`Remove ${name}`, (sig) => sig.request('hostKickPeer', { peerId }));
+    if (r) this.ui.notice('host-action', `You removed ${name} from the room.`);
+  }
+
+  /** Turns a source off for the host (mutedByHost), after any toggle under way. */
+  async #forceOff(source: Source): Promise<void> {
+    for (let i = 0; this.#busy && i < 100; i++) await new Promise((r) => window.setTimeout(r, 50));
+    await this.toggle(source, false);
   }
 
   shareUrl(): string {
@@ -529,6 +651,7 @@ export class RoomSession {
 
   #addPeer(p: PeerInfo): void {
     this.#peers.set(p.id, p);
+    this.ui.setPeerRole(p.id, p.role === 'host' ? 'host' : 'guest');
     this.ui.ensureTile(p.id, p.displayName);
     if (this.state === 'joined') this.ui.setStatus('joined', 'Connected');
   }
@@ -610,13 +733,35 @@ export class RoomSession {
         return;
       case 'mutedByHost': {
         const kind = (data as ServerNotifications['mutedByHost']).kind;
-        this.ui.notice('muted-by-host', kind === 'audio' ? 'The host muted your microphone.' : 'The host turned off your camera.', { level: 'warn' });
-        if (kind === 'audio') void this.toggle('mic', false);
-        else void this.toggle('webcam', false).then(() => this.toggle('screen', false));
+        this.ui.notice('muted-by-host', kind === 'audio' ? 'The host muted you. Unmute when you want to speak.' : 'The host turned off your camera.', { level: 'warn' });
+        if (kind === 'audio') void this.#forceOff('mic');
+        else void this.#forceOff('webcam').then(() => this.#forceOff('screen'));
         return;
       }
-      case 'role':
-        return this.ui.notice('role', (data as ServerNotifications['role']).message, { level: 'info' });
+      case 'role': {
+        const d = data as ServerNotifications['role'];
+        const was = this.#role;
+        const role: Role = d.role === 'host' ? 'host' : 'guest';
+        this.#applyRole(role);
+        if (role === 'guest' && was === 'host') {
+          // The login behind those rights has ended (logout, revocation, expiry): it is of no use any more.
+          clearHostToken();
+          this.ui.notice('role', d.message || 'Your host rights have ended.', { level: 'warn', sticky: true, actions: [{ label: 'Log in again', href: loginHref() }] });
+        } else if (d.message) {
+          this.ui.notice('role', d.message, { level: 'info' });
+        }
+        return;
+      }
+      case 'peerRoleChanged': {
+        const d = data as ServerNotifications['peerRoleChanged'];
+        const role: Role = d.role === 'host' ? 'host' : 'guest';
+        const p = this.#peers.get(d.peerId);
+        if (p) p.role = role;
+        this.ui.setPeerRole(d.peerId, role);
+        return;
+      }
+      case 'roomState':
+        return this.#applyRoomState(data as ServerNotifications['roomState']);
       case 'activeSpeaker':
         return this.ui.setSpeaker((data as ServerNotifications['activeSpeaker']).peerId);
       case 'error':

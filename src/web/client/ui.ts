@@ -4,6 +4,8 @@
  */
 
 export type Kind = 'audio' | 'video';
+export type Role = 'host' | 'guest';
+export type HostAction = 'mute' | 'kick';
 
 export interface Action {
   label: string;
@@ -39,6 +41,8 @@ interface Tile {
   label: HTMLElement;
   name: HTMLElement;
   avatar: HTMLElement;
+  /** Host controls for this participant (remote camera tiles only); shown while we are a host. */
+  actions: HTMLElement | null;
 }
 
 export class RoomUi {
@@ -48,7 +52,10 @@ export class RoomUi {
   readonly #message = $('message');
   readonly #controls = $('controls');
   readonly #tiles = new Map<string, Tile>();
+  readonly #roles = new Map<string, Role>();
   #soundBlocked = false;
+  /** Called by a tile's host buttons (mute / remove that participant). */
+  onHostAction: ((action: HostAction, peerId: string) => void) | null = null;
 
   readonly buttons = {
     mic: $('btn-mic') as HTMLButtonElement,
@@ -56,7 +63,88 @@ export class RoomUi {
     screen: $('btn-screen') as HTMLButtonElement,
     copy: $('btn-copy') as HTMLButtonElement,
     leave: $('btn-leave') as HTMLButtonElement,
+    lock: $('btn-lock') as HTMLButtonElement,
+    password: $('btn-room-password') as HTMLButtonElement,
   };
+
+  /** Our own role: host controls show only for a host, and go at once when the rights end. */
+  setOwnRole(role: Role): void {
+    document.body.dataset.role = role;
+    $('host-controls').hidden = role !== 'host';
+    $('flag-host').hidden = role !== 'host';
+    for (const t of this.#tiles.values()) if (t.actions) t.actions.hidden = role !== 'host';
+    if (role !== 'host') this.hideHostPasswordForm();
+  }
+
+  /** The room's lock and password, as the toolbar buttons and the header show them. */
+  setRoomState(state: { locked: boolean; hasPassword: boolean }): void {
+    const lock = this.buttons.lock;
+    lock.textContent = state.locked ? 'Unlock room' : 'Lock room';
+    lock.setAttribute('aria-pressed', String(state.locked));
+    lock.classList.toggle('active', state.locked);
+    this.buttons.password.textContent = state.hasPassword ? 'Clear password' : 'Set password';
+    this.buttons.password.classList.toggle('active', state.hasPassword);
+    $('flag-locked').hidden = !state.locked;
+    $('flag-password').hidden = !state.hasPassword;
+    if (state.hasPassword) this.hideHostPasswordForm();
+  }
+
+  /** A participant's role: a "host" badge on their tile. */
+  setPeerRole(peerId: string, role: Role): void {
+    this.#roles.set(peerId, role);
+    for (const t of this.#tiles.values()) if (t.root.dataset.peer === peerId && !t.root.classList.contains('screen')) t.root.dataset.role = role;
+  }
+
+  /** The host's small form for a new room password; `onSubmit` gets the password. */
+  showHostPasswordForm(onSubmit: (password: string) => void): void {
+    const form = $('host-pw-form') as HTMLFormElement;
+    const input = $('host-pw-input') as HTMLInputElement;
+    const cancel = $('host-pw-cancel') as HTMLButtonElement;
+    input.value = '';
+    form.onsubmit = (ev) => {
+      ev.preventDefault();
+      const pw = input.value;
+      if (!pw) return;
+      input.value = '';
+      this.hideHostPasswordForm();
+      onSubmit(pw);
+    };
+    cancel.onclick = () => this.hideHostPasswordForm();
+    form.hidden = false;
+    input.focus();
+  }
+
+  hideHostPasswordForm(): void {
+    const form = $('host-pw-form') as HTMLFormElement;
+    form.hidden = true;
+    ($('host-pw-input') as HTMLInputElement).value = '';
+  }
+
+  /** The guest's room-password prompt (the server said 4424); `onSubmit` gets the password. */
+  showPasswordPrompt(text: string, onSubmit: (password: string) => void): void {
+    this.showRoom(false);
+    this.hideMessage();
+    $('lobby').hidden = true;
+    const box = $('pw-prompt');
+    const form = $('pw-prompt-form') as HTMLFormElement;
+    const input = $('pw-prompt-input') as HTMLInputElement;
+    $('pw-prompt-text').textContent = text;
+    input.value = '';
+    form.onsubmit = (ev) => {
+      ev.preventDefault();
+      const pw = input.value;
+      if (!pw) return;
+      input.value = '';
+      box.hidden = true;
+      onSubmit(pw);
+    };
+    box.hidden = false;
+    input.focus();
+  }
+
+  hidePasswordPrompt(): void {
+    $('pw-prompt').hidden = true;
+  }
 
   setStatus(state: string, text: string): void {
     this.#status.dataset.state = state;
@@ -67,12 +155,15 @@ export class RoomUi {
   showRoom(show: boolean): void {
     this.#grid.hidden = !show;
     this.#controls.hidden = !show;
+    if (!show) this.hideHostPasswordForm();
   }
 
   /** A full-width message in place of the room (refusals, leaving, fatal errors). */
   showMessage(title: string, text: string, actions: Action[] = []): void {
     this.showRoom(false);
+    this.hideHostPasswordForm();
     $('lobby').hidden = true;
+    $('pw-prompt').hidden = true;
     $('message-title').textContent = title;
     $('message-text').textContent = text;
     const box = $('message-actions');
@@ -129,7 +220,8 @@ export class RoomUi {
       return t;
     }
     const root = el('figure', 'tile');
-    root.dataset.peer = key.split(':')[0]!;
+    const peer = key.split(':')[0]!;
+    root.dataset.peer = peer;
     root.dataset.tile = key;
     root.dataset.video = 'off';
     root.dataset.audio = 'off';
@@ -143,20 +235,43 @@ export class RoomUi {
     video.muted = true; // sound goes through the <audio> element (or nowhere, for our own tile)
     const label = el('figcaption', 'label');
     const nameEl = el('span', 'name', name);
-    label.append(nameEl, el('span', 'badge mic-off', 'muted'));
+    label.append(nameEl, el('span', 'badge role-host', 'host'), el('span', 'badge mic-off', 'muted'));
     root.append(avatar, video, label);
     let audio: HTMLAudioElement | null = null;
+    let actions: HTMLElement | null = null;
     if (!opts.local && !opts.screen) {
       audio = el('audio');
       audio.autoplay = true;
       root.append(audio);
+      actions = this.#tileActions(peer);
+      root.append(actions);
     }
-    t = { root, video, audio, label, name: nameEl, avatar };
+    const role = this.#roles.get(peer);
+    if (role && !opts.screen) root.dataset.role = role;
+    t = { root, video, audio, label, name: nameEl, avatar, actions };
     this.#tiles.set(key, t);
     if (opts.local) this.#grid.prepend(root);
     else this.#grid.append(root);
     this.#count();
     return t;
+  }
+
+  #tileActions(peerId: string): HTMLElement {
+    const box = el('div', 'tile-actions');
+    box.setAttribute('role', 'group');
+    box.setAttribute('aria-label', 'Host controls for this participant');
+    box.hidden = document.body.dataset.role !== 'host';
+    const mute = el('button', 'host-mute', 'Mute mic');
+    const kick = el('button', 'host-kick danger', 'Remove');
+    for (const [b, action] of [[mute, 'mute'], [kick, 'kick']] as const) {
+      b.type = 'button';
+      b.dataset.peer = peerId;
+      b.addEventListener('click', () => this.onHostAction?.(action, peerId));
+    }
+    mute.title = 'Mute this participant\'s microphone';
+    kick.title = 'Remove this participant from the room';
+    box.append(mute, kick);
+    return box;
   }
 
   setName(key: string, name: string): void {
@@ -229,6 +344,7 @@ export class RoomUi {
     if (t.audio) t.audio.srcObject = null;
     t.root.remove();
     this.#tiles.delete(key);
+    if (!key.includes(':')) this.#roles.delete(key);
     this.#count();
   }
 
