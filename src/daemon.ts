@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Config } from './config/load.ts';
 import { parseDuration } from './config/duration.ts';
@@ -43,6 +43,8 @@ function prepareDataDir(dir: string): void {
     if (!st.isDirectory()) throw new Error('not a directory');
     // The data dir holds password hashes and the signing secret: nobody else may read it.
     if (st.uid === process.getuid?.() && (st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+    // A read-only mount or an immutable dir would otherwise fail later, at the lock file or first write.
+    accessSync(dir, constants.W_OK);
   } catch (e) {
     throw new ConfdError('data_dir_unusable', `cannot use data dir ${dir}: ${(e as Error).message}; create it writable by this user or pass --data-dir`);
   }

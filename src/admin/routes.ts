@@ -226,6 +226,10 @@ route('POST', '/v1/ips', async (ctx, _p, body) => {
   const ip = ipParam(req.ip);
   const ttlSeconds = req.ttl ? parseDuration(req.ttl)! : parseDuration(ctx.config.host.authTtl)!;
   const now = clock(ctx);
+  // A valid duration can still end past the last date a Date holds (999999999d): refuse it, not a 500.
+  if (Number.isNaN(new Date(now.getTime() + ttlSeconds * 1000).getTime())) {
+    throw new ConfdError('refused', `ttl ${req.ttl ?? ctx.config.host.authTtl} ends past the last date confd can store; ask for a shorter ttl`);
+  }
   const entry = await ctx.store.mutate((d) => {
     const e = authoriseIp(d, ip, req.user, ttlSeconds, now);
     appendAudit(d, now, 'ip.add', 'admin', { ip, user: req.user, expiresAt: e.expiresAt });

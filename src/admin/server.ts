@@ -59,7 +59,9 @@ export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> 
   await claimSocketPath(path);
 
   // No Host check: a Unix socket has no host, and Node's own 400 for a missing Host has no JSON body.
-  const server: Server = createServer({ requireHostHeader: false }, (req, res) => {
+  // The timeouts below are enforced by a sweep every connectionsCheckingInterval (default 30 s, which
+  // would let a stalled client hold a connection for up to 40 s).
+  const server: Server = createServer({ requireHostHeader: false, connectionsCheckingInterval: 1_000 }, (req, res) => {
     handle(ctx, req, res).catch((e: unknown) => {
       if (isConfdError(e)) {
         sendError(res, HTTP_STATUS[e.code] ?? 400, e.code, e.message);
@@ -80,9 +82,13 @@ export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> 
     req.resume();
     sendError(res, 417, 'expectation_failed', `unsupported "Expect: ${String(req.headers.expect).slice(0, 100)}"; send the request without it, or with "Expect: 100-continue"`);
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"code":"bad_request","message":"malformed HTTP request"}}\n');
-    else socket.destroy();
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    // Node reports a request that outran headersTimeout/requestTimeout here too: a 408, not a malformed request.
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      return socket.end('HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"code":"request_timeout","message":"the request did not arrive in time; send it at once"}}\n');
+    }
+    socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"code":"bad_request","message":"malformed HTTP request"}}\n');
   });
 
   // bind() creates the socket file with the process umask: make it private from the first instant,

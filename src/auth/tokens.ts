@@ -86,15 +86,22 @@ function newTokenId(): string {
 
 const refuse = (reason: TokenRefusal): VerifyResult => ({ ok: false, reason, message: REFUSAL_MESSAGES[reason] });
 
+/**
+ * Claim times are whole seconds that a Date can hold (a presenter token's exp becomes an IP's expiry,
+ * computed from the current time with its milliseconds: hence the last second is left out).
+ */
+const MAX_DATE_SECONDS = 8.64e12 - 1;
+const isTime = (t: unknown): t is number => Number.isSafeInteger(t) && (t as number) >= 0 && (t as number) <= MAX_DATE_SECONDS;
+
 function claimsShapeOk(p: jwt.JwtPayload): p is JwtPayloadWithClaims {
   return (
     typeof p.sub === 'string' &&
     typeof p.room === 'string' &&
     typeof p.presenter === 'boolean' &&
     typeof p.jti === 'string' &&
-    typeof p.iat === 'number' &&
-    typeof p.nbf === 'number' &&
-    typeof p.exp === 'number'
+    isTime(p.iat) &&
+    isTime(p.nbf) &&
+    isTime(p.exp)
   );
 }
 type JwtPayloadWithClaims = jwt.JwtPayload & JoinClaims;
@@ -158,7 +165,13 @@ export function createJoinTokens(opts: {
 
     verifyJoinToken(token, room) {
       if (typeof token !== 'string' || token.length === 0 || token.length > TOKEN_MAX_LENGTH) return refuse('malformed');
-      const decoded = jwt.decode(token, { complete: true });
+      let decoded: jwt.Jwt | null;
+      try {
+        // jws throws (rather than answering null) for a "typ":"JWT" header over a payload that is not JSON.
+        decoded = jwt.decode(token, { complete: true });
+      } catch {
+        return refuse('malformed');
+      }
       if (!decoded || typeof decoded.payload !== 'object') return refuse('malformed');
       if (decoded.header.alg !== 'HS256') return refuse('bad_algorithm');
       let payload: jwt.JwtPayload;

@@ -39,4 +39,6 @@ export const HTTP_STATUS: Record<string, number> = {
   unsupported_media_type: 415,
   refused: 422,
   internal: 500,
+  // The disk is full or read-only: the daemon's problem, not the request's, and it may pass.
+  data_dir_unusable: 503,
 };

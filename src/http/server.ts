@@ -54,9 +54,14 @@ export async function startHttpServer(config: Config, log: Logger): Promise<Http
     sendJson(res, 404, { error: { code: 'not_found', message: `nothing at ${path}` } });
   };
 
-  const server: Server = tls.cert ? (createHttpsServer(options) as unknown as Server) : createHttpServer();
+  // Node enforces headersTimeout/requestTimeout in a sweep every connectionsCheckingInterval (30 s by
+  // default): a slow client would keep its socket for up to 40 s, not the 10 s set below.
+  const sweep = { connectionsCheckingInterval: 1_000 };
+  const server: Server = tls.cert ? (createHttpsServer({ ...options, ...sweep }) as unknown as Server) : createHttpServer(sweep);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     onRequest(req, res).catch((e: unknown) => {
+      // A client that hangs up (or is cut off by requestTimeout) mid-body is not a daemon failure.
+      if (req.destroyed && (e as NodeJS.ErrnoException).code === 'ECONNRESET') return log.debug({ url: req.url }, 'http client closed the connection mid-request');
       log.error({ err: e, url: req.url }, 'http request failed');
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: 'internal error' } });
       else res.destroy();

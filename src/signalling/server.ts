@@ -221,7 +221,14 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
 
   async function enter(ws: WebSocket, attempt: JoinAttempt, admission: Admission, key: string): Promise<Room | null> {
     const room = await sfu.room(attempt.room);
-    if (ws.readyState !== ws.OPEN) return null;
+    if (ws.readyState !== ws.OPEN) {
+      // Gone while the room was being opened: a room nobody enters never sees a last peer leave, so it
+      // would stay open for good. Checked after the others awaiting the same room have had their turn.
+      setImmediate(() => {
+        if (room.peers.size === 0) room.close();
+      });
+      return null;
+    }
     const { peer } = attachPeer(ws, room, attempt.peerId, attempt.displayName, admission, log);
     if (admission.hostKey) {
       const hk = admission.hostKey;

@@ -32,7 +32,9 @@ export function lockDataDir(dataDir: string): () => void {
         }
       };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new ConfdError('data_dir_unusable', `cannot write the lock file ${path}: ${(e as Error).message}; check free space and permissions of the data dir`);
+      }
       const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
         throw new ConfdError(
