@@ -151,6 +151,31 @@ describe('media between Node peers', { timeout: 90_000 }, () => {
     assert.equal(alice.consumers.size, 0);
     await Promise.all([alice.close(), carol.close(), dave.close()]);
   });
+
+  test('a new room goes to the worker with the fewest peers, not merely the fewest rooms', async () => {
+    await until(async () => (await d.admin('GET', '/v1/rooms')).body.rooms.length === 0, 'earlier rooms to close');
+    const join = async (room: string, peerId: string) => {
+      const c = await joinPeer(d.http, { room, peerId });
+      clients.push(c);
+      return c;
+    };
+    const workerOf = async (room: string): Promise<number> => (await d.admin('GET', '/v1/rooms')).body.rooms.find((r: any) => r.name === room).workerPid;
+    // One room of three on one worker, one room of one on the other: a tie on rooms, not on peers.
+    for (const p of ['a', 'b', 'c']) await join('place-big', p);
+    await join('place-small', 'd');
+    const big = await workerOf('place-big');
+    const small = await workerOf('place-small');
+    assert.notEqual(big, small, 'the second room went to the idle worker');
+    await join('place-next', 'e');
+    assert.equal(await workerOf('place-next'), small, 'the third room went to the worker with one peer, not the one with three');
+    await Promise.all(clients.splice(-5).map((c) => c.close()));
+    // The counts come down with the peers: with everyone gone, the next room lands on the first worker again.
+    await until(async () => (await d.admin('GET', '/v1/rooms')).body.rooms.length === 0, 'the rooms to close');
+    const again = await join('place-again', 'f');
+    const status = (await d.admin('GET', '/v1/status')).body;
+    assert.equal(await workerOf('place-again'), status.workers[0].pid);
+    await again.close();
+  });
 });
 
 describe('join tokens with host.user_auth', { timeout: 60_000 }, () => {

@@ -6,6 +6,14 @@ import type { PeerSummary, RoomSummary } from './media-plane.ts';
 import { createHash } from 'node:crypto';
 import type { ClientMethod, ClientRequestData, JoinResponse, NewConsumerData, PeerInfo, Role, RoomState, ServerNotifications } from '../signalling/protocol.ts';
 
+/**
+ * Every new video consumer asks its producer for a key frame, and the worker forwards that key frame
+ * to every consumer of the producer: a burst of joiners costs O(N²) key-frame packets (BENCHMARKS.md,
+ * "Consumer creation near saturation"). Within this window mediasoup sends the first request at once
+ * and folds the rest into one, so a joiner in a burst waits at most this long for first video.
+ */
+export const KEY_FRAME_REQUEST_DELAY_MS = 1000;
+
 /** How the room talks back to one peer's connection; implemented by the signalling layer. */
 export interface PeerChannel {
   notify<M extends keyof ServerNotifications>(method: M, data: ServerNotifications[M]): void;
@@ -274,6 +282,7 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
         producer = await transport.produce({
           kind: d.kind,
           rtpParameters: d.rtpParameters as unknown as types.RtpParameters,
+          keyFrameRequestDelay: KEY_FRAME_REQUEST_DELAY_MS,
           appData: { ...(d.appData ?? {}), peerId: peer.id },
         });
       } catch (e) {
@@ -380,13 +389,16 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
     addPeer({ id, displayName, channel, role, hasHostRights }) {
       if (closed) throw new RequestError(409, 'room is closing; reconnect');
       const peer: Peer = { id, displayName, device: {}, joined: false, rtpCapabilities: null, channel, transports: new Map(), producers: new Map(), consumers: new Map(), role, hasHostRights };
+      const before = peers.size;
       peers.set(id, peer);
+      worker.peers += peers.size - before;
       return peer;
     },
     removePeer(peerId) {
       const peer = peers.get(peerId);
       if (!peer) return;
       peers.delete(peerId);
+      if (!closed) worker.peers = Math.max(0, worker.peers - 1);
       for (const t of peer.transports.values()) t.close();
       if (peer.joined) for (const other of others(peer)) other.channel.notify('peerClosed', { peerId });
       if (peers.size === 0) room.close();
@@ -407,6 +419,7 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
       if (closed) return;
       closed = true;
       worker.rooms = Math.max(0, worker.rooms - 1);
+      worker.peers = Math.max(0, worker.peers - peers.size);
       if (!router.closed) router.close();
       room.onClose?.();
     },
