@@ -11,8 +11,24 @@ export const ROOT = resolve(import.meta.dirname, '../..');
 export const CONFD = join(ROOT, 'bin/confd');
 export const CONFCTL = join(ROOT, 'bin/confctl');
 
+const madeDirs = new Set<string>();
+// A test that fails half-way (or forgets) must not leave data dirs behind in /tmp: each test file runs
+// in its own process, so whatever is left when it exits goes. CONFD_TEST_KEEP=1 keeps them to look at.
+process.on('exit', () => {
+  if (process.env.CONFD_TEST_KEEP) return;
+  for (const d of madeDirs) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* e.g. still immutable after a failed test: nothing more to do at exit */
+    }
+  }
+});
+
 export function tempDir(prefix = 'confd-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
 }
 
 export interface RunningDaemon {
