@@ -4,62 +4,19 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, startConfd, tempDir, type RunningDaemon } from './helpers/daemon.ts';
+import { httpCall, tryJson, type HttpResult } from './fuzz/client.ts';
 
-interface Res {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  body: any;
-}
+type Res = HttpResult;
 
-const parse = (text: string): any => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
-
-/** One HTTP request on the socket. `chunks` sends a chunked body (no content-length). */
+/** One HTTP request on the socket, JSON unless the caller says otherwise. `chunks` sends a chunked body. */
 function call(socketPath: string, method: string, path: string, opts: { body?: string | Buffer; chunks?: (string | Buffer)[]; headers?: Record<string, string | number> } = {}): Promise<Res> {
-  return new Promise((resolvePromise, reject) => {
-    const headers: Record<string, string | number> = { ...opts.headers };
-    if (opts.body !== undefined) {
-      headers['content-type'] ??= 'application/json';
-      headers['content-length'] ??= Buffer.byteLength(opts.body);
-    }
-    let answered = false;
-    // Keep-alive, so that a daemon answering early (413) drains the rest of the body instead of hanging up on it.
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const req = request({ socketPath, method, path, headers, agent, timeout: 15_000 }, (res) => {
-      answered = true;
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => {
-        agent.destroy();
-        const text = Buffer.concat(parts).toString('utf8');
-        resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, text, body: parse(text) });
-      });
-      res.on('error', reject);
-    });
-    // The daemon may answer (413) and close before the whole body is written: only errors before an answer count.
-    req.on('error', (e) => {
-      agent.destroy();
-      if (!answered) reject(e);
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 15s`)));
-    if (opts.chunks) {
-      for (const c of opts.chunks) req.write(c);
-      req.end();
-    } else {
-      req.end(opts.body);
-    }
-  });
+  const headers = { ...opts.headers };
+  if (opts.body !== undefined) headers['content-type'] ??= 'application/json';
+  return httpCall({ socketPath }, method, path, { ...opts, headers });
 }
 
 interface RawRes {
@@ -84,7 +41,7 @@ function parseRaw(text: string): RawRes & { complete: boolean } {
   const bodyText = text.slice(end + 4);
   const length = headers['content-length'] === undefined ? null : Number(headers['content-length']);
   const complete = length !== null && Buffer.byteLength(bodyText) >= length;
-  return { text, status: Number(status[1]), headers, body: parse(bodyText), bodyText, complete };
+  return { text, status: Number(status[1]), headers, body: tryJson(bodyText), bodyText, complete };
 }
 
 /** Writes bytes on a fresh connection; resolves when the daemon has answered (or closed, or gone quiet). */

@@ -21,23 +21,7 @@ import { cleanup, confctl, runConfd, startConfd, tempDir, type RunningDaemon } f
 import { connect, joinPeer, type SfuClient } from './helpers/sfu-client.ts';
 import { adminRequest, type AdminResponse } from '../src/admin/client.ts';
 import { assertJsonError, errorLogLines, httpCall, rssBytes, type HttpResult } from './fuzz/client.ts';
-
-async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { pidAlive, until } from './helpers/wait.ts';
 
 const noErrorLogs = (d: RunningDaemon, what: string) =>
   assert.deepEqual(

@@ -24,6 +24,7 @@ import { signallingCase, type KnownIds } from './fuzz/signalling.ts';
 import { adminCase, httpApiCase, joinUrlCase, type HttpCase, type KnownData } from './fuzz/http.ts';
 import { tokenCase } from './fuzz/tokens.ts';
 import { assertJsonError, errorLogLines, httpCall, type HttpResult } from './fuzz/client.ts';
+import { until } from './helpers/wait.ts';
 
 const SEED = fuzzSeed();
 const N = fuzzIterations(500);
@@ -35,14 +36,6 @@ const API_KEY = 'fuzz-api-key-0123456789abcdef0123456789abcdef';
 const PASSWORD = 'alice-password-1';
 const SIG_ROOM = 'fz-sig';
 const TOKEN_ROOM = 'fz-tok';
-
-async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** Runs `fn` over `items` with at most `limit` at once. */
 async function pool<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {

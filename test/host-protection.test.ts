@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startConfd, confctl, cleanup, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, connectRefused, type SfuClient } from './helpers/sfu-client.ts';
+import { until } from './helpers/wait.ts';
 
 const PW = 'alice-secret-pw';
 
@@ -25,15 +26,6 @@ async function addUser(d: RunningDaemon, name = 'alice', pw = PW): Promise<void>
 const ips = async (d: RunningDaemon) => (await d.admin('GET', '/v1/ips')).body.ips as { ip: string; user: string }[];
 const auditTypes = async (d: RunningDaemon) => (await d.admin('GET', '/v1/audit?limit=500')).body.events.map((e: any) => e.type) as string[];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(pred: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await pred()) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}
 
 const closeAll = async (...cs: (SfuClient | undefined)[]) => {
   for (const c of cs) if (c?.open) await c.close();

@@ -7,19 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanup, confctl, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { connectRefused, joinPeer, type SfuClient, type Kind } from './helpers/sfu-client.ts';
+import { until } from './helpers/wait.ts';
 
 const MEDIA = { workers: 2, portRange: [41000, 41999] };
-
-async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Asserts that `consumer` receives, intact, the streams each publisher sends, and nothing else. */
 async function assertReceives(consumer: SfuClient, publishers: SfuClient[], minPackets: Record<Kind, number> = { audio: 25, video: 15 }): Promise<void> {

@@ -13,17 +13,10 @@ import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, connectRefused, joinPeer, randomSession, type Message, type SfuClient } from './helpers/sfu-client.ts';
 import { clientRequests, MAX_MESSAGE_BYTES, type ClientMethod } from '../src/signalling/protocol.ts';
 import { RATE_BURST } from '../src/signalling/connection.ts';
+import { until } from './helpers/wait.ts';
 
 const ROOM = 'calm';
 const NO_ID = 'no-such-id-1234';
-
-async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** Every error response any test connection received, checked for shape and 4xx at the end. */
 const allErrorResponses: Message[] = [];

@@ -6,26 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { joinPeer, type SfuClient } from './helpers/sfu-client.ts';
-
-async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { pidAlive, until } from './helpers/wait.ts';
 
 /** Waits until `c` has `n` consumers, each with at least `min` intact packets (from now on, if `fresh`). */
 async function receiving(c: SfuClient, n: number, min = 15): Promise<void> {

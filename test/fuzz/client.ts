@@ -12,7 +12,7 @@ export interface HttpResult {
   body: any;
 }
 
-const parse = (text: string): any => {
+export const tryJson = (text: string): any => {
   try {
     return JSON.parse(text);
   } catch {
@@ -28,11 +28,12 @@ export function httpCall(
   target: { socketPath: string } | { base: string },
   method: string,
   path: string,
-  opts: { headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number } = {},
+  opts: { headers?: Record<string, string | number>; body?: string | Buffer; chunks?: (string | Buffer)[]; timeoutMs?: number } = {},
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { ...opts.headers };
-    if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
+    // A caller's content-length wins (to lie about it); `chunks` sends a chunked body instead.
+    if (opts.body !== undefined) headers['content-length'] ??= Buffer.byteLength(opts.body);
     // Keep-alive, so that a daemon answering early drains the rest of the body instead of hanging up on it.
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     let answered = false;
@@ -49,7 +50,7 @@ export function httpCall(
         res.on('end', () => {
           agent.destroy();
           const text = Buffer.concat(parts).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body: parse(text) });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body: tryJson(text) });
         });
         res.on('error', (e) => {
           agent.destroy();
@@ -66,7 +67,12 @@ export function httpCall(
       if (!answered) reject(e);
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${path.slice(0, 80)}: no answer within ${(opts.timeoutMs ?? 15_000) / 1000}s`)));
-    req.end(opts.body);
+    if (opts.chunks) {
+      for (const c of opts.chunks) req.write(c);
+      req.end();
+    } else {
+      req.end(opts.body);
+    }
   });
 }
 
