@@ -1,7 +1,8 @@
 /**
- * Where confctl's start-up time goes, and what the alternatives would cost. Every variant is a whole
- * process (`... --socket S status` against a live daemon) timed from spawn to exit. The alternatives
- * are built in a temp dir from a copy of src/; bin/ and src/ are not touched.
+ * Where confctl's start-up time goes. Every variant is a whole process (`... --socket S status`
+ * against a live daemon, or a one-line probe) timed from spawn to exit. bin/ and src/ are not
+ * touched: the alternatives are the same launcher with Node's switches turned the other way, plus an
+ * esbuild bundle of the same sources built in a temp dir.
  */
 import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,37 +11,19 @@ import { CONFCTL, ROOT, cleanup, startConfd, tempDir } from '../test/helpers/dae
 import { CLEAN_ENV } from './control-plane.ts';
 import { fmt, median, percentile, timeSpawn, timeVariants, type Row, type Section, type SectionOptions, type SectionResult, type Variant } from './lib.ts';
 
-const CLIENT_IMPORT = "import { request } from 'node:http';";
-/** The candidate fix: take node:http without its ESM facade (which loads undici for WebSocket & co). */
-const CLIENT_IMPORT_FIX = "const { request } = process.getBuiltinModule('node:http') as typeof import('node:http');";
-
 const REQUIRE_BANNER = "import { createRequire as __confdCreateRequire } from 'node:module'; const require = __confdCreateRequire(import.meta.url);";
 
-/** A scratch project: copy of src/ (optionally patched), package.json, node_modules link, launchers, bundle. */
-async function makeProject(dir: string, patchClient: boolean): Promise<{ tsx: string; strip: string; bundle: string }> {
-  mkdirSync(join(dir, 'bin'), { recursive: true });
-  cpSync(join(ROOT, 'src'), join(dir, 'src'), { recursive: true });
-  cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
-  if (patchClient) {
-    const file = join(dir, 'src/admin/client.ts');
-    const text = readFileSync(file, 'utf8');
-    if (!text.includes(CLIENT_IMPORT)) throw new Error('src/admin/client.ts no longer has the expected node:http import; update bench/confctl-startup.ts');
-    writeFileSync(file, text.replace(CLIENT_IMPORT, CLIENT_IMPORT_FIX));
-  }
-  // As shipped: tsx launcher (same text as bin/confctl).
-  const tsx = join(dir, 'bin/confctl');
-  cpSync(CONFCTL, tsx);
-  // Node 24's own type stripping, no tsx.
-  const strip = join(dir, 'bin/confctl-strip.mjs');
-  writeFileSync(strip, "const { main } = await import('../src/cli/confctl.ts');\nawait main(process.argv);\n");
-  // One pre-built ESM file (esbuild, commander bundled): no TypeScript at run time at all.
-  const entry = join(dir, 'bin/bundle-entry.ts');
-  writeFileSync(entry, "import { main } from '../src/cli/confctl.ts';\nawait main(process.argv);\n");
-  const bundle = join(dir, 'dist/confctl.mjs');
+/** One pre-built ESM file (esbuild, commander bundled): what confctl would cost with no TypeScript at run time. */
+async function buildBundle(dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const entry = join(dir, 'bundle-entry.ts');
+  writeFileSync(entry, `import { main } from ${JSON.stringify(join(ROOT, 'src/cli/confctl.ts'))};\nawait main(process.argv);\n`);
+  const bundle = join(dir, 'confctl.mjs');
+  // src/version.ts reads ../package.json next to the module: give the bundle one.
+  cpSync(join(ROOT, 'package.json'), join(dir, '..', 'package.json'));
   const esbuild = await import('esbuild');
   await esbuild.build({ entryPoints: [entry], outfile: bundle, bundle: true, platform: 'node', format: 'esm', target: 'node22', banner: { js: REQUIRE_BANNER }, logLevel: 'error' });
-  return { tsx, strip, bundle };
+  return bundle;
 }
 
 const PROFILE_BUCKETS: [string, (url: string, fn: string) => boolean][] = [
@@ -89,47 +72,43 @@ async function profileConfctl(args: string[], runs: number, dir: string): Promis
 export async function confctlStartup(o: SectionOptions): Promise<SectionResult> {
   const runs = o.quick ? 5 : 15;
   const work = tempDir('confd-bench-startup-');
-  o.log('startup: building variants');
-  const asIs = await makeProject(join(work, 'as-is'), false);
-  const fixed = await makeProject(join(work, 'fixed'), true);
-  const probes = join(work, 'probes');
-  mkdirSync(probes);
-  symlinkSync(join(ROOT, 'node_modules'), join(probes, 'node_modules'));
-  const probe = (name: string, text: string) => {
-    writeFileSync(join(probes, name), text);
-    return join(probes, name);
-  };
-  const empty = probe('empty.mjs', '');
-  const httpEsm = probe('http-esm.mjs', CLIENT_IMPORT + '\n');
-  const httpBuiltin = probe('http-builtin.mjs', "const { request } = process.getBuiltinModule('node:http');\n");
-  const tsxOnly = probe('tsx-register.mjs', "import { register } from 'tsx/esm/api';\nregister();\n");
-  const commanderOnly = probe('commander.mjs', "import { Command } from 'commander';\n");
-  const tsOnly = probe('strip-one.mjs', `await import(${JSON.stringify(pathToFileURL(join(ROOT, 'src/version.ts')).href)});\n`);
-  const cacheDir = join(work, 'compile-cache');
-
-  o.log('startup: starting a daemon');
-  const d = await startConfd();
+  let d: Awaited<ReturnType<typeof startConfd>> | undefined;
   try {
+    o.log('startup: building the bundle variant');
+    const bundle = await buildBundle(join(work, 'bundle'));
+    const probes = join(work, 'probes');
+    mkdirSync(probes);
+    symlinkSync(join(ROOT, 'node_modules'), join(probes, 'node_modules'));
+    const probe = (name: string, text: string) => {
+      writeFileSync(join(probes, name), text);
+      return join(probes, name);
+    };
+    const httpEsm = probe('http-esm.mjs', "import { request } from 'node:http';\n");
+    const httpBuiltin = probe('http-builtin.mjs', "const { request } = process.getBuiltinModule('node:http');\n");
+    const tsxOnly = probe('tsx-register.mjs', "import { register } from 'tsx/esm/api';\nregister();\n");
+    const commanderOnly = probe('commander.mjs', "import { Command } from 'commander';\n");
+    const tsOnly = probe('strip-one.mjs', `await import(${JSON.stringify(pathToFileURL(join(ROOT, 'src/version.ts')).href)});\n`);
+    const cacheDir = join(work, 'compile-cache');
+
+    o.log('startup: starting a daemon');
+    d = await startConfd();
     const node = (name: string, args: string[], env: NodeJS.ProcessEnv = CLEAN_ENV): Variant => ({ name, cmd: process.execPath, args, cwd: ROOT, env });
     const ctl = ['--socket', d.socket, 'status'];
+    // bin/confctl turns the compile cache on itself (NODE_COMPILE_CACHE, else the OS temp dir): point it
+    // at a dir of our own so the first timed run is the only cold one.
     const cached = { ...CLEAN_ENV, NODE_COMPILE_CACHE: cacheDir };
+    const uncached = { ...CLEAN_ENV, NODE_DISABLE_COMPILE_CACHE: '1' };
     const variants: Variant[] = [
       node('node -e 0 (baseline)', ['-e', '0']),
-      node('node empty.mjs', [empty]),
       node("import { request } from 'node:http' (ESM)", [httpEsm]),
       node("process.getBuiltinModule('node:http')", [httpBuiltin]),
       node("import 'commander'", [commanderOnly]),
-      node("tsx register() only", [tsxOnly]),
+      node('tsx register() only', [tsxOnly]),
       node('first .ts import via type stripping', [tsOnly]),
-      node('confctl status: bin/confctl as shipped', [CONFCTL, ...ctl]),
-      node('confctl status: native type stripping', [asIs.strip, ...ctl]),
-      node('confctl status: esbuild bundle', [asIs.bundle, ...ctl]),
-      node('confctl status: tsx + client.ts fix', [fixed.tsx, ...ctl]),
-      node('confctl status: tsx + fix + NODE_COMPILE_CACHE', [fixed.tsx, ...ctl], cached),
-      node('confctl status: type stripping + client.ts fix', [fixed.strip, ...ctl]),
-      node('confctl status: bundle + client.ts fix', [fixed.bundle, ...ctl]),
-      node('confctl status: bundle + fix + NODE_COMPILE_CACHE', [fixed.bundle, ...ctl], cached),
-      node('confctl status: type stripping + fix + NODE_COMPILE_CACHE', [fixed.strip, ...ctl], cached),
+      node('confctl status: bin/confctl as shipped (type stripping + compile cache)', [CONFCTL, ...ctl], cached),
+      node('confctl status: type stripping, compile cache off', [CONFCTL, ...ctl], uncached),
+      node('confctl status: tsx fallback (Node without type stripping)', ['--no-experimental-strip-types', CONFCTL, ...ctl], cached),
+      node('confctl status: esbuild bundle + compile cache', [bundle, ...ctl], cached),
     ];
     o.log(`startup: ${variants.length} variants × ${runs} runs`);
     const t = await timeVariants(variants, runs);
@@ -154,16 +133,19 @@ export async function confctlStartup(o: SectionOptions): Promise<SectionResult> 
     const profRuns = o.quick ? 2 : 5;
     const prof = await profileConfctl(ctl, profRuns, work);
     const get = (prefix: string) => median(t.get(variants.find((v) => v.name.startsWith(prefix))!.name)!.map((r) => r.ms));
-    const facade = get("import { request }") - get('process.getBuiltinModule');
+    const facade = get('import { request }') - get('process.getBuiltinModule');
     const notes = [
-      `Variants other than the first confctl one are built in a temp dir from a copy of src/ (bin/ and src/ untouched). "client.ts fix" replaces \`${CLIENT_IMPORT}\` in src/admin/client.ts with \`${CLIENT_IMPORT_FIX}\`. The bundle is esbuild (the copy tsx already depends on), ESM, commander bundled, with a createRequire banner.`,
-      `Importing node:http through ESM costs ${fmt(facade)} ms more than process.getBuiltinModule('node:http') here: the ESM facade reads every export of node:http, including the lazy WebSocket/CloseEvent/MessageEvent getters, which load Node's bundled undici (nodejs/node#57649, #59686). confctl pays this because src/admin/client.ts does \`${CLIENT_IMPORT}\`; the daemon pays it too but only once at start.`,
+      'bin/confctl loads the TypeScript sources with Node\'s own type stripping (22.18+, 23.6+) and turns the compile cache on; on a Node without type stripping it registers tsx instead (the "tsx fallback" row forces that path on this Node). The bundle is esbuild (the copy tsx already depends on), ESM, commander bundled, built in a temp dir: it is not shipped, it shows what a build step would still buy.',
+      `Importing node:http through ESM costs ${fmt(facade)} ms more than process.getBuiltinModule('node:http') here: the ESM facade reads every export of node:http, including the lazy WebSocket/CloseEvent/MessageEvent getters, which load Node's bundled undici (nodejs/node#57649, #59686). src/admin/client.ts therefore takes node:http with getBuiltinModule.`,
       `CPU profile of \`node --cpu-prof bin/confctl --socket S status\` (as shipped), self time by where the code lives, median of ${profRuns} runs (profiled span ${fmt(prof.total)} ms; profiling adds overhead): ${prof.buckets.map(([b, ms]) => `${b} ${fmt(ms)} ms`).join('; ')}.`,
     ];
     return { rows, notes };
   } finally {
-    await d.stop();
-    cleanup(join(d.dataDir, '..'), work);
+    if (d) {
+      await d.stop();
+      cleanup(join(d.dataDir, '..'));
+    }
+    cleanup(work);
   }
 }
 

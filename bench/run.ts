@@ -9,12 +9,15 @@
 import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { version as mediasoupVersion } from 'mediasoup';
 import { ROOT } from '../test/helpers/daemon.ts';
 import { controlPlaneSection } from './control-plane.ts';
 import { confctlStartupSection } from './confctl-startup.ts';
+import { sfuSection } from './sfu.ts';
+import { signallingSection } from './signalling.ts';
 import { fmt, type Row, type Section, type SectionResult } from './lib.ts';
 
-const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection];
+const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection, sfuSection, signallingSection];
 
 function parseArgs(argv: string[]) {
   const quick = argv.includes('--quick');
@@ -53,6 +56,7 @@ function machine(): [string, string][] {
     ['Memory', `${(totalmem() / 2 ** 30).toFixed(1)} GiB`],
     ['OS', os],
     ['Node', process.version],
+    ['mediasoup', `${mediasoupVersion} (node_modules/mediasoup worker binary, used by the daemon and by the SFU rig)`],
     ['Temp/data dirs', `${tmpdir()} (${fs}); fsync figures depend on it`],
     ['Load average at start', `${loadavg().map((l) => l.toFixed(2)).join(' ')} (1/5/15 min; other work on the box skews every figure)`],
     ['Date (start)', new Date().toISOString().replace(/\.\d+Z$/, 'Z')],
