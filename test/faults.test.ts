@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import argon2 from 'argon2';
 import { cleanup, confctl, runConfd, startConfd, tempDir, type RunningDaemon } from './helpers/daemon.ts';
-import { connect, joinPeer, type SfuClient } from './helpers/sfu-client.ts';
+import { connect, joinPeer, receiving, type SfuClient } from './helpers/sfu-client.ts';
 import { adminRequest, type AdminResponse } from '../src/admin/client.ts';
 import { assertJsonError, errorLogLines, httpCall, rssBytes, type HttpResult } from './fuzz/client.ts';
 import { pidAlive, until } from './helpers/wait.ts';
@@ -29,18 +29,6 @@ const noErrorLogs = (d: RunningDaemon, what: string) =>
     [],
     `${what}: error-level log lines`,
   );
-
-/** Waits until `c` has `n` open consumers, each with at least `min` more intact packets than now. */
-async function receiving(c: SfuClient, n: number, min = 15, timeoutMs = 20_000): Promise<void> {
-  const live = () => [...c.consumers.values()].filter((s) => !s.closed);
-  const base = new Map(live().map((s) => [s.id, s.unique.size]));
-  await until(
-    () => live().length === n && live().every((s) => s.unique.size >= (base.get(s.id) ?? 0) + min),
-    `${c.peerId}: ${n} consumers receiving; have ${JSON.stringify(live().map((s) => [s.peerId, s.kind, s.packets]))}`,
-    timeoutMs,
-  );
-  for (const s of c.consumers.values()) assert.equal(s.corrupt, 0, `${c.peerId}: corrupt payloads from ${s.peerId} ${s.kind}: ${s.firstCorrupt}`);
-}
 
 /** Samples consumers every 50 ms and records the longest time any of them went without a new packet. */
 function watchGaps(clients: SfuClient[]) {
@@ -102,7 +90,7 @@ describe('a mediasoup worker SIGKILLed under load', { timeout: 120_000 }, () => 
       }
       byRoom.set(room, pair);
     }
-    await Promise.all(clients.map((c) => receiving(c, 2)));
+    await Promise.all(clients.map((c) => receiving(c, 2, 15, 20_000)));
 
     const status0 = (await d.admin('GET', '/v1/status')).body;
     const pids0: number[] = status0.workers.map((w: any) => w.pid);
@@ -148,13 +136,13 @@ describe('a mediasoup worker SIGKILLed under load', { timeout: 120_000 }, () => 
       affected.map((c) => joinPeer(d.http, { room: c.room, peerId: c.peerId, session: c.session, produce: ['audio', 'video'], consume: true })),
     );
     clients.push(...rejoined);
-    await Promise.all(rejoined.map((c) => receiving(c, 2)));
+    await Promise.all(rejoined.map((c) => receiving(c, 2, 15, 20_000)));
     for (const c of rejoined) {
       const other = rejoined.find((o) => o.room === c.room && o !== c)!;
       for (const s of c.consumers.values()) assert.deepEqual([...s.tags], [other.tagOf(s.kind)], `${c.peerId} receives ${other.peerId}'s media`);
     }
     // The calm rooms were never disturbed, and are still receiving now.
-    await Promise.all(unaffected.map((c) => receiving(c, 2, 10)));
+    await Promise.all(unaffected.map((c) => receiving(c, 2, 10, 20_000)));
     const { maxGap, worst, streams } = gaps.stop();
     t.diagnostic(`longest gap in the unaffected rooms' ${streams} streams: ${maxGap} ms (${worst})`);
     assert.equal(streams, unaffected.length * 2);

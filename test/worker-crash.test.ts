@@ -7,18 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { joinPeer, type SfuClient } from './helpers/sfu-client.ts';
+import { joinPeer, receiving, type SfuClient } from './helpers/sfu-client.ts';
 import { pidAlive, until } from './helpers/wait.ts';
-
-/** Waits until `c` has `n` consumers, each with at least `min` intact packets (from now on, if `fresh`). */
-async function receiving(c: SfuClient, n: number, min = 15): Promise<void> {
-  const base = new Map([...c.consumers.values()].map((s) => [s.id, s.unique.size]));
-  await until(
-    () => [...c.consumers.values()].filter((s) => !s.closed).length === n && [...c.consumers.values()].filter((s) => !s.closed).every((s) => s.unique.size >= (base.get(s.id) ?? 0) + min),
-    `${c.peerId}: ${n} consumers receiving; have ${JSON.stringify([...c.consumers.values()].map((s) => [s.peerId, s.kind, s.packets, s.closed]))}`,
-  );
-  for (const s of c.consumers.values()) assert.equal(s.corrupt, 0, `${c.peerId}: corrupt payloads from ${s.peerId} ${s.kind}: ${s.firstCorrupt}`);
-}
 
 describe('mediasoup worker crash', { timeout: 90_000 }, () => {
   let d: RunningDaemon;

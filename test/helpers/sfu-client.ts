@@ -11,12 +11,14 @@
  *   ... c.consumers (packets, bytes, corrupt, tags) ...
  *   await c.close();
  */
+import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { Device, MediaStreamTrack, RTCRtpCodecParameters, RtpHeader, RtpPacket, useAbsSendTime, useNACK, usePLI, useREMB, useSdesMid, useFIR } from 'msc-node';
 import type { types as msc } from 'msc-node';
 import type { NewConsumerData } from '../../src/signalling/protocol.ts';
+import { until } from './wait.ts';
 
 export type Kind = 'audio' | 'video';
 
@@ -577,4 +579,16 @@ export async function joinPeer(baseUrl: string, o: ConnectOptions & { produce?: 
     throw e;
   }
   return c;
+}
+
+/** Waits until `c` has `n` open consumers, each with at least `min` more intact packets than now. */
+export async function receiving(c: SfuClient, n: number, min = 15, timeoutMs = 15_000): Promise<void> {
+  const live = () => [...c.consumers.values()].filter((s) => !s.closed);
+  const base = new Map(live().map((s) => [s.id, s.unique.size]));
+  await until(
+    () => live().length === n && live().every((s) => s.unique.size >= (base.get(s.id) ?? 0) + min),
+    `${c.peerId}: ${n} consumers receiving; have ${JSON.stringify(live().map((s) => [s.peerId, s.kind, s.packets]))}`,
+    timeoutMs,
+  );
+  for (const s of c.consumers.values()) assert.equal(s.corrupt, 0, `${c.peerId}: corrupt payloads from ${s.peerId} ${s.kind}: ${s.firstCorrupt}`);
 }
