@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, unlinkSync } 
 import { join } from 'node:path';
 import { openStore, DB_FILE_NAME } from '../src/store/db.ts';
 import { addUser } from '../src/store/users.ts';
-import { authoriseIp, expireIps, normaliseIp, revokeIp } from '../src/store/ips.ts';
+import { authoriseIp, expireIps, normaliseIp, rateKeyForIp, revokeIp } from '../src/store/ips.ts';
 import { appendAudit, AUDIT_MAX_EVENTS } from '../src/store/audit.ts';
 import { tempDir, cleanup } from './helpers/daemon.ts';
 
@@ -69,6 +69,34 @@ test('a database with the wrong shape is refused at open with a clear message', 
   writeFileSync(join(dir, DB_FILE_NAME), JSON.stringify({ version: 1, users: 'nope', ips: [], tokens: [], audit: [] }));
   await assert.rejects(openStore(dir), /does not have the expected shape \(users: .*restore it from a backup/);
   cleanup(dir);
+});
+
+test('normaliseIp: every spelling of an address gives one canonical text', () => {
+  for (const [spelling, canonical] of [
+    ['2001:DB8:0:0::1', '2001:db8::1'],
+    ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
+    ['[2001:db8:0::1]', '2001:db8::1'],
+    ['0:0:0:0:0:0:0:1', '::1'],
+    ['::ffff:1.2.3.4', '1.2.3.4'],
+    ['::FFFF:0102:0304', '1.2.3.4'],
+    ['[::ffff:203.0.113.7]', '203.0.113.7'],
+    [' 10.0.0.1 ', '10.0.0.1'],
+    ['fe80::0:1%eth0', 'fe80::1%eth0'],
+  ]) {
+    assert.equal(normaliseIp(spelling!), canonical, spelling);
+  }
+  for (const junk of ['', '1.2.3', '01.02.03.04', '2001:db8::1::2', 'localhost', '1.2.3.4/32']) assert.equal(normaliseIp(junk), null, junk);
+});
+
+test('rateKeyForIp: IPv4 as is, IPv6 by its /64, whatever the spelling', () => {
+  assert.equal(rateKeyForIp('203.0.113.7'), '203.0.113.7');
+  assert.equal(rateKeyForIp('::ffff:203.0.113.7'), '203.0.113.7');
+  assert.equal(rateKeyForIp('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), '2001:db8:1:2::/64');
+  assert.equal(rateKeyForIp('2001:DB8:1:2::1'), '2001:db8:1:2::/64');
+  assert.equal(rateKeyForIp('2001:0db8:0001:0002:ffff::9'), '2001:db8:1:2::/64');
+  assert.equal(rateKeyForIp('2001:db8::5'), '2001:db8::/64');
+  assert.notEqual(rateKeyForIp('2001:db8:1:3::1'), rateKeyForIp('2001:db8:1:2::1'));
+  assert.equal(rateKeyForIp('unknown'), 'unknown');
 });
 
 test('ip table: normalise, add/refresh per (ip,user), revoke one or all, expire', async () => {
