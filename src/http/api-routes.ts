@@ -9,6 +9,7 @@ import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { counters } from '../metrics.ts';
 import { createLoginLimiter } from '../auth/login-limiter.ts';
 import { createApiKeyCheck } from '../auth/api-key.ts';
+import { randomRoomName } from '../web/client/random-name.ts';
 import { HTTP_STATUS, readJsonBody } from './body.ts';
 import type { ClientIpResolver } from './client-ip.ts';
 import { sendJson, type HttpHandler } from './server.ts';
@@ -119,7 +120,7 @@ export function createApiRoutes(opts: {
         case 'POST /api/v1/meeting': {
           const b = await body(req, meetingBody);
           if (typeof b === 'string') return bad(res, 400, 'bad_request', b), true;
-          const name = b.room ?? `meeting-${Math.random().toString(36).slice(2, 10)}`;
+          const name = b.room ?? randomRoomName('meeting');
           sendJson(res, 200, { room: name, joinUrl: `${opts.publicBase()}/join/${encodeURIComponent(name)}` });
           return true;
         }

@@ -8,6 +8,7 @@ import { RoomSession, type MediaStats, type SessionState, type RemoteSummary } f
 import { RoomUi } from './ui.ts';
 import { loginPage, renderHostStatus } from './auth.ts';
 import type { Role, RoomState } from '../../signalling/protocol.ts';
+import { randomRoomName } from './random-name.ts';
 
 export interface ConfdDebug {
   readonly state: SessionState;
@@ -53,7 +54,7 @@ function homePage(): void {
   const name = document.getElementById('home-name') as HTMLInputElement | null;
   if (!form || !room || !name) return;
   if (!name.value) name.value = rememberedName() ?? '';
-  if (!room.value) room.value = `room-${Math.random().toString(36).slice(2, 8)}`;
+  if (!room.value) room.value = randomRoomName('room');
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const r = room.value.trim();
