@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { openStore, DB_FILE_NAME } from '../src/store/db.ts';
 import { addUser } from '../src/store/users.ts';
 import { authoriseIp, expireIps, normaliseIp, rateKeyForIp, revokeIp } from '../src/store/ips.ts';
-import { appendAudit, AUDIT_MAX_EVENTS } from '../src/store/audit.ts';
+import { appendAudit, AUDIT_MAX_EVENTS, AUDIT_NOISE_MAX_EVENTS } from '../src/store/audit.ts';
+import { counters } from '../src/metrics.ts';
 import { tempDir, cleanup } from './helpers/daemon.ts';
 
 const now = new Date('2026-06-01T00:00:00Z');
@@ -137,3 +138,75 @@ test('the audit trail keeps only the newest events', async () => {
   await s.close();
   cleanup(dir);
 });
+
+test('login noise has its own ring: no amount of it evicts admin and security events', async () => {
+  const dir = tempDir();
+  const s = await openStore(dir);
+  await s.mutate((d) => {
+    appendAudit(d, now, 'user.add', 'admin', { user: 'alice' });
+    appendAudit(d, now, 'token.issue', 'admin', { id: 't1' });
+    for (let i = 0; i < 6000; i++) appendAudit(d, new Date(now.getTime() + i), i % 2 ? 'login.failed' : 'login.blocked', 'mallory', { i });
+  });
+  assert.deepEqual(s.data.audit.map((e) => e.type), ['user.add', 'token.issue']);
+  assert.equal(s.data.auditNoise.length, AUDIT_NOISE_MAX_EVENTS);
+  const trail = s.auditTrail(99999);
+  assert.equal(trail.length, 2 + AUDIT_NOISE_MAX_EVENTS);
+  assert.deepEqual(trail.slice(0, 2).map((e) => e.type), ['user.add', 'token.issue'], 'merged in time order');
+  assert.equal(s.auditTrail(3).at(-1)?.i, 5999);
+  await s.close();
+  cleanup(dir);
+});
+
+test('recordNoise: identical noise is coalesced in memory, shown at once, and written with the next change or at close, not per event', async () => {
+  const dir = tempDir();
+  const s = await openStore(dir);
+  const writes = counters.dbWrites;
+  for (let i = 0; i < 1000; i++) s.recordNoise('login.failed', 'alice', { ip: '198.51.100.1' }, new Date(now.getTime() + i));
+  s.recordNoise('login.blocked', 'alice', { ip: '198.51.100.1', by: 'user' }, new Date(now.getTime() + 1000));
+  assert.equal(counters.dbWrites, writes, 'no write for noise');
+  const shown = s.auditTrail(10);
+  assert.deepEqual(shown.map((e) => [e.type, e.count ?? 1]), [['login.failed', 1000], ['login.blocked', 1]]);
+  assert.equal(shown[0]!.lastAt, new Date(now.getTime() + 999).toISOString());
+  assert.equal(JSON.parse(readFileSync(join(dir, DB_FILE_NAME), 'utf8')).auditNoise.length, 0, 'not on disk yet');
+  // A real change takes the noise along in the same write.
+  await s.mutate((d) => void appendAudit(d, now, 'user.add', 'admin', { user: 'bob' }));
+  assert.equal(counters.dbWrites, writes + 1);
+  const disk = JSON.parse(readFileSync(join(dir, DB_FILE_NAME), 'utf8'));
+  assert.deepEqual(disk.auditNoise.map((e: any) => e.type), ['login.failed', 'login.blocked']);
+  assert.deepEqual(disk.audit.map((e: any) => e.type), ['user.add']);
+  // Noise left at close is written then.
+  s.recordNoise('login.failed', 'carol', { ip: '203.0.113.1' }, now);
+  await s.close();
+  assert.equal(JSON.parse(readFileSync(join(dir, DB_FILE_NAME), 'utf8')).auditNoise.length, 3);
+  cleanup(dir);
+});
+
+test('a database written before the noise ring opens: noise moves out of the admin ring, IPs get their canonical spelling', async () => {
+  const dir = tempDir();
+  const later = new Date(now.getTime() + 3600_000).toISOString();
+  writeFileSync(
+    join(dir, DB_FILE_NAME),
+    JSON.stringify({
+      version: 1,
+      users: [],
+      ips: [
+        { ip: '2001:DB8:0:0::1', user: 'alice', since: now.toISOString(), lastSeen: now.toISOString(), expiresAt: now.toISOString() },
+        { ip: '2001:db8::1', user: 'alice', since: now.toISOString(), lastSeen: now.toISOString(), expiresAt: later },
+        { ip: '::ffff:203.0.113.7', user: 'bob', since: now.toISOString(), lastSeen: now.toISOString(), expiresAt: later },
+      ],
+      tokens: [],
+      audit: [
+        { at: now.toISOString(), type: 'user.add', actor: 'admin', user: 'alice' },
+        { at: now.toISOString(), type: 'login.failed', actor: 'alice', ip: '198.51.100.1' },
+        { at: now.toISOString(), type: 'login.blocked', actor: 'alice', ip: '198.51.100.1' },
+      ],
+    }),
+  );
+  const s = await openStore(dir);
+  assert.deepEqual(s.data.audit.map((e) => e.type), ['user.add']);
+  assert.deepEqual(s.data.auditNoise.map((e) => e.type), ['login.failed', 'login.blocked']);
+  assert.deepEqual(s.data.ips.map((e) => [e.ip, e.user, e.expiresAt]), [['2001:db8::1', 'alice', later], ['203.0.113.7', 'bob', later]]);
+  await s.close();
+  cleanup(dir);
+});
+

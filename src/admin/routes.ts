@@ -279,8 +279,8 @@ route('POST', '/v1/rooms/:room/kick', async (ctx, p, body) => {
 route('GET', '/v1/audit', async (ctx, _p, _b, query) => {
   const raw = query.get('limit') ?? '50';
   if (!/^[0-9]{1,5}$/.test(raw) || Number(raw) < 1) throw new ConfdError('bad_request', 'limit must be a whole number from 1 to 99999');
-  const events = ctx.store.data.audit;
-  return { status: 200, body: { events: events.slice(Math.max(0, events.length - Number(raw))) } };
+  // Admin/security events and login noise live in separate rings: one list, in time order.
+  return { status: 200, body: { events: ctx.store.auditTrail(Number(raw)) } };
 });
 
 export type RouteMatch = { handler: Handler; params: Record<string, string> } | { allowed: string[] } | null;

@@ -37,7 +37,13 @@ export const storeDataSchema = z.object({
   users: z.array(storedUserSchema),
   ips: z.array(authorisedIpSchema),
   tokens: z.array(tokenRecordSchema),
+  /** Admin and security events (user.*, token.*, ip.*, login.ok, logout, host.left, ...). */
   audit: z.array(auditEventSchema),
+  /**
+   * Login noise (login.failed, login.blocked), kept apart so that no amount of it can evict the
+   * events above. Absent in databases written before it existed: read as empty.
+   */
+  auditNoise: z.array(auditEventSchema).default([]),
 });
 
 export type StoredUser = z.infer<typeof storedUserSchema>;
@@ -46,4 +52,4 @@ export type TokenRecord = z.infer<typeof tokenRecordSchema>;
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 export type StoreData = z.infer<typeof storeDataSchema>;
 
-export const emptyStore = (): StoreData => ({ version: 1, users: [], ips: [], tokens: [], audit: [] });
+export const emptyStore = (): StoreData => ({ version: 1, users: [], ips: [], tokens: [], audit: [], auditNoise: [] });
