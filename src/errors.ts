@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'internal'
   | 'config_invalid'
   | 'already_running'
-  | 'data_dir_unusable';
+  | 'data_dir_unusable'
+  /** Too much work queued right now (e.g. password checks under a login burst): retry shortly. */
+  | 'busy';
 
 export class ConfdError extends Error {
   readonly code: ErrorCode;

@@ -5,13 +5,10 @@ import type { Store } from '../store/db.ts';
 import { appendAudit } from '../store/audit.ts';
 import { activeIps, authoriseIp } from '../store/ips.ts';
 import { counters } from '../metrics.ts';
-import { checkCredentials } from './credentials.ts';
 import { createHostSessions, type HostSession } from './host-sessions.ts';
-import { createLoginLimiter } from './login-limiter.ts';
+import { createLoginGate, type LoginRefusal } from './login-gate.ts';
 
-export type LoginResult =
-  | { ok: true; token: string; user: string; expiresAt: string }
-  | { ok: false; status: 401 | 429; retryAfterSeconds?: number };
+export type LoginResult = { ok: true; token: string; user: string; expiresAt: string } | LoginRefusal;
 
 /**
  * The seed's host protection, made safe: a login makes a host session (a secret the browser keeps)
@@ -45,7 +42,7 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
   const { config, store, log } = opts;
   const now = opts.now ?? Date.now;
   const sessions = createHostSessions();
-  const limiter = createLoginLimiter(config.host.maxLoginAttempts, config.host.loginBlockMinutes * 60_000);
+  const gate = createLoginGate({ config, store, log, now });
   const authTtlMs = parseDuration(config.host.authTtl)! * 1000;
   const graceMs = config.host.leaveGraceSeconds * 1000;
   const graceTimers = new Map<string, NodeJS.Timeout>();
@@ -82,24 +79,10 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
 
   return {
     async login(username, password, ip) {
-      const keys = [`u:${username}`, `ip:${ip}`];
-      const wait = limiter.blockedFor(keys, now());
-      if (wait > 0) {
-        counters.loginsBlocked++;
-        await store.mutate((d) => void appendAudit(d, new Date(now()), 'login.blocked', username, { ip })).catch(() => {});
-        return { ok: false, status: 429, retryAfterSeconds: Math.ceil(wait / 1000) };
-      }
-      const ok = await checkCredentials(store, config, username, password);
+      // Limits, the password check, failure accounting and its audit noise: login-gate.ts.
+      const checked = await gate.check(username, password, ip);
+      if (!checked.ok) return checked;
       const t = new Date(now());
-      if (!ok) {
-        limiter.recordFailure(keys, now());
-        counters.loginsFailed++;
-        await store.mutate((d) => void appendAudit(d, t, 'login.failed', username, { ip })).catch(() => {});
-        log.info({ user: username, ip }, 'login failed');
-        return { ok: false, status: 401 };
-      }
-      // Only the user's counter is forgiven: a valid account must not reset its IP's failures.
-      limiter.recordSuccess([`u:${username}`]);
       const { token, session } = sessions.create(username, ip, authTtlMs, now());
       byId.set(session.id, { token, session });
       await store.mutate((d) => {

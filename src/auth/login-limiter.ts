@@ -1,22 +1,54 @@
 /**
- * Failed-login accounting per user name and per IP: after `maxAttempts` failures within
- * `windowMs`, further attempts on that key are refused until the window has passed since the
+ * Failed-attempt accounting per key (a user name, an IP or IPv6 /64): after `maxAttempts` failures
+ * within `windowMs`, further attempts on that key are refused until the window has passed since the
  * failure that triggered the block. Kept in memory: a restart forgives, which is acceptable as the
- * argon2 cost still bounds guessing speed.
+ * argon2 cost and the in-flight caps still bound guessing speed.
+ *
+ * Logins use `begin`: the attempt is counted BEFORE its password is checked (a reservation), so a
+ * burst of parallel attempts cannot all pass the "blocked?" check while none has failed yet. At most
+ * `inFlightLimit(key)` attempts per key are being checked at once; more are refused at once ("busy").
+ * The API key check is synchronous and uses `blockedFor` / `recordFailure` directly.
  */
 export interface LoginLimiter {
+  /** Reserves an attempt on every key, or says why not (blocked, or too many in flight). */
+  begin(keys: readonly string[], now?: number): Admission;
   /** Milliseconds until `keys` may try again, 0 if allowed now. */
   blockedFor(keys: readonly string[], now?: number): number;
-  recordFailure(keys: readonly string[], now?: number): void;
+  /** Counts a failure on every key; returns the keys this failure blocked. */
+  recordFailure(keys: readonly string[], now?: number): string[];
+  /** Forgets the failures counted on these keys. */
   recordSuccess(keys: readonly string[]): void;
+}
+
+export type Admission =
+  | { ok: true; attempt: LoginAttempt }
+  /** blocked: the key failed too often (retry after the window); busy: attempts on it are being checked. */
+  | { ok: false; reason: 'blocked' | 'busy'; key: string; retryAfterMs: number };
+
+export interface LoginAttempt {
+  /** Wrong credentials: the reserved attempt stays counted. Returns the keys it blocked (for the audit trail). */
+  failed(now?: number): string[];
+  /** Right credentials: `forgive`'s failures are forgotten and this attempt counts against no key. */
+  succeeded(forgive: readonly string[]): void;
+  /** Nothing was checked (the hash queue was full, or an error): the attempt is forgotten. */
+  cancelled(): void;
+}
+
+export interface LoginLimiterOptions {
+  /** Attempts per key that may be checked at the same time (default: no limit). */
+  inFlightLimit?: (key: string) => number;
 }
 
 /** Keys kept at most, so a spray of random user names cannot grow memory without bound. */
 const MAX_KEYS = 100_000;
+/** What a "busy" answer tells the client to wait: one argon2 check takes well under a second. */
+const BUSY_RETRY_MS = 1000;
 
-export function createLoginLimiter(maxAttempts: number, windowMs: number): LoginLimiter {
+export function createLoginLimiter(maxAttempts: number, windowMs: number, opts: LoginLimiterOptions = {}): LoginLimiter {
   const failures = new Map<string, number[]>();
   const blockedUntil = new Map<string, number>();
+  const inFlight = new Map<string, number>();
+  const limitOf = opts.inFlightLimit ?? (() => Infinity);
 
   function prune(key: string, now: number): number[] {
     const recent = (failures.get(key) ?? []).filter((t) => now - t < windowMs);
@@ -25,29 +57,119 @@ export function createLoginLimiter(maxAttempts: number, windowMs: number): Login
     return recent;
   }
 
+  function blockedWait(key: string, now: number): number {
+    const until = blockedUntil.get(key) ?? 0;
+    if (until > now) return until - now;
+    if (until) blockedUntil.delete(key);
+    return 0;
+  }
+
+  function keep<V>(map: Map<string, V>, key: string): void {
+    if (map.size >= MAX_KEYS && !map.has(key)) {
+      // Drop the oldest key (Map keeps insertion order).
+      const oldest = map.keys().next().value;
+      if (oldest !== undefined) map.delete(oldest);
+    }
+  }
+
+  function count(key: string, at: number, now: number): number {
+    keep(failures, key);
+    const recent = prune(key, now);
+    recent.push(at);
+    failures.set(key, recent);
+    return recent.length;
+  }
+
+  function uncount(key: string, at: number): void {
+    const list = failures.get(key);
+    if (!list) return;
+    const i = list.indexOf(at);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) failures.delete(key);
+  }
+
+  function block(key: string, now: number): void {
+    keep(blockedUntil, key);
+    blockedUntil.set(key, now + windowMs);
+  }
+
+  const release = (keys: readonly string[]) => {
+    for (const k of keys) {
+      const n = (inFlight.get(k) ?? 1) - 1;
+      if (n <= 0) inFlight.delete(k);
+      else inFlight.set(k, n);
+    }
+  };
+
   return {
+    begin(keys, now = Date.now()) {
+      for (const k of keys) {
+        const wait = blockedWait(k, now);
+        if (wait > 0) return { ok: false, reason: 'blocked', key: k, retryAfterMs: wait };
+      }
+      for (const k of keys) {
+        if ((inFlight.get(k) ?? 0) >= limitOf(k)) return { ok: false, reason: 'busy', key: k, retryAfterMs: BUSY_RETRY_MS };
+        // Reservations of attempts still being checked fill the quota too: refuse until they are decided.
+        if (prune(k, now).length >= maxAttempts) return { ok: false, reason: 'busy', key: k, retryAfterMs: BUSY_RETRY_MS };
+      }
+      const at = now;
+      for (const k of keys) {
+        count(k, at, now);
+        inFlight.set(k, (inFlight.get(k) ?? 0) + 1);
+      }
+      let done = false;
+      const finish = () => {
+        if (done) return false;
+        done = true;
+        release(keys);
+        return true;
+      };
+      return {
+        ok: true,
+        attempt: {
+          failed(later = Date.now()) {
+            if (!finish()) return [];
+            const blocked: string[] = [];
+            for (const k of keys) {
+              // Decided failures only: the reservations of attempts still being checked are not yet failures.
+              const decided = prune(k, later).length - (inFlight.get(k) ?? 0);
+              if (decided >= maxAttempts && blockedWait(k, later) === 0) {
+                block(k, later);
+                blocked.push(k);
+              }
+            }
+            return blocked;
+          },
+          succeeded(forgive) {
+            if (!finish()) return;
+            for (const k of keys) uncount(k, at);
+            for (const k of forgive) failures.delete(k);
+          },
+          cancelled() {
+            if (!finish()) return;
+            for (const k of keys) uncount(k, at);
+          },
+        },
+      };
+    },
+
     blockedFor(keys, now = Date.now()) {
       let wait = 0;
-      for (const k of keys) {
-        const until = blockedUntil.get(k) ?? 0;
-        if (until > now) wait = Math.max(wait, until - now);
-        else if (until) blockedUntil.delete(k);
-      }
+      for (const k of keys) wait = Math.max(wait, blockedWait(k, now));
       return wait;
     },
+
     recordFailure(keys, now = Date.now()) {
+      const blocked: string[] = [];
       for (const k of keys) {
-        if (failures.size >= MAX_KEYS && !failures.has(k)) {
-          // Drop the oldest key (Map keeps insertion order).
-          const oldest = failures.keys().next().value;
-          if (oldest !== undefined) failures.delete(oldest);
+        if (count(k, now, now) >= maxAttempts && blockedWait(k, now) === 0) {
+          block(k, now);
+          blocked.push(k);
         }
-        const recent = prune(k, now);
-        recent.push(now);
-        failures.set(k, recent);
-        if (recent.length >= maxAttempts) blockedUntil.set(k, now + windowMs);
       }
+      return blocked;
     },
+
     recordSuccess(keys) {
       for (const k of keys) failures.delete(k);
     },

@@ -7,8 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Sfu } from '../sfu/room-registry.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { counters } from '../metrics.ts';
-import { createLoginLimiter } from '../auth/login-limiter.ts';
-import { createApiKeyCheck } from '../auth/api-key.ts';
+import { createApiKeyCheck, createApiKeyGuard } from '../auth/api-key.ts';
 import { randomRoomName } from '../web/client/random-name.ts';
 import { HTTP_STATUS, readJsonBody } from './body.ts';
 import type { ClientIpResolver } from './client-ip.ts';
@@ -37,7 +36,7 @@ const bad = (res: ServerResponse, status: number, code: string, message: string,
 
 /**
  * /api/v1 for integrations: `Authorization: <api.keySecret>` (or "Bearer <key>"), compared in constant
- * time; off (404) while api.keySecret is null. Failed keys are limited per IP like logins.
+ * time; off (404) while api.keySecret is null. Wrong keys are limited per address (IPv6 by /64).
  */
 export function createApiRoutes(opts: {
   keySecret: string | null;
@@ -47,8 +46,7 @@ export function createApiRoutes(opts: {
   clientIp: ClientIpResolver;
   log: Logger;
 }): HttpHandler {
-  const keyOk = createApiKeyCheck(opts.keySecret);
-  const limiter = createLoginLimiter(10, 15 * 60_000);
+  const guard = createApiKeyGuard(createApiKeyCheck(opts.keySecret));
 
   async function body<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T | string> {
     const raw = await readJsonBody(req, 16 * 1024);
@@ -75,18 +73,17 @@ export function createApiRoutes(opts: {
       bad(res, 404, 'api_disabled', 'the HTTP API is off; set api.keySecret in the config to enable it');
       return true;
     }
-    const ip = opts.clientIp(req);
-    const wait = limiter.blockedFor([ip]);
-    if (wait > 0) {
+    const verdict = guard(req.headers.authorization, opts.clientIp(req));
+    if (!verdict.ok) {
       req.resume();
-      bad(res, 429, 'too_many_attempts', 'too many requests with a wrong API key', { 'retry-after': String(Math.ceil(wait / 1000)) });
-      return true;
-    }
-    if (!keyOk(req.headers.authorization)) {
-      req.resume();
-      limiter.recordFailure([ip]);
       counters.apiUnauthorized++;
-      bad(res, 401, 'unauthorized', 'missing or wrong API key in the Authorization header');
+      if (verdict.status === 429) {
+        bad(res, 429, 'too_many_attempts', `too many requests with a wrong API key from this address; try again in ${verdict.retryAfterSeconds} s`, {
+          'retry-after': String(verdict.retryAfterSeconds),
+        });
+      } else {
+        bad(res, 401, 'unauthorized', 'missing or wrong API key in the Authorization header');
+      }
       return true;
     }
     const route = `${req.method} ${url.pathname.replace(/\/+$/, '')}`;

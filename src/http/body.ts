@@ -41,4 +41,5 @@ export const HTTP_STATUS: Record<string, number> = {
   internal: 500,
   // The disk is full or read-only: the daemon's problem, not the request's, and it may pass.
   data_dir_unusable: 503,
+  busy: 503,
 };

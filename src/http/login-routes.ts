@@ -28,7 +28,8 @@ function bearer(req: IncomingMessage): string | null {
 }
 
 /**
- * POST /login {username, password} -> 200 {token, user, expiresAt} | 401 | 429 (Retry-After) | 400
+ * POST /login {username, password} -> 200 {token, user, expiresAt} | 401 | 429 (Retry-After: blocked, or a
+ *   login for that user or address already being checked) | 503 (Retry-After: password-check queue full) | 400
  * POST /logout (Authorization: Bearer TOKEN) -> 200 {loggedOut}
  * GET /session (Authorization: Bearer TOKEN) -> 200 {user, host} | 401
  */
@@ -55,7 +56,19 @@ export function createLoginRoutes(hosts: HostProtection, clientIp: ClientIpResol
         const result = USERNAME_RE.test(username) ? await hosts.login(username, password, ip) : await hosts.login('\u0000invalid', password, ip);
         if (result.ok) return sendJson(res, 200, { token: result.token, user: result.user, expiresAt: result.expiresAt }), true;
         if (result.status === 429) {
-          return bad(res, 429, 'too_many_attempts', `too many failed logins; try again in ${result.retryAfterSeconds} s`, { 'retry-after': String(result.retryAfterSeconds) }), true;
+          const retry = { 'retry-after': String(result.retryAfterSeconds) };
+          if (result.reason === 'busy') {
+            return bad(res, 429, 'login_in_progress', `another login for this user name or from this address is being checked; try again in ${result.retryAfterSeconds} s`, retry), true;
+          }
+          return bad(res, 429, 'too_many_attempts', `too many failed logins; try again in ${result.retryAfterSeconds} s`, retry), true;
+        }
+        if (result.status === 503) {
+          return (
+            bad(res, 503, 'busy', `the server is checking too many logins at once (a login burst); try again in ${result.retryAfterSeconds} s`, {
+              'retry-after': String(result.retryAfterSeconds),
+            }),
+            true
+          );
         }
         return bad(res, 401, 'invalid_credentials', 'wrong user name or password'), true;
       }

@@ -1,4 +1,5 @@
 import type { Sfu } from '../sfu/room-registry.ts';
+import { createApiKeyGuard } from '../auth/api-key.ts';
 import { counters } from '../metrics.ts';
 import type { ClientIpResolver } from './client-ip.ts';
 import type { HttpHandler } from './server.ts';
@@ -7,15 +8,30 @@ const LOOPBACK = /^(127\.|::1$)/;
 
 /**
  * GET /metrics in Prometheus text format. Answered to loopback clients (a local Prometheus or node
- * exporter scrape); from elsewhere it needs the API key, as it describes the server's load.
+ * exporter scrape); from elsewhere it needs the API key, as it describes the server's load. Wrong keys
+ * from one address (IPv6: its /64) are limited: API_KEY_MAX_FAILURES per API_KEY_BLOCK_MS, then 429.
  */
 export function createMetricsRoute(opts: { sfu: Sfu; clientIp: ClientIpResolver; apiKeyOk: (authorization: string | undefined) => boolean }): HttpHandler {
+  // Wrong keys are limited per address like /api/v1's (its own count: /metrics must not be a way
+  // around the API's limit, nor a way to block an integration's address on the API).
+  const guard = createApiKeyGuard(opts.apiKeyOk);
   return async (req, res) => {
     if ((req.url ?? '').split('?')[0] !== '/metrics') return false;
     req.resume();
-    if (!LOOPBACK.test(opts.clientIp(req)) && !opts.apiKeyOk(req.headers.authorization)) {
-      res.writeHead(403, { 'content-type': 'text/plain' }).end('metrics are served to localhost, or with the API key\n');
-      return true;
+    const ip = opts.clientIp(req);
+    if (!LOOPBACK.test(ip)) {
+      const verdict = guard(req.headers.authorization, ip);
+      if (!verdict.ok) {
+        counters.metricsUnauthorized++;
+        if (verdict.status === 429) {
+          res
+            .writeHead(429, { 'content-type': 'text/plain', 'retry-after': String(verdict.retryAfterSeconds) })
+            .end(`too many requests with a wrong API key from this address; try again in ${verdict.retryAfterSeconds} s\n`);
+        } else {
+          res.writeHead(403, { 'content-type': 'text/plain' }).end('metrics are served to localhost, or with the API key (Authorization: Bearer KEY)\n');
+        }
+        return true;
+      }
     }
     const rooms = opts.sfu.rooms();
     const peers = rooms.reduce((n, r) => n + r.peers.length, 0);
@@ -43,6 +59,14 @@ export function createMetricsRoute(opts: { sfu: Sfu; clientIp: ClientIpResolver;
       `confd_logins_total{result="ok"} ${counters.loginsOk}`,
       `confd_logins_total{result="failed"} ${counters.loginsFailed}`,
       `confd_logins_total{result="blocked"} ${counters.loginsBlocked}`,
+      `confd_logins_total{result="busy"} ${counters.loginsBusy}`,
+      `confd_logins_total{result="overloaded"} ${counters.loginsOverloaded}`,
+      '# HELP confd_metrics_unauthorized_total /metrics requests refused for a wrong or missing API key.',
+      '# TYPE confd_metrics_unauthorized_total counter',
+      `confd_metrics_unauthorized_total ${counters.metricsUnauthorized}`,
+      '# HELP confd_db_writes_total Database file rewrites.',
+      '# TYPE confd_db_writes_total counter',
+      `confd_db_writes_total ${counters.dbWrites}`,
       '# HELP confd_tokens_issued_total Join tokens issued.',
       '# TYPE confd_tokens_issued_total counter',
       `confd_tokens_issued_total ${counters.tokensIssued}`,
