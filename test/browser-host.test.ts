@@ -422,6 +422,16 @@ describe('login page', { concurrency: false }, () => {
       assert.equal(await p.evaluate(() => sessionStorage.getItem('host_token')), null);
       await waitFor('the IP to be de-authorised', () => hostIpAuthorised(d!), (v) => !v, 5000);
 
+      // The bypass a review found: /.//evil.example/x resolves to the same-origin path
+      // //evil.example/x, which the browser, told to go there, reads as another site.
+      await p.goto(`${d!.http}/login?next=/.//evil.example/x`);
+      await submitLogin(p);
+      await p.waitForURL((u) => u.pathname === '/');
+      assert.equal(new URL(p.url()).origin, d!.http);
+      await waitFor('"Logged in as alice" after the redirect', () => p.locator('#host-status').innerText(), (s) => /Logged in as alice/.test(s));
+      await p.click('#host-logout');
+      await waitFor('"Log in as host" once more', () => visible(p, '#host-login'), Boolean);
+
       await p.goto(`${d!.http}/login`);
       for (let i = 1; i <= 3; i++) {
         await submitLogin(p, `wrong-${i}`);
