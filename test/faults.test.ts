@@ -736,6 +736,34 @@ describe('floods and slow clients against one daemon', { timeout: 150_000 }, () 
     await idle();
   });
 
+  test('login burst: 600 parallel wrong logins from one address get at most maxLoginAttempts checks, the rest 429 unchecked; admin events stay in the audit trail', async () => {
+    const adminEvents = async () => ((await d.admin('GET', '/v1/audit?limit=99999')).body.events as { type: string }[]).filter((e) => !e.type.startsWith('login.'));
+    const before = await adminEvents();
+    const counts = new Map<number, number>();
+    await Promise.all(
+      Array.from({ length: 600 }, async (_, i) => {
+        // Distinct user names: only the address limit and the in-flight caps can stop them. Long
+        // passwords: each check that does run costs the most it can.
+        const r = await httpCall({ base: d.http }, 'POST', '/login', {
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: `burst${i}`, password: 'p'.repeat(1000) }),
+          timeoutMs: 60_000,
+        });
+        counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+        const what = `login ${i}`;
+        assert.ok([401, 429, 503].includes(r.status), `${what}: ${r.status} ${r.text.slice(0, 200)}`);
+        assertJsonError(r, what);
+        if (r.status !== 401) assert.ok(Number(r.headers['retry-after']) >= 1, `${what}: ${r.status} without Retry-After`);
+      }),
+    );
+    assert.ok((counts.get(401) ?? 0) >= 1 && (counts.get(401) ?? 0) <= 5, `one address, at most 5 checks: ${JSON.stringify([...counts])}`);
+    // The flood of refusals is noise: it evicts nothing and is recorded once per key and window.
+    assert.deepEqual(await adminEvents(), before);
+    const blocks = ((await d.admin('GET', '/v1/audit?limit=99999')).body.events as { type: string }[]).filter((e) => e.type === 'login.blocked');
+    assert.ok(blocks.length <= 1, `login.blocked events: ${blocks.length}`);
+    assert.equal((await fetch(`${d.http}/healthz`)).status, 200);
+  });
+
   test('afterwards: bodies that never finish were cut by the request timeout; same daemon, healthy, no error logs', async () => {
     const results = await Promise.all(stalledBodies.map((s) => s.closed));
     for (const [i, r] of results.entries()) {

@@ -58,6 +58,8 @@ function ipText(rng: Rng, known: string[]): string {
     [3, () => `${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(0, 255)}`],
     [2, () => (known.length > 0 ? rng.pick(known) : '203.0.113.7')],
     [1, () => rng.pick(['::1', '::', 'fe80::1%eth0', '::ffff:10.0.0.1', '[::1]', '2001:DB8::1', '0:0:0:0:0:0:0:1', '256.1.1.1', '1.2.3', '01.02.03.04', '1.2.3.4/32', ' 10.0.0.1 ', '0x7f.0.0.1', '127.1', 'localhost', ''])],
+    // Other spellings of one address (issue 9: `ip revoke` missed them): the store must canonicalise.
+    [1, () => rng.pick(['2001:0DB8:0000:0000:0000:0000:0000:0001', '2001:db8:0:0::1', '[2001:DB8:0::1]', '::FFFF:CB00:7107', '::ffff:203.0.113.7', '::ffff:0:203.0.113.7', '2001:db8::1%eth0', 'FE80::0:1%ETH0', '::0:1', '2001:db8:1:2:3:4:5:6:7', '2001:db8::1::2', '::ffff:1.2.3.256'])],
     [1, () => randomString(rng, 40)],
   ])();
 }
@@ -224,7 +226,9 @@ export function httpApiCase(rng: Rng, known: KnownData, apiKey: string): HttpCas
       [1, 'PUT'],
       [1, 'DELETE'],
     ]);
-    const path = rng.chance(0.9) ? '/login' : rng.pick(['/login?x=1', '/login/', '/LOGIN', '/login?username=a&password=b']);
+    const path = rng.chance(0.9) ? '/login' : rng.pick(['/login?x=1', '/login/', '/LOGIN', '/login?username=a&password=b', '/login?next=/.//evil.example/x']);
+    // Forwarded addresses from a peer that is not a trusted proxy: ignored, whatever their spelling.
+    if (rng.chance(0.2)) headers['x-forwarded-for'] = headerSafe(Array.from({ length: rng.int(1, 3) }, () => ipText(rng, known.ips)).join(', '));
     return { method, path, headers, body: rng.chance(0.05) ? undefined : mutatedJsonText(rng, valid), what: `${method} ${path}` };
   }
   // The API: the right key nearly always, so that a handful of wrong ones never trip its 10-failure block.
@@ -269,6 +273,8 @@ function queryValue(rng: Rng): string {
     [1, () => pct(rng.pick(NASTY_CHARS))],
     [1, () => rng.pick(['%', '%zz', '%E0%A4%A', '%00', '+', '%2B', '&', '=', '%26%3D'])],
     [1, () => pct(`standup${rng.pick(['', ' ', '/x', '.', '-', '%'])}`)],
+    // Open-redirect shapes for `next` (issue 9): the page never echoes them; the browser rule is safe-next.ts.
+    [1, () => rng.pick(['/.//evil.example/x', '/%2e//evil.example', '%2F%2Fevil.example', '//evil.example', '/%5Cevil.example', 'https://evil.example/', 'javascript:alert(1)'])],
   ])();
 }
 
