@@ -51,3 +51,16 @@ test('systemd unit: systemd-analyze verify is clean', (t) => {
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr.trim(), '', r.stderr);
 });
+
+test('README install recipe: /etc/confd and its config are readable by the confd group, not by others', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const recipe = /## Running under systemd\n\n```sh\n([^]*?)```/.exec(readme)?.[1] ?? '';
+  assert.match(recipe, /useradd --system --user-group [^\n]* confd\n/, 'the confd user gets its confd group');
+  // The service runs as User=confd Group=confd with a root-owned config: it reads through the group.
+  assert.match(recipe, /install -d -o root -g confd -m 0750 \/etc\/confd\b/);
+  assert.match(recipe, /install -o root -g confd -m 0640 config\/confd\.example\.json \/etc\/confd\/confd\.json/);
+  assert.doesNotMatch(recipe, /cp [^\n]*\/etc\/confd/, 'a plain cp leaves the file root:root, unreadable through a 0750 directory');
+  assert.equal(one('Group'), 'confd');
+  assert.match(one('ExecStart') ?? '', /--config \/etc\/confd\/confd\.json/);
+});
+
