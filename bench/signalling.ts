@@ -53,7 +53,7 @@ export async function signalling(o: SectionOptions): Promise<SectionResult> {
       value: sc.login.perSecond,
       unit: 'logins/s',
       detail: `p50 ${fmt(sc.login.p50)} ms, p99 ${fmt(sc.login.p99)} ms; ${sc.login.n} logins${sc.login.failures ? `, ${sc.login.failures} failed` : ''}; daemon RSS ${fmt(sc.login.rssBefore / 2 ** 20)} → ${fmt(sc.login.rssAfter / 2 ** 20)} MiB`,
-      note: `${daemon} with host.users = [bench: argon2id hash (19 MiB, t=2, p=1)] and host.maxLoginAttempts 1000; ${sc.login.n} successful POST /login from ${sc.login.concurrency} closed-loop keep-alive clients after ${sc.login.concurrency} warm-ups. Each is an argon2 verify (at most 2 at once, src/auth/passwords.ts) plus a durable store write (authorised IP + audit).`,
+      note: `${daemon} with host.users = [bench0..bench3: argon2id hash (19 MiB, t=2, p=1)], host.maxLoginAttempts 1000 and server.trustProxy [127.0.0.1]; ${sc.login.n} successful POST /login from ${sc.login.concurrency} closed-loop keep-alive clients (one user and one X-Forwarded-For address each: logins are checked one per user and two per address at a time) after ${sc.login.concurrency} warm-ups. Each is an argon2 verify (at most 2 at once, src/auth/passwords.ts) plus a durable store write (authorised IP + audit).`,
     },
   ];
 

@@ -97,27 +97,31 @@ async function logins(base: string, nodePid: number, password: string, total: nu
   const rssBefore = processRss(nodePid);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const url = new URL('/login', base);
-  const body = JSON.stringify({ username: 'bench', password });
-  const one = () =>
+  // Client i is user bench<i> at its own address (X-Forwarded-For; the daemon trusts 127.0.0.1): confd
+  // checks one login per user name and two per address at a time, so one user from one address
+  // would measure that cap, not the hashing.
+  const one = (client: number) =>
     new Promise<{ ms: number; status: number }>((resolve, reject) => {
+      const body = JSON.stringify({ username: `bench${client}`, password });
       const t0 = performance.now();
-      const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-forwarded-for': `198.51.100.${client + 1}` };
+      const req = request(url, { method: 'POST', agent, headers }, (res) => {
         res.resume();
         res.on('end', () => resolve({ ms: performance.now() - t0, status: res.statusCode ?? 0 }));
       });
       req.on('error', reject);
       req.end(body);
     });
-  for (let i = 0; i < concurrency; i++) await one(); // warm-up: argon2, the store, JIT
+  for (let i = 0; i < concurrency; i++) await one(i); // warm-up: argon2, the store, JIT
   const lat: number[] = [];
   let failures = 0;
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, client) => {
       while (next < total) {
         next++;
-        const r = await one();
+        const r = await one(client);
         if (r.status === 200) lat.push(r.ms);
         else failures++;
       }
@@ -239,7 +243,8 @@ async function run(o: ScenarioOptions): Promise<ScenarioResult> {
   log('daemon scenario: starting confd (1 worker)');
   const d = await startConfd({
     config: {
-      host: { users: [{ username: 'bench', password: await hashPassword(password) }], maxLoginAttempts: 1000 },
+      server: { trustProxy: ['127.0.0.1'] },
+      host: { users: await Promise.all([0, 1, 2, 3].map(async (i) => ({ username: `bench${i}`, password: await hashPassword(password) }))), maxLoginAttempts: 1000 },
       mediasoup: { workers: 1, portRange: DAEMON_PORT_RANGE },
       rooms: { maxPeers: 300 },
     },
