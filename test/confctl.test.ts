@@ -471,7 +471,7 @@ describe('confctl against a running daemon', () => {
       expectExit(list, 0);
       assert.equal(list.stdout.trim(), 'no authorised IPs');
       assert.deepEqual(parseJson(await ctl(['--json', 'ip', 'list'])), { ips: [] });
-      assert.deepEqual(parseJson(await ctl(['--json', 'ip', 'revoke', '--all'])), { revoked: [] });
+      assert.deepEqual(parseJson(await ctl(['--json', 'ip', 'revoke', '--all'])), { revoked: [], revokedTokens: [] });
     });
   });
 

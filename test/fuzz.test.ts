@@ -428,6 +428,8 @@ describe(`fuzzing (seed ${SEED})`, { timeout: Math.max(180_000, N * 100) }, () =
         return;
       case 'DELETE /v1/users/X':
         model.users.delete(r.body.name);
+        // Its join tokens die with it.
+        for (const id of r.body.revokedTokens) model.tokens.get(id)!.revoked = true;
         for (const key of [...model.ips.keys()]) if (key.endsWith(`|${r.body.name}`)) model.ips.delete(key);
         return;
       case 'POST /v1/tokens':
@@ -444,9 +446,12 @@ describe(`fuzzing (seed ${SEED})`, { timeout: Math.max(180_000, N * 100) }, () =
         return;
       case 'DELETE /v1/ips/X':
         for (const e of r.body.revoked) model.ips.delete(`${e.ip}|${e.user}`);
+        // Presenter tokens that authorised the IP are revoked with it.
+        for (const id of r.body.revokedTokens) model.tokens.get(id)!.revoked = true;
         return;
       case 'DELETE /v1/ips':
         model.ips.clear();
+        for (const id of r.body.revokedTokens) model.tokens.get(id)!.revoked = true;
         return;
       default:
         assert.fail(`${what}: unexpected success ${r.status} ${r.text.slice(0, 200)}`);

@@ -4,12 +4,14 @@ import type { Config } from '../config/load.ts';
 import { parseDuration, DURATION_HELP } from '../config/duration.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
+import type { AuthorisedIp, StoreData } from '../store/schema.ts';
 import { appendAudit } from '../store/audit.ts';
 import { addUser, findUser, removeUser, setUserHash, USERNAME_RE, USERNAME_HELP } from '../store/users.ts';
 import { activeIps, authoriseIp, normaliseIp, revokeAllIps, revokeIp } from '../store/ips.ts';
-import { revokeToken } from '../store/tokens.ts';
+import { revokeToken, revokeTokensWhere } from '../store/tokens.ts';
 import { hashPassword, passwordProblem } from '../auth/passwords.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
+import type { HostProtection } from '../auth/host-protection.ts';
 import type { MediaPlane } from '../sfu/media-plane.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { VERSION } from '../version.ts';
@@ -23,10 +25,8 @@ export interface AdminContext {
   startedAt: Date;
   /** Base URL for join links, e.g. http://127.0.0.1:3010 */
   publicBase: () => string;
-  /** Called when IPs lose authorisation, so live host sessions can be demoted at once. */
-  onIpsRevoked: (ips: string[]) => void;
-  onUserRemoved: (name: string) => void;
-  onTokenRevoked: (id: string) => void;
+  /** Auth owns the credentials: told of every revocation, it ends what each one let in, at once. */
+  credentials: Pick<HostProtection, 'ipsRevoked' | 'userRemoved' | 'passwordChanged' | 'tokenRevoked'>;
   now?: () => Date;
 }
 
@@ -88,6 +88,17 @@ function userParam(raw: string): string {
   return raw;
 }
 
+/**
+ * A presenter token that authorised a revoked IP would simply authorise it again on its next connection:
+ * revoking the IP revokes those tokens too (a new login, or a new token, is the way back).
+ */
+function revokePresenterTokensOf(d: StoreData, removed: readonly AuthorisedIp[], now: Date): string[] {
+  const ids = new Set(removed.flatMap((e) => e.tokens ?? []));
+  return ids.size === 0 ? [] : revokeTokensWhere(d, now, (t) => ids.has(t.id));
+}
+
+const withoutTokens = ({ tokens: _t, ...e }: AuthorisedIp) => e;
+
 const routes: Route[] = [];
 function route(method: Route['method'], path: string, handler: Handler): void {
   const keys: string[] = [];
@@ -148,16 +159,16 @@ route('POST', '/v1/users', async (ctx, _p, body) => {
 route('DELETE', '/v1/users/:name', async (ctx, p) => {
   const name = userParam(p.name!);
   const now = clock(ctx);
-  const ips = ctx.store.data.ips.filter((e) => e.user === name).map((e) => e.ip);
-  const { removedIps } = await ctx.store.mutate((d) => {
+  const { removedIps, revokedTokens } = await ctx.store.mutate((d) => {
     const r = removeUser(d, name);
-    appendAudit(d, now, 'user.remove', 'admin', { user: name, removedIps: r.removedIps });
-    return r;
+    // The user's join tokens (presenter or not) die with it: none may authorise an IP for a user that is gone.
+    const revokedTokens = revokeTokensWhere(d, now, (t) => t.sub === name);
+    appendAudit(d, now, 'user.remove', 'admin', { user: name, removedIps: r.removedIps, revokedTokens: revokedTokens.join(',') });
+    return { ...r, revokedTokens };
   });
-  ctx.onUserRemoved(name);
-  if (ips.length > 0) ctx.onIpsRevoked(ips);
-  ctx.log.info({ user: name, removedIps }, 'user removed');
-  return { status: 200, body: { name, removed: true, removedIps } };
+  ctx.credentials.userRemoved(name, revokedTokens);
+  ctx.log.info({ user: name, removedIps, revokedTokens: revokedTokens.length }, 'user removed');
+  return { status: 200, body: { name, removed: true, removedIps, revokedTokens } };
 });
 
 route('PUT', '/v1/users/:name/password', async (ctx, p, body) => {
@@ -170,6 +181,7 @@ route('PUT', '/v1/users/:name/password', async (ctx, p, body) => {
     setUserHash(d, name, hash, now);
     appendAudit(d, now, 'user.passwd', 'admin', { user: name });
   });
+  await ctx.credentials.passwordChanged(name);
   ctx.log.info({ user: name }, 'password changed');
   return { status: 200, body: { name, updated: true } };
 });
@@ -214,12 +226,12 @@ route('DELETE', '/v1/tokens/:id', async (ctx, p) => {
     appendAudit(d, now, 'token.revoke', 'admin', { id, room: r.room });
     return r;
   });
-  ctx.onTokenRevoked(id);
+  ctx.credentials.tokenRevoked(id);
   ctx.log.info({ id, room: rec.room }, 'token revoked');
   return { status: 200, body: { ...rec, state: 'revoked' } };
 });
 
-route('GET', '/v1/ips', async (ctx) => ({ status: 200, body: { ips: activeIps(ctx.store.data, clock(ctx)) } }));
+route('GET', '/v1/ips', async (ctx) => ({ status: 200, body: { ips: activeIps(ctx.store.data, clock(ctx)).map(withoutTokens) } }));
 
 route('POST', '/v1/ips', async (ctx, _p, body) => {
   const req = parseBody(addIpBody, body);
@@ -233,7 +245,7 @@ route('POST', '/v1/ips', async (ctx, _p, body) => {
   const entry = await ctx.store.mutate((d) => {
     const e = authoriseIp(d, ip, req.user, ttlSeconds, now);
     appendAudit(d, now, 'ip.add', 'admin', { ip, user: req.user, expiresAt: e.expiresAt });
-    return { ...e };
+    return withoutTokens(e);
   });
   ctx.log.info({ ip, user: req.user }, 'ip authorised');
   return { status: 201, body: entry };
@@ -242,26 +254,28 @@ route('POST', '/v1/ips', async (ctx, _p, body) => {
 route('DELETE', '/v1/ips/:ip', async (ctx, p) => {
   const ip = ipParam(p.ip!);
   const now = clock(ctx);
-  const removed = await ctx.store.mutate((d) => {
+  const { removed, tokens } = await ctx.store.mutate((d) => {
     const r = revokeIp(d, ip);
-    appendAudit(d, now, 'ip.revoke', 'admin', { ip, entries: r.length });
-    return r;
+    const tokens = revokePresenterTokensOf(d, r, now);
+    appendAudit(d, now, 'ip.revoke', 'admin', { ip, entries: r.length, revokedTokens: tokens.join(',') });
+    return { removed: r, tokens };
   });
-  ctx.onIpsRevoked([ip]);
-  ctx.log.info({ ip, entries: removed.length }, 'ip revoked');
-  return { status: 200, body: { revoked: removed } };
+  ctx.credentials.ipsRevoked([ip], tokens);
+  ctx.log.info({ ip, entries: removed.length, revokedTokens: tokens.length }, 'ip revoked');
+  return { status: 200, body: { revoked: removed.map(withoutTokens), revokedTokens: tokens } };
 });
 
 route('DELETE', '/v1/ips', async (ctx) => {
   const now = clock(ctx);
-  const removed = await ctx.store.mutate((d) => {
+  const { removed, tokens } = await ctx.store.mutate((d) => {
     const r = revokeAllIps(d);
-    appendAudit(d, now, 'ip.revoke_all', 'admin', { entries: r.length });
-    return r;
+    const tokens = revokePresenterTokensOf(d, r, now);
+    appendAudit(d, now, 'ip.revoke_all', 'admin', { entries: r.length, revokedTokens: tokens.join(',') });
+    return { removed: r, tokens };
   });
-  ctx.onIpsRevoked([...new Set(removed.map((e) => e.ip))]);
-  ctx.log.info({ entries: removed.length }, 'all ips revoked');
-  return { status: 200, body: { revoked: removed } };
+  ctx.credentials.ipsRevoked([...new Set(removed.map((e) => e.ip))], tokens);
+  ctx.log.info({ entries: removed.length, revokedTokens: tokens.length }, 'all ips revoked');
+  return { status: 200, body: { revoked: removed.map(withoutTokens), revokedTokens: tokens } };
 });
 
 route('GET', '/v1/rooms', async (ctx) => ({ status: 200, body: { rooms: ctx.media.rooms() } }));

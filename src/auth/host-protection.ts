@@ -11,6 +11,17 @@ import { createLoginGate, type LoginRefusal } from './login-gate.ts';
 export type LoginResult = { ok: true; token: string; user: string; expiresAt: string } | LoginRefusal;
 
 /**
+ * A credential ended. `revoked`: by the admin or the user (logout, password change, user removal,
+ * token or IP revocation): whatever it let in ends now. `expired`: its time ran out: the host rights it
+ * gave end now, but a connection it let in may stay as a guest (a join link admits at entry).
+ */
+export interface CredentialEnded {
+  /** Host-session ids and `token:JTI` keys, as in Admission.credential. */
+  keys: string[];
+  kind: 'revoked' | 'expired';
+}
+
+/**
  * The seed's host protection, made safe: a login makes a host session (a secret the browser keeps)
  * and authorises the client's IP for that user. Host rights need both, checked live on every use.
  */
@@ -26,17 +37,26 @@ export interface HostProtection {
   hostLeft(sessionId: string): void;
   /** A connection of that session is open again: cancel a pending grace logout. */
   hostPresent(sessionId: string): void;
-  /** IPs de-authorised by the admin (or a user removed): end their sessions, tell listeners. */
-  ipsRevoked(ips: readonly string[]): void;
-  /** A presenter token gave host rights from `ip`: `confctl ip revoke` and `token revoke` end them too. */
-  registerTokenHost(key: string, ip: string): void;
-  /** A user was removed: its sessions end at once. */
-  userRemoved(user: string): void;
+  /**
+   * IPs de-authorised by the admin: their sessions end; `tokenIds` are the presenter tokens revoked with
+   * them (see store/ips.ts), whose connections end too.
+   */
+  ipsRevoked(ips: readonly string[], tokenIds?: readonly string[]): void;
+  /** Authorised-IP entries expired: the sessions that relied on them lose host rights. */
+  ipsExpired(entries: readonly { ip: string; user: string }[]): void;
+  /** A presenter token gave host rights until `expiresAtMs`: its connections are demoted then. */
+  registerTokenHost(key: string, expiresAtMs: number): void;
+  /** A user was removed (its tokens revoked in the store): its sessions and those tokens' connections end. */
+  userRemoved(user: string, tokenIds: readonly string[]): void;
+  /** A user's password changed: every session made with the old one ends. */
+  passwordChanged(user: string): Promise<void>;
   tokenRevoked(jti: string): void;
-  /** Listeners learn which sessions lost host rights, to demote live connections at once. */
-  onRightsLost(listener: (sessionIds: string[]) => void): void;
+  /** Listeners learn which credentials ended, to end or demote live connections at once. */
+  onCredentialEnded(listener: (ended: CredentialEnded) => void): void;
   close(): void;
 }
+
+const tokenKeys = (ids: readonly string[]) => ids.map((id) => `token:${id}`);
 
 export function createHostProtection(opts: { config: Config; store: Store; log: Logger; now?: () => number }): HostProtection {
   const { config, store, log } = opts;
@@ -46,25 +66,48 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
   const authTtlMs = parseDuration(config.host.authTtl)! * 1000;
   const graceMs = config.host.leaveGraceSeconds * 1000;
   const graceTimers = new Map<string, NodeJS.Timeout>();
-  const listeners: ((ids: string[]) => void)[] = [];
+  const listeners: ((ended: CredentialEnded) => void)[] = [];
   const byId = new Map<string, { token: string; session: HostSession }>();
-  const tokenHosts = new Map<string, string>(); // "token:JTI" -> ip
+  /** Session expiry and presenter-token expiry: host rights end at that moment, not at the next use. */
+  const expiryTimers = new Map<string, NodeJS.Timeout>();
 
-  const emitLost = (ids: string[]) => {
-    if (ids.length === 0) return;
+  const emit = (keys: string[], kind: CredentialEnded['kind']) => {
+    if (keys.length === 0) return;
     for (const l of listeners) {
       try {
-        l(ids);
+        l({ keys, kind });
       } catch (e) {
-        log.error({ err: e }, 'host-rights listener failed');
+        log.error({ err: e }, 'credential listener failed');
       }
     }
   };
 
+  /** setTimeout holds at most ~24.8 days; longer expiries are re-armed on the way. */
+  function at(key: string, whenMs: number, fn: () => void): void {
+    clearTimeout(expiryTimers.get(key));
+    const delay = Math.max(0, whenMs - now());
+    const timer = setTimeout(() => {
+      expiryTimers.delete(key);
+      if (whenMs > now()) at(key, whenMs, fn);
+      else fn();
+    }, Math.min(delay, 2 ** 31 - 1));
+    timer.unref();
+    expiryTimers.set(key, timer);
+  }
+
+  /** Forgets a session's timers; it has already been taken out of `sessions`. */
+  function forget(id: string): void {
+    byId.delete(id);
+    clearTimeout(graceTimers.get(id));
+    graceTimers.delete(id);
+    clearTimeout(expiryTimers.get(id));
+    expiryTimers.delete(id);
+  }
+
   const ipAuthorised = (ip: string, user: string) => activeIps(store.data, new Date(now())).some((e) => e.ip === ip && e.user === user);
 
-  async function deauthorise(session: HostSession, type: string): Promise<void> {
-    byId.delete(session.id);
+  async function deauthorise(session: HostSession, type: string, kind: CredentialEnded['kind'] = 'revoked'): Promise<void> {
+    forget(session.id);
     const t = new Date(now());
     // The IP stays authorised if another live session of the same user still uses it.
     const others = [...byId.values()].some((s) => s.session.ip === session.ip && s.session.user === session.user);
@@ -74,7 +117,7 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
         appendAudit(d, t, type, session.user, { ip: session.ip });
       })
       .catch((e: unknown) => log.error({ err: e }, 'could not record host logout'));
-    emitLost([session.id]);
+    emit([session.id], kind);
   }
 
   return {
@@ -85,6 +128,10 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
       const t = new Date(now());
       const { token, session } = sessions.create(username, ip, authTtlMs, now());
       byId.set(session.id, { token, session });
+      at(session.id, session.expiresAt, () => {
+        const s = sessions.end(token);
+        if (s) void deauthorise(s, 'session.expire', 'expired');
+      });
       await store.mutate((d) => {
         authoriseIp(d, ip, username, authTtlMs / 1000, t);
         appendAudit(d, t, 'login.ok', username, { ip });
@@ -97,8 +144,6 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
     async logout(token) {
       const session = sessions.end(token);
       if (!session) return false;
-      clearTimeout(graceTimers.get(session.id));
-      graceTimers.delete(session.id);
       await deauthorise(session, 'logout');
       log.info({ user: session.user, ip: session.ip }, 'host logged out');
       return true;
@@ -137,51 +182,59 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
       graceTimers.delete(sessionId);
     },
 
-    ipsRevoked(ips) {
+    ipsRevoked(ips, tokenIds = []) {
       const ended: string[] = [];
       for (const ip of ips) {
         for (const s of sessions.endByIp(ip)) {
-          byId.delete(s.id);
-          clearTimeout(graceTimers.get(s.id));
-          graceTimers.delete(s.id);
+          forget(s.id);
           ended.push(s.id);
         }
-        for (const [key, tip] of tokenHosts) {
-          if (tip === ip) {
-            tokenHosts.delete(key);
-            ended.push(key);
-          }
+      }
+      emit([...ended, ...tokenKeys(tokenIds)], 'revoked');
+    },
+
+    ipsExpired(entries) {
+      const ended: string[] = [];
+      for (const e of entries) {
+        for (const s of sessions.list().filter((x) => x.ip === e.ip && x.user === e.user)) {
+          sessions.endSession(s.id);
+          forget(s.id);
+          ended.push(s.id);
         }
       }
-      emitLost(ended);
+      emit(ended, 'expired');
     },
 
-    userRemoved(user) {
+    userRemoved(user, tokenIds) {
       const ended = sessions.endByUser(user);
-      for (const s of ended) {
-        byId.delete(s.id);
-        clearTimeout(graceTimers.get(s.id));
-        graceTimers.delete(s.id);
-      }
-      emitLost(ended.map((s) => s.id));
+      for (const s of ended) forget(s.id);
+      emit([...ended.map((s) => s.id), ...tokenKeys(tokenIds)], 'revoked');
     },
 
-    registerTokenHost(key, ip) {
-      tokenHosts.set(key, ip);
+    async passwordChanged(user) {
+      // A password change is what a sysadmin does when it leaked: nothing made with the old one lives on.
+      await Promise.all(sessions.endByUser(user).map((s) => deauthorise(s, 'session.revoke')));
+    },
+
+    registerTokenHost(key, expiresAtMs) {
+      at(key, expiresAtMs, () => emit([key], 'expired'));
     },
 
     tokenRevoked(jti) {
       const key = `token:${jti}`;
-      if (tokenHosts.delete(key)) emitLost([key]);
+      clearTimeout(expiryTimers.get(key));
+      expiryTimers.delete(key);
+      emit([key], 'revoked');
     },
 
-    onRightsLost(listener) {
+    onCredentialEnded(listener) {
       listeners.push(listener);
     },
 
     close() {
-      for (const t of graceTimers.values()) clearTimeout(t);
+      for (const t of [...graceTimers.values(), ...expiryTimers.values()]) clearTimeout(t);
       graceTimers.clear();
+      expiryTimers.clear();
     },
   };
 }

@@ -3,12 +3,13 @@ import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
 import { appendAudit } from '../store/audit.ts';
 import { activeIps, authoriseIp } from '../store/ips.ts';
+import { findUser } from '../store/users.ts';
 import type { Admission, JoinPolicy } from '../signalling/server.ts';
 import { CLOSE_CODES } from '../signalling/connection.ts';
 import type { HostProtection } from './host-protection.ts';
 import type { JoinTokens } from './tokens.ts';
 
-const GUEST: Admission = { role: 'guest', hostKey: null, hasHostRights: () => false };
+const ANONYMOUS: Admission = { role: 'guest', hostKey: null, credential: null, closeOnRevoke: false, hasHostRights: () => false, stillValid: () => true };
 
 /**
  * Who may connect, and as what:
@@ -28,28 +29,50 @@ export function createJoinPolicy(opts: { config: Config; tokens: JoinTokens; hos
       const v = tokens.verifyJoinToken(attempt.token, attempt.room);
       if (!v.ok) return { ok: false, code: CLOSE_CODES.unauthorized, message: v.message };
       const { claims } = v;
-      if (!claims.presenter) return { ok: true, admission: GUEST };
+      const key = `token:${claims.jti}`;
+      const tokenLive = () => tokens.verifyJoinToken(attempt.token!, attempt.room).ok;
+      // Revoking the token ends the connection it let in, guest or presenter (signalling/server.ts).
+      if (!claims.presenter) return { ok: true, admission: { ...ANONYMOUS, credential: key, closeOnRevoke: true, stillValid: tokenLive } };
+      // "guest" is the subject of a presenter token issued without --user; any other subject must still exist.
+      if (claims.sub !== 'guest' && !findUser(store.data, claims.sub)) {
+        return { ok: false, code: CLOSE_CODES.unauthorized, message: 'This join link belongs to a user who no longer exists. Ask for a new one.' };
+      }
       const ttl = claims.exp - Math.floor(Date.now() / 1000);
       const now = new Date();
       await store.mutate((d) => {
-        authoriseIp(d, attempt.ip, claims.sub, ttl, now);
+        authoriseIp(d, attempt.ip, claims.sub, ttl, now, claims.jti);
         appendAudit(d, now, 'login.token', claims.sub, { ip: attempt.ip, room: attempt.room, id: claims.jti });
       });
-      const key = `token:${claims.jti}`;
-      hosts.registerTokenHost(key, attempt.ip);
+      // Revoked while the IP was being written: give nothing.
+      if (!tokenLive()) return { ok: false, code: CLOSE_CODES.unauthorized, message: 'This join link has been revoked. Ask the host for a new one.' };
+      hosts.registerTokenHost(key, claims.exp * 1000);
       log.info({ user: claims.sub, ip: attempt.ip, room: attempt.room }, 'presenter token: host rights in room');
       return {
         ok: true,
         admission: {
           role: 'host',
           hostKey: key,
-          hasHostRights: () => tokens.verifyJoinToken(attempt.token!, attempt.room).ok && ipAuthorised(attempt.ip, claims.sub),
+          credential: key,
+          closeOnRevoke: true,
+          hasHostRights: () => tokenLive() && ipAuthorised(attempt.ip, claims.sub),
+          stillValid: tokenLive,
         },
       };
     }
     const session = hosts.hostSession(attempt.hostToken, attempt.ip);
     if (session) {
-      return { ok: true, admission: { role: 'host', hostKey: session.id, hasHostRights: () => hosts.stillHost(session.id) } };
+      return {
+        ok: true,
+        admission: {
+          role: 'host',
+          hostKey: session.id,
+          credential: session.id,
+          // Where guests need a credential, a connection that came in on a login ends with it.
+          closeOnRevoke: config.host.user_auth,
+          hasHostRights: () => hosts.stillHost(session.id),
+          stillValid: () => hosts.stillHost(session.id),
+        },
+      };
     }
     if (config.host.user_auth) {
       const message = attempt.hostToken
@@ -57,6 +80,6 @@ export function createJoinPolicy(opts: { config: Config; tokens: JoinTokens; hos
         : 'This room needs a login or a join link with a token.';
       return { ok: false, code: CLOSE_CODES.unauthorized, message };
     }
-    return { ok: true, admission: GUEST };
+    return { ok: true, admission: ANONYMOUS };
   };
 }

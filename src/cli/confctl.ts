@@ -104,7 +104,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('remove a user (and the authorised IPs it holds)')
     .action(async (name: string) => {
       const r = await call('DELETE', `/v1/users/${encodeURIComponent(name)}`);
-      show(r, () => `user ${r.name} removed${r.removedIps ? `; ${r.removedIps} authorised IP entr${r.removedIps === 1 ? 'y' : 'ies'} revoked` : ''}`);
+      show(r, () => `user ${r.name} removed${r.removedIps ? `; ${r.removedIps} authorised IP entr${r.removedIps === 1 ? 'y' : 'ies'} revoked` : ''}${r.revokedTokens?.length ? `; ${r.revokedTokens.length} join token${r.revokedTokens.length === 1 ? '' : 's'} revoked` : ''}`);
     });
   user
     .command('passwd <name>')
@@ -172,7 +172,9 @@ export async function main(argv: string[]): Promise<void> {
       if (!o.all && !addr) throw new UsageError('give the IP to revoke, or --all');
       if (addr && !normaliseIp(addr)) throw new UsageError(`"${addr}" is not an IP address; give one like 203.0.113.7 or 2001:db8::1`);
       const r = await call('DELETE', o.all ? '/v1/ips' : `/v1/ips/${encodeURIComponent(addr!)}`);
-      show(r, () => (o.all ? `revoked ${r.revoked.length} authorised IP entr${r.revoked.length === 1 ? 'y' : 'ies'}` : `revoked ${addr}`));
+      // Presenter tokens used from a revoked IP are revoked with it (they would authorise it again).
+      const tokens = r.revokedTokens?.length ? `; presenter token${r.revokedTokens.length === 1 ? '' : 's'} revoked with it: ${r.revokedTokens.join(', ')}` : '';
+      show(r, () => `${o.all ? `revoked ${r.revoked.length} authorised IP entr${r.revoked.length === 1 ? 'y' : 'ies'}` : `revoked ${addr}`}${tokens}`);
     });
 
   // ----- status, rooms, kick, audit

@@ -53,18 +53,22 @@ export function activeIps(data: Readonly<StoreData>, now: Date): AuthorisedIp[] 
   return data.ips.filter((e) => Date.parse(e.expiresAt) > t);
 }
 
-/** Adds or refreshes the (ip, user) entry; the expiry moves forward to now + ttl. */
-export function authoriseIp(data: StoreData, ip: string, user: string, ttlSeconds: number, now: Date): AuthorisedIp {
+/**
+ * Adds or refreshes the (ip, user) entry; the expiry moves forward to now + ttl. `tokenId` names the
+ * presenter token that did it, so that revoking the IP can revoke that token too.
+ */
+export function authoriseIp(data: StoreData, ip: string, user: string, ttlSeconds: number, now: Date, tokenId?: string): AuthorisedIp {
   const at = now.toISOString();
   const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
-  const existing = data.ips.find((e) => e.ip === ip && e.user === user);
-  if (existing) {
-    existing.lastSeen = at;
-    existing.expiresAt = expiresAt;
-    return existing;
+  let entry = data.ips.find((e) => e.ip === ip && e.user === user);
+  if (entry) {
+    entry.lastSeen = at;
+    entry.expiresAt = expiresAt;
+  } else {
+    entry = { ip, user, since: at, lastSeen: at, expiresAt };
+    data.ips.push(entry);
   }
-  const entry = { ip, user, since: at, lastSeen: at, expiresAt };
-  data.ips.push(entry);
+  if (tokenId && !entry.tokens?.includes(tokenId)) entry.tokens = [...(entry.tokens ?? []), tokenId];
   return entry;
 }
 

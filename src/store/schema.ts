@@ -14,6 +14,8 @@ export const authorisedIpSchema = z.object({
   since: z.string(),
   lastSeen: z.string(),
   expiresAt: z.string(),
+  /** Presenter tokens that authorised this entry: `ip revoke` revokes them too, so they cannot re-add it. */
+  tokens: z.array(z.string()).optional(),
 });
 
 export const tokenRecordSchema = z.object({

@@ -29,6 +29,21 @@ export function revokeToken(data: StoreData, id: string, now: Date): TokenRecord
   return rec;
 }
 
+/**
+ * Revokes every live token that `match` selects (a removed user's tokens, the presenter tokens that
+ * authorised a revoked IP); returns their ids. Already revoked or expired tokens are left as they are.
+ */
+export function revokeTokensWhere(data: StoreData, now: Date, match: (t: TokenRecord) => boolean): string[] {
+  const at = now.toISOString();
+  const ids: string[] = [];
+  for (const t of data.tokens) {
+    if (t.revokedAt || Date.parse(t.expiresAt) <= now.getTime() || !match(t)) continue;
+    t.revokedAt = at;
+    ids.push(t.id);
+  }
+  return ids;
+}
+
 /** Registry entries are needed until their token expires; a day later they carry no information. */
 export function pruneTokens(data: StoreData, now: Date, keepSeconds = 86400): number {
   const cutoff = now.getTime() - keepSeconds * 1000;
