@@ -33,8 +33,8 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** How often expired authorised IPs are swept from the table. */
-const IP_SWEEP_MS = 30_000;
+/** How often expired authorised IPs are swept from the table (and their hosts demoted). */
+const IP_SWEEP_MS = 5_000;
 
 function prepareDataDir(dir: string): void {
   try {
@@ -122,6 +122,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       clientIp,
       hostProtected: config.host.protected,
       presence: hosts,
+      credentials: hosts,
+      hostOk: http.hostOk,
+      reserveIdMs: Math.max(10, config.host.leaveGraceSeconds) * 1000,
     });
     undo.push(() => signalling.close());
 
@@ -133,9 +136,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log,
       startedAt: new Date(),
       publicBase,
-      onIpsRevoked: (ips) => hosts.ipsRevoked(ips),
-      onUserRemoved: (name) => hosts.userRemoved(name),
-      onTokenRevoked: (id) => hosts.tokenRevoked(id),
+      credentials: hosts,
     });
     undo.push(() => admin.close());
 
@@ -148,7 +149,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           for (const e of gone) appendAudit(d, now, 'ip.expire', 'system', { ip: e.ip, user: e.user });
           return gone;
         })
-        .then((gone) => gone.length > 0 && log.info({ entries: gone.length }, 'expired authorised ips removed'))
+        .then((gone) => {
+          if (gone.length === 0) return;
+          hosts.ipsExpired(gone);
+          log.info({ entries: gone.length }, 'expired authorised ips removed');
+        })
         .catch((e: unknown) => log.error({ err: e }, 'could not sweep expired ips'));
     }, IP_SWEEP_MS);
     sweep.unref();

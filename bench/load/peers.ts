@@ -30,8 +30,9 @@ export interface PeerTimes {
   error?: string;
 }
 
+/** Opens the signalling socket and says hello (id 0, before any request of the peer's own). */
 function openSocket(baseUrl: string, room: string, peerId: string, localAddress: string | undefined, timeoutMs: number): Promise<WebSocket> {
-  const url = wsUrl(baseUrl, { room, peer: peerId, session: randomSession() });
+  const url = wsUrl(baseUrl, { room, peer: peerId });
   const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -39,8 +40,20 @@ function openSocket(baseUrl: string, room: string, peerId: string, localAddress:
       reject(new Error('websocket did not open in time'));
     }, timeoutMs);
     ws.once('open', () => {
+      ws.send(JSON.stringify({ request: true, id: 0, method: 'hello', data: { session: randomSession() } }));
+      const onHello = (raw: WebSocket.RawData) => {
+        const m = JSON.parse(raw.toString()) as { response?: boolean; id?: number; ok?: boolean; errorReason?: string };
+        if (m.response !== true || m.id !== 0) return;
+        ws.off('message', onHello);
+        clearTimeout(timer);
+        if (m.ok) resolve(ws);
+        else reject(new Error(`hello refused: ${m.errorReason}`));
+      };
+      ws.on('message', onHello);
+    });
+    ws.once('close', (code, reason) => {
       clearTimeout(timer);
-      resolve(ws);
+      reject(new Error(`closed before admission: ${code} ${reason.toString()}`));
     });
     ws.once('unexpected-response', (_req, res) => {
       clearTimeout(timer);

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfdError } from '../errors.ts';
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
+import { createHostCheck, misdirectedMessage, type HostCheck } from './host-check.ts';
 
 export interface HttpServer {
   readonly server: Server;
@@ -13,6 +14,8 @@ export interface HttpServer {
   /** Later parts (web page, login, API, signalling) add handlers here, tried in order. */
   use(handler: HttpHandler): void;
   setReady(ready: boolean): void;
+  /** Whether a Host header names this server (DNS rebinding guard; the signalling upgrade uses it too). */
+  readonly hostOk: HostCheck;
   close(): Promise<void>;
 }
 
@@ -44,10 +47,15 @@ export async function startHttpServer(config: Config, log: Logger): Promise<Http
     }
   }
 
+  const hostOk = createHostCheck(config.server.publicUrl);
   const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       return sendJson(res, ready ? 200 : 503, { status: ready ? 'ok' : 'starting' });
+    }
+    if (!hostOk(req.headers.host)) {
+      req.resume();
+      return sendJson(res, 421, { error: { code: 'misdirected', message: misdirectedMessage(req.headers.host) } });
     }
     for (const h of handlers) if (await h(req, res)) return;
     req.resume();
@@ -89,6 +97,7 @@ export async function startHttpServer(config: Config, log: Logger): Promise<Http
     },
     use: (h) => void handlers.push(h),
     setReady: (r) => void (ready = r),
+    hostOk,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -69,13 +69,7 @@ export async function startSfu(opts: SfuOptions): Promise<Sfu> {
     existingRoom: (name) => rooms.get(name),
     workers: () => pool.summaries(),
     rooms: (): RoomSummary[] => [...rooms.values()].map((r) => r.summary()),
-    kick(roomName, peerId) {
-      const peer = rooms.get(roomName)?.peers.get(peerId);
-      if (!peer) return false;
-      peer.channel.close('kicked', 'You were removed from the room by an administrator.');
-      rooms.get(roomName)?.removePeer(peerId);
-      return true;
-    },
+    kick: (roomName, peerId) => rooms.get(roomName)?.kick(peerId, 'You were removed from the room by an administrator.') ?? false,
     close() {
       for (const r of rooms.values()) {
         for (const p of r.peers.values()) p.channel.close('shutdown', 'The server is shutting down.', true);

@@ -22,8 +22,25 @@ export interface PeerChannel {
   close(reason: ServerNotifications['disconnected']['reason'], message: string, rejoin?: boolean): void;
 }
 
+/**
+ * Media transports one connection may hold against the server's limits (per client address and in all):
+ * granted before a transport is created, given back when it closes.
+ */
+export interface TransportQuota {
+  /** null when granted, else why not (the client is told). */
+  take(): { code: number; message: string } | null;
+  release(): void;
+}
+
 export interface Peer {
   readonly id: string;
+  /** The client's address as limits and bans key it (IPv6 by /64). */
+  readonly ipKey: string;
+  readonly quota: TransportQuota;
+  /** Kinds a host muted: resuming or producing them again is refused until a host lifts it. */
+  readonly mutedByHost: Set<'audio' | 'video'>;
+  /** Warnings already logged for this peer: a misbehaving client costs one log line per kind of fault. */
+  readonly warned: Set<string>;
   displayName: string;
   device: { name?: string };
   joined: boolean;
@@ -58,8 +75,16 @@ export interface Room {
   readonly worker: PooledWorker;
   readonly createdAt: Date;
   readonly peers: ReadonlyMap<string, Peer>;
-  /** Adds a connected (not yet joined) peer. The caller has already removed any peer with that id. */
-  addPeer(peer: { id: string; displayName: string; channel: PeerChannel; role: Role; hasHostRights: () => boolean }): Peer;
+  /**
+   * Adds a connected (not yet joined) peer: it takes a seat at once, so that connections which never
+   * join count against rooms.maxPeers. Throws RequestError(403) when the room is full. The caller has
+   * already removed any peer with that id.
+   */
+  addPeer(peer: { id: string; displayName: string; channel: PeerChannel; role: Role; hasHostRights: () => boolean; ipKey: string; quota: TransportQuota }): Peer;
+  /** Ends a peer's session; a guest's address may not come back for KICK_BAN_MS. */
+  kick(peerId: string, message: string): boolean;
+  /** Milliseconds an address kicked from this room must still wait, 0 if none. */
+  bannedFor(ipKey: string): number;
   readonly access: RoomAccess;
   /** True while a connected peer holds live host rights. */
   hasHost(): boolean;
@@ -83,6 +108,10 @@ export interface RoomOptions {
 }
 
 const MAX_TRANSPORTS_PER_PEER = 4;
+/** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
+export const KICK_BAN_MS = 60_000;
+/** mediasoup's PortManager says this when a worker's share of mediasoup.portRange is used up. */
+const PORTS_EXHAUSTED = /no more available ports/i;
 const MAX_PRODUCERS_PER_PEER = 4;
 const NEW_CONSUMER_TIMEOUT_MS = 10_000;
 
@@ -98,6 +127,7 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
   const createdAt = new Date();
   const access: RoomAccess = { locked: false, passwordHash: null };
   let closed = false;
+  const bans = new Map<string, number>();
   const roomState = (): RoomState => ({ locked: access.locked, hasPassword: access.passwordHash !== null });
   const broadcast = <M extends keyof ServerNotifications>(method: M, data: ServerNotifications[M]) => {
     for (const p of peers.values()) if (p.joined) p.channel.notify(method, data);
@@ -137,6 +167,14 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
   function requireJoined(peer: Peer): void {
     if (!peer.joined) throw new RequestError(409, 'send "join" first');
   }
+  function warnOnce(peer: Peer, what: string, fields: Record<string, unknown>): void {
+    if (peer.warned.has(what)) return;
+    peer.warned.add(what);
+    log.warn({ room: name, peer: peer.id, ...fields }, `${what} (further ones from this peer are not logged)`);
+  }
+  function requireNotMuted(peer: Peer, kind: 'audio' | 'video'): void {
+    if (peer.mutedByHost.has(kind)) throw new RequestError(403, `a host muted your ${kind === 'audio' ? 'microphone' : 'camera'}; ask a host to unmute you`);
+  }
 
   async function createConsumer(consumerPeer: Peer, producerPeer: Peer, producer: types.Producer): Promise<void> {
     if (!consumerPeer.rtpCapabilities) return;
@@ -145,7 +183,7 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
       consumable = router.canConsume({ producerId: producer.id, rtpCapabilities: consumerPeer.rtpCapabilities });
     } catch (e) {
       // canConsume clones the client's capabilities first, which throws on absurd input (e.g. nested 30k deep).
-      log.warn({ room: name, peer: consumerPeer.id, err: (e as Error).message }, 'unusable rtpCapabilities; not consuming');
+      warnOnce(consumerPeer, 'unusable rtpCapabilities; not consuming', { err: (e as Error).message });
     }
     if (!consumable) return;
     const transport = [...consumerPeer.transports.values()].find((t) => (t.appData as { consuming?: boolean }).consuming);
@@ -161,7 +199,7 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
         ignoreDtx: true,
       });
     } catch (e) {
-      log.warn({ room: name, peer: consumerPeer.id, err: (e as Error).message }, 'could not create consumer');
+      warnOnce(consumerPeer, 'could not create consumer', { err: (e as Error).message });
       return;
     }
     consumerPeer.consumers.set(consumer.id, consumer);
@@ -206,22 +244,40 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
 
     async createWebRtcTransport(peer, d) {
       if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) throw new RequestError(409, `at most ${MAX_TRANSPORTS_PER_PEER} transports per connection`);
+      const refused = peer.quota.take();
+      if (refused) throw new RequestError(refused.code, refused.message);
       const listen = (protocol: 'udp' | 'tcp') => ({
         protocol,
         ip: opts.listenIp,
         ...(opts.announcedAddress ? { announcedAddress: opts.announcedAddress } : {}),
         portRange: worker.portRange,
       });
-      const transport = await router.createWebRtcTransport({
-        listenInfos: d.forceTcp ? [listen('tcp')] : [listen('udp'), listen('tcp')],
-        enableUdp: !d.forceTcp,
-        enableTcp: true,
-        preferUdp: true,
-        initialAvailableOutgoingBitrate: 1_000_000,
-        enableSctp: Boolean(d.sctpCapabilities),
-        numSctpStreams: (d.sctpCapabilities as { numStreams?: types.NumSctpStreams } | undefined)?.numStreams,
-        appData: { producing: d.producing, consuming: d.consuming },
-      });
+      let transport: types.WebRtcTransport;
+      try {
+        transport = await router.createWebRtcTransport({
+          listenInfos: d.forceTcp ? [listen('tcp')] : [listen('udp'), listen('tcp')],
+          enableUdp: !d.forceTcp,
+          enableTcp: true,
+          preferUdp: true,
+          initialAvailableOutgoingBitrate: 1_000_000,
+          enableSctp: Boolean(d.sctpCapabilities),
+          numSctpStreams: (d.sctpCapabilities as { numStreams?: types.NumSctpStreams } | undefined)?.numStreams,
+          appData: { producing: d.producing, consuming: d.consuming },
+        });
+      } catch (e) {
+        peer.quota.release();
+        if (PORTS_EXHAUSTED.test((e as Error).message)) {
+          log.warn({ room: name, worker: worker.index }, 'media ports exhausted: widen mediasoup.portRange or add capacity');
+          throw new RequestError(503, 'the server has no free media port right now; try again in a minute');
+        }
+        throw e;
+      }
+      transport.observer.once('close', () => peer.quota.release());
+      if (!peers.has(peer.id) || peers.get(peer.id) !== peer) {
+        // The peer left while its transport was being made: nothing else would ever close it.
+        transport.close();
+        throw new RequestError(409, 'connection closed');
+      }
       peer.transports.set(transport.id, transport);
       transport.on('dtlsstatechange', (state) => {
         if (state === 'failed' || state === 'closed') log.debug({ room: name, peer: peer.id, state }, 'transport dtls state');
@@ -277,6 +333,7 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
       if (peer.producers.size >= MAX_PRODUCERS_PER_PEER) throw new RequestError(409, `at most ${MAX_PRODUCERS_PER_PEER} producers per connection`);
       const transport = transportOf(peer, d.transportId);
       if (!(transport.appData as { producing?: boolean }).producing) throw new RequestError(400, 'this transport was not created for producing');
+      requireNotMuted(peer, d.kind);
       let producer: types.Producer;
       try {
         producer = await transport.produce({
@@ -307,7 +364,9 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
       return {};
     },
     async resumeProducer(peer, d) {
-      await producerOf(peer, d.producerId).resume();
+      const producer = producerOf(peer, d.producerId);
+      requireNotMuted(peer, producer.kind);
+      await producer.resume();
       return {};
     },
     async pauseConsumer(peer, d) {
@@ -344,18 +403,26 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
     async hostMutePeer(peer, d) {
       requireHost(peer);
       const target = targetOf(d.peerId);
+      // Held on the server: the peer cannot resume it, nor produce that kind again, until a host lifts it.
+      target.mutedByHost.add(d.kind);
       const muted = [...target.producers.values()].filter((p) => p.kind === d.kind && !p.paused);
       for (const p of muted) await p.pause();
       target.channel.notify('mutedByHost', { kind: d.kind });
       log.info({ room: name, host: peer.id, peer: target.id, kind: d.kind }, 'peer muted by host');
       return { muted: muted.length };
     },
+    async hostUnmutePeer(peer, d) {
+      requireHost(peer);
+      const target = targetOf(d.peerId);
+      if (target.mutedByHost.delete(d.kind)) target.channel.notify('unmutedByHost', { kind: d.kind });
+      log.info({ room: name, host: peer.id, peer: target.id, kind: d.kind }, 'peer may unmute again');
+      return {};
+    },
     async hostKickPeer(peer, d) {
       requireHost(peer);
       const target = targetOf(d.peerId);
       if (target === peer) throw new RequestError(400, 'use leave to leave the room');
-      target.channel.close('kicked', 'The host removed you from the room.');
-      room.removePeer(target.id);
+      room.kick(target.id, 'The host removed you from the room.');
       log.info({ room: name, host: peer.id, peer: target.id }, 'peer kicked by host');
       return {};
     },
@@ -386,13 +453,47 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
       peer.channel.notify('role', { role, message });
       for (const other of others(peer)) other.channel.notify('peerRoleChanged', { peerId: peer.id, role });
     },
-    addPeer({ id, displayName, channel, role, hasHostRights }) {
+    addPeer({ id, displayName, channel, role, hasHostRights, ipKey, quota }) {
       if (closed) throw new RequestError(409, 'room is closing; reconnect');
-      const peer: Peer = { id, displayName, device: {}, joined: false, rtpCapabilities: null, channel, transports: new Map(), producers: new Map(), consumers: new Map(), role, hasHostRights };
+      // Hosts always get in: a full room must not lock out the people who run it.
+      if (role !== 'host' && peers.size >= opts.maxPeers) throw new RequestError(403, `room "${name}" is full (${opts.maxPeers} peers)`);
+      const peer: Peer = {
+        id,
+        ipKey,
+        quota,
+        mutedByHost: new Set(),
+        warned: new Set(),
+        displayName,
+        device: {},
+        joined: false,
+        rtpCapabilities: null,
+        channel,
+        transports: new Map(),
+        producers: new Map(),
+        consumers: new Map(),
+        role,
+        hasHostRights,
+      };
       const before = peers.size;
       peers.set(id, peer);
       worker.peers += peers.size - before;
       return peer;
+    },
+    kick(peerId, message) {
+      const target = peers.get(peerId);
+      if (!target) return false;
+      if (target.role !== 'host') {
+        const t = Date.now();
+        for (const [k, until] of bans) if (until <= t) bans.delete(k);
+        bans.set(target.ipKey, t + KICK_BAN_MS);
+      }
+      target.channel.close('kicked', message);
+      room.removePeer(peerId);
+      return true;
+    },
+    bannedFor(ipKey) {
+      const until = bans.get(ipKey) ?? 0;
+      return Math.max(0, until - Date.now());
     },
     removePeer(peerId) {
       const peer = peers.get(peerId);

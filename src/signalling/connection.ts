@@ -1,7 +1,7 @@
 import type { WebSocket, RawData } from 'ws';
 import type { Logger } from '../log.ts';
 import { isConfdError } from '../errors.ts';
-import { RequestError, type Peer, type PeerChannel, type Room } from '../sfu/room.ts';
+import { RequestError, type Peer, type PeerChannel, type Room, type TransportQuota } from '../sfu/room.ts';
 import { clientRequests, envelopeSchema, ERROR_CODES, type ClientMethod, type Role, type ServerNotifications } from './protocol.ts';
 import { tokenBucket } from './rate-limit.ts';
 
@@ -23,6 +23,10 @@ export const CLOSE_CODES = {
   forbidden: 4403,
   conflict: 4409,
   rate_limited: 4429,
+  /** The credential that admitted this connection was revoked. */
+  revoked: 4401,
+  /** Connected but never joined in time: the seat is given back. */
+  join_timeout: 4408,
   /** The room is locked by its host. */
   locked: 4423,
   /** The room has a password and none or a wrong one was given (the page asks for it). */
@@ -30,13 +34,6 @@ export const CLOSE_CODES = {
 } as const;
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
-
-function describeIssue(issues: readonly { path: readonly PropertyKey[]; message: string; code: string; keys?: string[] }[]): string {
-  const i = issues[0];
-  if (!i) return 'invalid data';
-  if (i.code === 'unrecognized_keys' && i.keys) return `unknown field(s) ${i.keys.join(', ')}${i.path.length ? ` in ${i.path.join('.')}` : ''}`;
-  return `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`;
-}
 
 /** Sends JSON if the socket is still open; never throws. */
 export function sendJson(ws: WebSocket, msg: unknown): void {
@@ -51,23 +48,82 @@ export function closeWith(ws: WebSocket, code: number, reason: ServerNotificatio
   ws.close(code, Buffer.from(message).subarray(0, 120).toString());
 }
 
+export type Incoming =
+  | { kind: 'request'; id: number; method: string; data: unknown }
+  | { kind: 'response'; id: number; ok: boolean; data: unknown; errorReason?: string }
+  | { kind: 'notification' }
+  /** Not usable: already answered (error response or notification). */
+  | { kind: 'bad' };
+
+/** Parses one frame's envelope; a bad frame is answered here and comes back as `bad`. */
+export function readEnvelope(ws: WebSocket, raw: RawData, isBinary: boolean): Incoming {
+  if (isBinary) return notifyError(ws, 'binary messages are not accepted; send JSON text');
+  let msg: unknown;
+  try {
+    msg = JSON.parse(raw.toString());
+  } catch {
+    return notifyError(ws, 'message is not valid JSON');
+  }
+  const env = envelopeSchema.safeParse(msg);
+  if (!env.success) {
+    const id = (msg as { id?: unknown } | null)?.id;
+    const reason = `malformed message: ${describeIssue(env.error.issues as never)}`;
+    if (typeof msg === 'object' && msg !== null && (msg as { request?: unknown }).request === true && Number.isInteger(id)) return replyError(ws, id as number, ERROR_CODES.badRequest, reason);
+    return notifyError(ws, reason);
+  }
+  const m = env.data;
+  if ('response' in m) return { kind: 'response', id: m.id, ok: m.ok, data: m.data, errorReason: m.errorReason };
+  if ('notification' in m) return { kind: 'notification' };
+  return { kind: 'request', id: m.id, method: m.method, data: m.data };
+}
+
+export function replyError(ws: WebSocket, id: number, code: number, reason: string): { kind: 'bad' } {
+  sendJson(ws, { response: true, id, ok: false, errorCode: code, errorReason: reason });
+  return { kind: 'bad' };
+}
+
+function notifyError(ws: WebSocket, reason: string): { kind: 'bad' } {
+  sendJson(ws, { notification: true, method: 'error', data: { reason } });
+  return { kind: 'bad' };
+}
+
 /**
- * One peer's WebSocket: parses and validates every message, dispatches requests to the room, carries
- * server->client requests (newConsumer) and notifications.
+ * Every frame of a connection passes here first, whatever state the connection is in (hello, waiting,
+ * in a room): `false` means drop it (the client was told). A client that keeps flooding is cut off,
+ * and logged once.
  */
-export function attachPeer(
-  ws: WebSocket,
-  room: Room,
-  peerId: string,
-  displayName: string,
-  admission: { role: Role; hasHostRights: () => boolean },
-  log: Logger,
-): { peer: Peer; channel: PeerChannel } {
+export function floodGuard(ws: WebSocket, onFlood: () => void): () => boolean {
+  const limiter = tokenBucket(RATE_PER_SECOND, RATE_BURST);
+  let refusedInARow = 0;
+  return () => {
+    if (limiter.take()) {
+      refusedInARow = 0;
+      return true;
+    }
+    if (++refusedInARow > MAX_REFUSED_IN_A_ROW) onFlood();
+    else if (refusedInARow === 1) notifyError(ws, `rate limit exceeded (${RATE_PER_SECOND} messages/s); messages are dropped`);
+    return false;
+  };
+}
+
+export interface AttachOptions {
+  peerId: string;
+  displayName: string;
+  admission: { role: Role; hasHostRights: () => boolean };
+  ipKey: string;
+  quota: TransportQuota;
+}
+
+/**
+ * One peer's WebSocket in a room: validates every request, dispatches it to the room, carries
+ * server->client requests (newConsumer) and notifications. The caller feeds it the frames that passed
+ * its flood guard (`onMessage`). Throws RequestError when the room refuses the peer (full).
+ */
+export function attachPeer(ws: WebSocket, room: Room, o: AttachOptions, log: Logger): { peer: Peer; channel: PeerChannel; onMessage: (raw: RawData, isBinary: boolean) => void } {
+  const { peerId } = o;
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let closedByServer = false;
-  const limiter = tokenBucket(RATE_PER_SECOND, RATE_BURST);
-  let refusedInARow = 0;
 
   const channel: PeerChannel = {
     notify(method, data) {
@@ -92,36 +148,11 @@ export function attachPeer(
     },
   };
 
-  const peer = room.addPeer({ id: peerId, displayName, channel, role: admission.role, hasHostRights: admission.hasHostRights });
-
-  const replyError = (id: number, code: number, reason: string) => sendJson(ws, { response: true, id, ok: false, errorCode: code, errorReason: reason });
-  const notifyError = (reason: string) => sendJson(ws, { notification: true, method: 'error', data: { reason } });
+  const peer = room.addPeer({ id: peerId, displayName: o.displayName, channel, role: o.admission.role, hasHostRights: o.admission.hasHostRights, ipKey: o.ipKey, quota: o.quota });
 
   async function onMessage(raw: RawData, isBinary: boolean): Promise<void> {
-    if (!limiter.take()) {
-      if (++refusedInARow > MAX_REFUSED_IN_A_ROW) {
-        log.warn({ room: room.name, peer: peerId }, 'signalling flood: closing connection');
-        return channel.close('rate_limited', 'Too many messages; disconnected.');
-      }
-      return notifyError(`rate limit exceeded (${RATE_PER_SECOND} messages/s); message dropped`);
-    }
-    refusedInARow = 0;
-    if (isBinary) return notifyError('binary messages are not accepted; send JSON text');
-    let msg: unknown;
-    try {
-      msg = JSON.parse(raw.toString());
-    } catch {
-      return notifyError('message is not valid JSON');
-    }
-    const env = envelopeSchema.safeParse(msg);
-    if (!env.success) {
-      const id = (msg as { id?: unknown } | null)?.id;
-      const reason = `malformed message: ${describeIssue(env.error.issues as never)}`;
-      if (typeof msg === 'object' && msg !== null && (msg as { request?: unknown }).request === true && Number.isInteger(id)) return replyError(id as number, ERROR_CODES.badRequest, reason);
-      return notifyError(reason);
-    }
-    const m = env.data;
-    if ('response' in m) {
+    const m = readEnvelope(ws, raw, isBinary);
+    if (m.kind === 'response') {
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
@@ -130,28 +161,25 @@ export function attachPeer(
       else p.reject(new Error(m.errorReason ?? 'refused by client'));
       return;
     }
-    if ('notification' in m) return; // clients have nothing to notify yet; ignored by design
-    if (!Object.hasOwn(clientRequests, m.method)) return replyError(m.id, ERROR_CODES.badRequest, `unknown method "${m.method}"`);
+    if (m.kind !== 'request') return; // clients have nothing to notify; bad frames were answered
+    if (!Object.hasOwn(clientRequests, m.method)) return void replyError(ws, m.id, ERROR_CODES.badRequest, `unknown method "${m.method}"`);
     const method = m.method as ClientMethod;
     const parsed = clientRequests[method].safeParse(m.data ?? {});
-    if (!parsed.success) return replyError(m.id, ERROR_CODES.badRequest, `${method}: ${describeIssue(parsed.error.issues as never)}`);
+    if (!parsed.success) return void replyError(ws, m.id, ERROR_CODES.badRequest, `${method}: ${describeIssue(parsed.error.issues as never)}`);
     try {
       const data = await room.handle(peer, method, parsed.data as never);
       sendJson(ws, { response: true, id: m.id, ok: true, data: data ?? {} });
     } catch (e) {
-      if (e instanceof RequestError) return replyError(m.id, e.code, e.message);
-      if (isConfdError(e)) return replyError(m.id, ERROR_CODES.badRequest, e.message);
+      if (e instanceof RequestError) return void replyError(ws, m.id, e.code, e.message);
+      if (isConfdError(e)) return void replyError(ws, m.id, ERROR_CODES.badRequest, e.message);
       // mediasoup rejects bad parameters with TypeError / UnsupportedError: the client's fault, and safe to echo.
       const name = (e as Error).name;
-      if (name === 'TypeError' || name === 'UnsupportedError' || name === 'InvalidStateError') return replyError(m.id, ERROR_CODES.badRequest, `${method}: ${(e as Error).message}`);
+      if (name === 'TypeError' || name === 'UnsupportedError' || name === 'InvalidStateError') return void replyError(ws, m.id, ERROR_CODES.badRequest, `${method}: ${(e as Error).message}`);
       log.error({ room: room.name, peer: peerId, method, err: e }, 'signalling request failed');
-      replyError(m.id, ERROR_CODES.internal, 'internal error');
+      replyError(ws, m.id, ERROR_CODES.internal, 'internal error');
     }
   }
 
-  ws.on('message', (raw, isBinary) => {
-    onMessage(raw, isBinary).catch((e: unknown) => log.error({ err: e }, 'signalling message handler failed'));
-  });
   ws.on('close', () => {
     for (const p of pending.values()) {
       clearTimeout(p.timer);
@@ -161,5 +189,16 @@ export function attachPeer(
     // The room only forgets this peer if it is still the one registered under the id (not replaced).
     if (room.peers.get(peerId) === peer) room.removePeer(peerId);
   });
-  return { peer, channel };
+  return {
+    peer,
+    channel,
+    onMessage: (raw, isBinary) => void onMessage(raw, isBinary).catch((e: unknown) => log.error({ err: e }, 'signalling message handler failed')),
+  };
+}
+
+export function describeIssue(issues: readonly { path: readonly PropertyKey[]; message: string; code: string; keys?: string[] }[]): string {
+  const i = issues[0];
+  if (!i) return 'invalid data';
+  if (i.code === 'unrecognized_keys' && i.keys) return `unknown field(s) ${i.keys.join(', ')}${i.path.length ? ` in ${i.path.join('.')}` : ''}`;
+  return `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`;
 }

@@ -1,6 +1,11 @@
 /**
  * The signalling protocol between the web page (or any client) and the daemon, over one WebSocket at
- * `/ws?room=ROOM&peer=PEER_ID&name=NAME[&token=TOKEN]`. Modelled on mediasoup-demo (protoo):
+ * `/ws?room=ROOM&peer=PEER_ID&name=NAME`. Modelled on mediasoup-demo (protoo). Secrets never go in the
+ * URL (proxies and access logs keep URLs): the first message is a `hello` request carrying them,
+ *
+ *   {request: true, id, method: 'hello', data: {session, token?, host?, roomPassword?}}
+ *
+ * answered with {role, waiting} once the connection is admitted (or a refusal and a close). Then:
  *
  *   request       {request: true, id, method, data}          either side; answered by a response
  *   response      {response: true, id, ok: true, data}
@@ -18,6 +23,28 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const PEER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 export const DISPLAY_NAME_MAX = 64;
 export const ROOM_PASSWORD_MAX = 128;
+/** The tab's session secret: only the same tab may take over its peer id. */
+export const SESSION_RE = /^[A-Za-z0-9_-]{16,128}$/;
+/** Query parameters that carry secrets: refused in the URL, sent in `hello` instead. */
+export const SECRET_QUERY_KEYS = ['session', 'token', 'host', 'roomPassword'] as const;
+
+/** The first message: the credentials. Anything else first is refused. */
+export const helloSchema = z.strictObject({
+  session: z.string().regex(SESSION_RE, { error: 'session must be 16-128 URL-safe characters' }),
+  /** Join token, from a link. */
+  token: z.string().min(1).max(2048).optional(),
+  /** Host session token, from a login. */
+  host: z.string().min(1).max(128).optional(),
+  /** The seed's roomPassword=0/false means "no password". */
+  roomPassword: z.string().max(ROOM_PASSWORD_MAX).optional(),
+});
+export type Hello = z.infer<typeof helloSchema>;
+
+/** Answer to `hello`: `waiting` true means wait for the `admitted` notification before going on. */
+export interface HelloResponse {
+  role: Role;
+  waiting: boolean;
+}
 
 const id = z.string().min(1).max(128);
 const obj = z.looseObject({});
@@ -56,6 +83,8 @@ export const clientRequests = {
   getStats: z.strictObject({}),
   // Host controls: refused (403) unless the connection has host rights at the moment of the request.
   hostMutePeer: z.strictObject({ peerId: z.string().regex(PEER_ID_RE), kind: z.enum(['audio', 'video']) }),
+  /** Lifts a host's mute: the peer may resume (never resumed for it). */
+  hostUnmutePeer: z.strictObject({ peerId: z.string().regex(PEER_ID_RE), kind: z.enum(['audio', 'video']) }),
   hostKickPeer: z.strictObject({ peerId: z.string().regex(PEER_ID_RE) }),
   hostLockRoom: z.strictObject({ locked: z.boolean() }),
   hostSetRoomPassword: z.strictObject({ password: z.string().min(1).max(ROOM_PASSWORD_MAX).nullable() }),
@@ -79,6 +108,8 @@ export const ERROR_CODES = {
   tooLarge: 413,
   rateLimited: 429,
   internal: 500,
+  /** No media port or transport left on the server: try again later. */
+  unavailable: 503,
 } as const;
 
 // ---- Server -> client (types only: the server builds these itself) -------------------------------
@@ -134,8 +165,14 @@ export interface ServerNotifications {
   role: { role: Role; message: string };
   peerRoleChanged: { peerId: string; role: Role };
   roomState: RoomState;
+  /** Muted by a host: the server refuses to resume or re-produce that kind until a host lifts it. */
   mutedByHost: { kind: 'audio' | 'video' };
+  unmutedByHost: { kind: 'audio' | 'video' };
   /** The server ended this session: `rejoin` true means reconnect (e.g. the media worker was replaced). */
-  disconnected: { reason: 'kicked' | 'replaced' | 'worker_died' | 'room_closed' | 'host_left' | 'shutdown' | 'rate_limited'; rejoin: boolean; message: string };
+  disconnected: {
+    reason: 'kicked' | 'replaced' | 'worker_died' | 'room_closed' | 'host_left' | 'shutdown' | 'rate_limited' | 'revoked' | 'join_timeout';
+    rejoin: boolean;
+    message: string;
+  };
   error: { reason: string };
 }

@@ -62,6 +62,7 @@ function validData(rng: Rng, method: ClientMethod, ids: KnownIds): Record<string
     case 'changeDisplayName':
       return { displayName: randomString(rng, 30).slice(0, 64) || 'x' };
     case 'hostMutePeer':
+    case 'hostUnmutePeer':
       return { peerId: anyId(ids.peers), kind: rng.pick(['audio', 'video']) };
     case 'hostKickPeer':
       return { peerId: anyId(ids.peers) };

@@ -49,6 +49,10 @@ export async function openPage(browser: Browser, url: string | null, label: stri
   const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   const page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`${label}: uncaught ${e.message}`));
+  // Credentials never travel in the signalling URL (proxies log URLs): the page sends them in `hello`.
+  page.on('websocket', (ws) => {
+    if (/[?&](session|token|host|roomPassword)=/.test(ws.url())) problems.push(`${label}: a secret in the WebSocket URL ${ws.url()}`);
+  });
   page.on('console', (m) => {
     // A 401/429 from fetch() is logged by Chromium as a failed resource load: expected on these pages.
     if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`${label}: console error ${m.text()}`);

@@ -12,7 +12,7 @@
  *   await c.close();
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { Device, MediaStreamTrack, RTCRtpCodecParameters, RtpHeader, RtpPacket, useAbsSendTime, useNACK, usePLI, useREMB, useSdesMid, useFIR } from 'msc-node';
@@ -28,10 +28,21 @@ export interface ConnectOptions {
   peerId?: string;
   name?: string;
   token?: string;
-  /** The session secret (16-128 URL-safe chars); default: random. Reuse it to take over a peer id. */
+  /**
+   * The session secret (16-128 URL-safe chars). Default: one per peer id in this test process, so that
+   * connecting again with a peer id is the same tab coming back, as in a browser (the server keeps a
+   * departed id for its own tab a while). Pass randomSession() to act as another tab.
+   */
   session?: string;
-  /** Query parameters to override (null removes one), for testing bad connect parameters. */
+  /**
+   * Query parameters to override (null removes one), for testing bad connect parameters. The secret ones
+   * (session, token, host, roomPassword) are sent in the hello message instead, as the page does.
+   */
   query?: Record<string, string | null>;
+  /** Send these hello fields exactly (null: send no hello at all), instead of the ones built from the options. */
+  hello?: Record<string, unknown> | null;
+  /** Put the secret query parameters in the URL as given (to test that the server refuses them). */
+  secretsInUrl?: boolean;
   /** Extra headers for the upgrade request (e.g. Origin). */
   headers?: Record<string, string>;
   /** How long to wait for the socket to open. */
@@ -242,6 +253,8 @@ export function wsUrl(baseUrl: string, params: Record<string, string | undefined
 }
 
 export const randomSession = (): string => randomBytes(24).toString('base64url');
+const SALT = randomBytes(16);
+const sessionFor = (peerId: string) => createHash('sha256').update(SALT).update(peerId).digest('base64url');
 
 export class SfuClient {
   readonly ws: WebSocket;
@@ -253,6 +266,8 @@ export class SfuClient {
   /** Resolves when the socket closes. */
   readonly closed: Promise<CloseInfo>;
   closeInfo: CloseInfo | null = null;
+  /** The server's answer to hello ({role, waiting}), or the error that ended it. */
+  hello: Promise<{ role: string; waiting: boolean } | Error> = Promise.resolve(new Error('no hello sent'));
   /** Answer server `newConsumer` requests (consuming when a recv transport exists); false: leave them unanswered. */
   answerNewConsumer = true;
 
@@ -531,11 +546,18 @@ function nativeCaps(): typeof NATIVE_CAPS {
 }
 
 /** Opens the signalling socket; resolves once open (the server may still refuse and close it right after). */
+const SECRET_KEYS = new Set(['session', 'token', 'host', 'roomPassword']);
+
 export function connect(baseUrl: string, o: ConnectOptions): Promise<SfuClient> {
   const peerId = o.peerId ?? `p-${randomBytes(4).toString('hex')}`;
-  const session = o.session ?? randomSession();
-  const params: Record<string, string | undefined> = { room: o.room, peer: peerId, session, name: o.name, token: o.token };
-  for (const [k, v] of Object.entries(o.query ?? {})) params[k] = v ?? undefined;
+  const session = o.session ?? sessionFor(peerId);
+  const params: Record<string, string | undefined> = { room: o.room, peer: peerId, name: o.name };
+  const secrets: Record<string, string | undefined> = { session, token: o.token };
+  for (const [k, v] of Object.entries(o.query ?? {})) {
+    if (SECRET_KEYS.has(k) && !o.secretsInUrl) secrets[k] = v ?? undefined;
+    else params[k] = v ?? undefined;
+  }
+  const hello = o.hello === undefined ? Object.fromEntries(Object.entries(secrets).filter(([, v]) => v !== undefined)) : o.hello;
   const url = wsUrl(baseUrl, params);
   const ws = new WebSocket(url, { headers: o.headers, perMessageDeflate: false });
   const client = new SfuClient(ws, { room: o.room, peerId, session });
@@ -546,7 +568,10 @@ export function connect(baseUrl: string, o: ConnectOptions): Promise<SfuClient> 
     }, o.timeoutMs ?? 10_000);
     ws.once('open', () => {
       clearTimeout(timer);
-      resolve(client);
+      if (hello === null) return resolve(client);
+      // Resolves once the hello is answered or the server refused (closed): `closed` tells which.
+      client.hello = client.request('hello', hello).catch((e: Error) => e);
+      void client.hello.then(() => resolve(client));
     });
     ws.once('unexpected-response', (_req, res) => {
       clearTimeout(timer);

@@ -4,7 +4,7 @@
  * reconnect logic. Local tracks outlive connections, so a reconnect republishes what was on.
  */
 import { Device, types } from 'mediasoup-client';
-import type { JoinResponse, NewConsumerData, PeerInfo, Role, RoomState, ServerNotifications } from '../../signalling/protocol.ts';
+import type { Hello, JoinResponse, NewConsumerData, PeerInfo, Role, RoomState, ServerNotifications } from '../../signalling/protocol.ts';
 import { Signal, RequestFailed, type CloseInfo } from './signalling.ts';
 import { clearHostToken, hostToken, type JoinParams } from './params.ts';
 import { loginHref } from './auth.ts';
@@ -192,13 +192,20 @@ export class RoomSession {
     void this.#connect();
   }
 
+  /** No secrets here: URLs end up in proxy logs. They go in the hello message (#hello). */
   #wsUrl(): string {
-    const q = new URLSearchParams({ room: this.#params.room, peer: this.#peerId, session: this.#session, name: this.#name });
-    if (this.#token) q.set('token', this.#token);
-    if (this.#roomPassword) q.set('roomPassword', this.#roomPassword);
-    const host = hostToken();
-    if (host) q.set('host', host);
+    const q = new URLSearchParams({ room: this.#params.room, peer: this.#peerId, name: this.#name });
     return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?${q}`;
+  }
+
+  #hello(): Hello {
+    const host = hostToken();
+    return {
+      session: this.#session,
+      ...(this.#token ? { token: this.#token } : {}),
+      ...(host ? { host } : {}),
+      ...(this.#roomPassword ? { roomPassword: this.#roomPassword } : {}),
+    };
   }
 
   #setState(state: SessionState, text: string): void {
@@ -223,7 +230,12 @@ export class RoomSession {
     this.#admitted = null;
     try {
       await sig.opened;
-      const routerRtpCapabilities = await this.#firstRequest(sig);
+      const hello = await sig.hello(this.#hello());
+      if (hello.waiting) {
+        this.#enterWaiting();
+        await this.#admitted!.promise;
+      }
+      const routerRtpCapabilities = (await sig.request('getRouterRtpCapabilities', {})) as types.RtpCapabilities;
       const device = await Device.factory();
       await device.load({ routerRtpCapabilities });
       this.#send = this.#makeTransport(sig, device, 'send', await sig.request('createWebRtcTransport', { producing: true, consuming: false }));
@@ -246,20 +258,6 @@ export class RoomSession {
       if (sig.closed || sig !== this.#signal) return; // the close handler explains it
       const refused = e instanceof RequestFailed && (e.code === 403 || e.code === 409);
       this.#fail(refused ? 'refused' : 'closed', refused ? 'Could not join this room' : 'Something went wrong', (e as Error).message);
-    }
-  }
-
-  /** getRouterRtpCapabilities, after the waiting room if the server puts us there first. */
-  async #firstRequest(sig: Signal): Promise<types.RtpCapabilities> {
-    for (;;) {
-      try {
-        return await sig.request('getRouterRtpCapabilities', {});
-      } catch (e) {
-        const waiting = this.#admitted !== null || (e instanceof RequestFailed && e.code === 409 && /waiting/i.test(e.message));
-        if (!waiting || sig.closed) throw e;
-        this.#enterWaiting();
-        await this.#admitted!.promise;
-      }
     }
   }
 
@@ -623,6 +621,11 @@ export class RoomSession {
       if (r) this.ui.notice('host-action', r.muted > 0 ? `You muted ${name}.` : `${name} was already muted.`);
       return;
     }
+    if (action === 'unmute') {
+      const r = await this.#hostRequest(`Allow ${name} to unmute`, (sig) => sig.request('hostUnmutePeer', { peerId, kind: 'audio' }));
+      if (r) this.ui.notice('host-action', `${name} may unmute again.`);
+      return;
+    }
     const r = await this.#hostRequest(`Remove ${name}`, (sig) => sig.request('hostKickPeer', { peerId }));
     if (r) this.ui.notice('host-action', `You removed ${name} from the room.`);
   }
@@ -733,9 +736,14 @@ export class RoomSession {
         return;
       case 'mutedByHost': {
         const kind = (data as ServerNotifications['mutedByHost']).kind;
-        this.ui.notice('muted-by-host', kind === 'audio' ? 'The host muted you. Unmute when you want to speak.' : 'The host turned off your camera.', { level: 'warn' });
+        this.ui.notice('muted-by-host', kind === 'audio' ? 'The host muted you. You can unmute once a host allows it.' : 'The host turned off your camera. You can turn it on once a host allows it.', { level: 'warn' });
         if (kind === 'audio') void this.#forceOff('mic');
         else void this.#forceOff('webcam').then(() => this.#forceOff('screen'));
+        return;
+      }
+      case 'unmutedByHost': {
+        const kind = (data as ServerNotifications['unmutedByHost']).kind;
+        this.ui.notice('muted-by-host', kind === 'audio' ? 'A host allowed you to unmute.' : 'A host allowed you to turn your camera on.', { level: 'info' });
         return;
       }
       case 'role': {

@@ -2,7 +2,7 @@
  * The page's side of the signalling protocol (src/signalling/protocol.ts): requests with ids and
  * responses, notifications both ways, and the server's `newConsumer` requests, which we must answer.
  */
-import type { ClientMethod, ClientRequestData, NewConsumerData, ServerNotifications } from '../../signalling/protocol.ts';
+import type { ClientMethod, ClientRequestData, Hello, HelloResponse, NewConsumerData, ServerNotifications } from '../../signalling/protocol.ts';
 
 const REQUEST_TIMEOUT_MS = 15_000;
 
@@ -70,7 +70,16 @@ export class Signal {
     return this.#closed;
   }
 
+  /** The first message: the credentials, which never go in the URL. */
+  hello(data: Hello): Promise<HelloResponse> {
+    return this.#call('hello', data);
+  }
+
   request<M extends ClientMethod>(method: M, data: ClientRequestData<M>): Promise<any> {
+    return this.#call(method, data);
+  }
+
+  #call(method: string, data: unknown): Promise<any> {
     return new Promise((resolve, reject) => {
       if (this.#ws.readyState !== WebSocket.OPEN) return reject(new Error('not connected'));
       const id = this.#nextId++;

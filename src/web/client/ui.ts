@@ -5,7 +5,7 @@
 
 export type Kind = 'audio' | 'video';
 export type Role = 'host' | 'guest';
-export type HostAction = 'mute' | 'kick';
+export type HostAction = 'mute' | 'unmute' | 'kick';
 
 export interface Action {
   label: string;
@@ -262,15 +262,17 @@ export class RoomUi {
     box.setAttribute('aria-label', 'Host controls for this participant');
     box.hidden = document.body.dataset.role !== 'host';
     const mute = el('button', 'host-mute', 'Mute mic');
+    const unmute = el('button', 'host-unmute', 'Allow unmute');
     const kick = el('button', 'host-kick danger', 'Remove');
-    for (const [b, action] of [[mute, 'mute'], [kick, 'kick']] as const) {
+    for (const [b, action] of [[mute, 'mute'], [unmute, 'unmute'], [kick, 'kick']] as const) {
       b.type = 'button';
       b.dataset.peer = peerId;
       b.addEventListener('click', () => this.onHostAction?.(action, peerId));
     }
-    mute.title = 'Mute this participant\'s microphone';
-    kick.title = 'Remove this participant from the room';
-    box.append(mute, kick);
+    mute.title = 'Mute this participant\'s microphone: they cannot unmute until a host allows it';
+    unmute.title = 'Let this participant unmute their microphone again';
+    kick.title = 'Remove this participant from the room (they cannot rejoin for a minute)';
+    box.append(mute, unmute, kick);
     return box;
   }
 
