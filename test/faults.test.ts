@@ -768,6 +768,22 @@ describe('floods and slow clients against one daemon', { timeout: 150_000 }, () 
     assert.equal((await fetch(`${d.http}/healthz`)).status, 200);
   });
 
+  test('unjoined clients and stale credentials: 64 silent sockets are cut by the hello timeout; a burst on a revoked token gets nothing', async () => {
+    // 64 sockets that never say hello hold the address's whole allowance, and nothing else.
+    const silent = await Promise.all(Array.from({ length: 64 }, (_, i) => connect(d.http, { room: 'silent', peerId: `s-${i}`, hello: null })));
+    await assert.rejects(connect(d.http, { room: 'silent', peerId: 'one-more' }), (e: any) => e.statusCode === 429);
+    assert.deepEqual((await d.admin('GET', '/v1/rooms')).body.rooms, [], 'no room for sockets that never said hello');
+    const infos = await Promise.all(silent.map((c) => c.closed));
+    assert.deepEqual([...new Set(infos.map((i) => i.code))], [4400]);
+    // A revoked join token, replayed by 50 clients at once: every one refused, none admitted.
+    const issued = (await d.admin('POST', '/v1/tokens', { room: 'stale' })).body;
+    assert.equal((await d.admin('DELETE', `/v1/tokens/${issued.id}`)).status, 200);
+    const replays = await Promise.all(Array.from({ length: 50 }, (_, i) => connect(d.http, { room: 'stale', peerId: `r-${i}`, token: issued.token })));
+    const codes = await Promise.all(replays.map((c) => c.closed.then((x) => x.code)));
+    assert.deepEqual([...new Set(codes)], [4401]);
+    assert.deepEqual((await d.admin('GET', '/v1/rooms')).body.rooms, []);
+  });
+
   test('afterwards: bodies that never finish were cut by the request timeout; same daemon, healthy, no error logs', async () => {
     const results = await Promise.all(stalledBodies.map((s) => s.closed));
     for (const [i, r] of results.entries()) {

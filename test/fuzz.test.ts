@@ -16,11 +16,11 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import jwt from 'jsonwebtoken';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { connect, joinPeer, randomSession, wsUrl, type Message, type SfuClient } from './helpers/sfu-client.ts';
+import { connect, joinPeer, type Message, type SfuClient } from './helpers/sfu-client.ts';
 import { MAX_MESSAGE_BYTES } from '../src/signalling/protocol.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, TOKEN_MAX_LENGTH } from '../src/auth/tokens.ts';
 import { fuzzIterations, fuzzSeed, preview, Rng } from './fuzz/prng.ts';
-import { signallingCase, type KnownIds } from './fuzz/signalling.ts';
+import { helloCase, signallingCase, type KnownIds } from './fuzz/signalling.ts';
 import { adminCase, httpApiCase, joinUrlCase, type HttpCase, type KnownData } from './fuzz/http.ts';
 import { tokenCase } from './fuzz/tokens.ts';
 import { assertJsonError, errorLogLines, httpCall, type HttpResult } from './fuzz/client.ts';
@@ -214,7 +214,34 @@ describe(`fuzzing (seed ${SEED})`, { timeout: Math.max(180_000, N * 100) }, () =
     await until(async () => (await d.admin('GET', '/v1/rooms')).body.rooms.length === 0, 'the fuzz room to close');
   });
 
-  test('join tokens: mutated, re-signed and junk tokens in the WebSocket URL are refused with 4401', async (t) => {
+  test('first frames: mutated hellos, other requests and junk before the hello are refused with 44xx, never an error', async (t) => {
+    const rng = root.fork('hello');
+    const { token } = await issue(SIG_ROOM, { ttl: '2h' });
+    const counts = { admitted: 0, refused: 0 };
+    const cases = Array.from({ length: N }, () => helloCase(rng, token));
+    await pool(cases, 4, async (k, i) => {
+      const what = `case ${i} (${k.what}): ${preview(k.frame)} [${REPRO}]`;
+      const c = await connect(d.http, { room: SIG_ROOM, peerId: `hl-${i}`, hello: null });
+      c.sendRaw(k.frame, k.binary);
+      const first = await Promise.race([c.waitFor((m) => m.response === true && m.ok === true, 15_000).then(() => 'admitted' as const), c.closed.then(() => 'closed' as const)]);
+      if (first === 'admitted') {
+        counts.admitted++;
+        assert.equal(c.open, true, what);
+        return void (await c.close());
+      }
+      const info = c.closeInfo!;
+      assert.ok((info.code >= 4400 && info.code < 4500) || info.code === 1009, `${what}: close code ${info.code} (${info.reason})`);
+      assert.ok(info.reason.trim().length > 0 || info.code === 1009, `${what}: close without a reason`);
+      for (const m of c.messages) checkServerMessage(m, what);
+      counts.refused++;
+    });
+    assert.equal(counts.admitted + counts.refused, N);
+    assert.ok(counts.admitted > 0 && counts.refused > N / 2, JSON.stringify(counts));
+    t.diagnostic(`first frames: ${JSON.stringify(counts)}`);
+    await until(async () => (await d.admin('GET', '/v1/status')).body.peers === 0, 'the hello peers to be gone');
+  });
+
+  test('join tokens: mutated, re-signed and junk tokens in the hello message are refused with 4401 (4400 when not a string of 1-2048)', async (t) => {
     const rng = root.fork('tokens');
     const guest = await issue(TOKEN_ROOM, { ttl: '2h' });
     const presenter = await issue(TOKEN_ROOM, { ttl: '2h', user: 'bob', presenter: true });
@@ -230,19 +257,8 @@ describe(`fuzzing (seed ${SEED})`, { timeout: Math.max(180_000, N * 100) }, () =
     await pool(cases, 8, async (k, i) => {
       const what = `case ${i} (${k.what}): ${preview(k.token)} [${REPRO}]`;
       const peerId = `tk-${i}`;
-      const url = wsUrl(d.http, { room: TOKEN_ROOM, peer: peerId, session: randomSession(), token: k.token });
-      const sent = new URL(url).searchParams.get('token') ?? '';
-      const expected = oracle(sent, TOKEN_ROOM);
-      let c: SfuClient;
-      try {
-        c = await connect(d.http, { room: TOKEN_ROOM, peerId, token: k.token });
-      } catch (e) {
-        // A URL beyond the server's header limit is refused by the HTTP layer (431), before any token check.
-        const status = (e as { statusCode?: number }).statusCode;
-        assert.ok(status === 431 && url.length > 8000, `${what}: upgrade failed: ${(e as Error).message}`);
-        refused++;
-        return;
-      }
+      const expected = oracle(k.token, TOKEN_ROOM);
+      const c = await connect(d.http, { room: TOKEN_ROOM, peerId, token: k.token });
       const answer = await Promise.race([c.request('getRouterRtpCapabilities', {}, 10_000).then(() => 'ok', () => 'failed'), c.closed.then(() => 'closed')]);
       if (answer === 'ok') {
         assert.ok(expected.ok, `${what}: a token that must be refused (${expected.ok ? '' : expected.why}) was accepted`);

@@ -4,7 +4,7 @@
  * method names, junk text and binary frames. Each case says what kind of answer it must get.
  */
 import { clientRequests, type ClientMethod } from '../../src/signalling/protocol.ts';
-import { deepJsonText, EDGE_NUMBERS, idLike, mutateText, mutateValue, NASTY_CHARS, otherType, randomJson, randomString, type Rng } from './prng.ts';
+import { deepJsonText, EDGE_NUMBERS, fromAlphabet, idLike, mutatedJsonText, mutateText, mutateValue, NASTY_CHARS, otherType, randomJson, randomString, type Rng } from './prng.ts';
 
 /** Ids the generator may use so that some mutations reach real objects (ours and other peers'). */
 export interface KnownIds {
@@ -196,4 +196,28 @@ export function answerableId(frame: string): number | null {
   if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return null;
   const m = msg as { request?: unknown; id?: unknown };
   return m.request === true && Number.isInteger(m.id) ? (m.id as number) : null;
+}
+
+/** A first frame: a hello (valid, mutated in value or text), another method first, or junk. */
+export function helloCase(rng: Rng, token: string): { frame: string; binary: boolean; what: string } {
+  const valid = { request: true, id: rng.int(0, 1000), method: 'hello', data: { session: fromAlphabet(rng, 'abcdefghijklmnopqrstuvwxyz0123456789-_', rng.int(16, 40)), token } };
+  const shape = rng.weighted<string>([
+    [3, 'valid'],
+    [6, 'mutated'],
+    [2, 'other-first'],
+    [1, 'junk'],
+    [1, 'binary'],
+  ]);
+  switch (shape) {
+    case 'valid':
+      return { frame: JSON.stringify(valid), binary: false, what: 'a valid hello' };
+    case 'mutated':
+      return { frame: mutatedJsonText(rng, valid), binary: false, what: 'a mutated hello' };
+    case 'other-first':
+      return { frame: JSON.stringify({ request: true, id: 1, method: methodName(rng), data: {} }), binary: false, what: 'another request before hello' };
+    case 'junk':
+      return { frame: randomString(rng, 300), binary: false, what: 'junk before hello' };
+    default:
+      return { frame: JSON.stringify(valid), binary: true, what: 'a hello as a binary frame' };
+  }
 }

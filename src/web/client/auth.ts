@@ -157,7 +157,7 @@ export function loginPage(): void {
         submit.disabled = false;
         return showError('Could not reach the server. Check your network and try again.');
       }
-      const body = (await r.json().catch(() => null)) as { token?: string; user?: string; error?: { message?: string } } | null;
+      const body = (await r.json().catch(() => null)) as { token?: string; user?: string; error?: { code?: string; message?: string } } | null;
       if (r.ok && body?.token) {
         setHostToken(body.token);
         // The login speaks for this tab from now on; an old guest join link is not needed any more.
@@ -168,6 +168,12 @@ export function loginPage(): void {
       }
       password.value = '';
       password.focus();
+      if (r.status === 503 || body?.error?.code === 'login_in_progress') {
+        // Not a block: the server is busy, or this login was already being checked. Say so; let them retry.
+        submit.disabled = false;
+        const seconds = Math.max(1, Number(r.headers.get('retry-after')) || 2);
+        return showError(r.status === 503 ? `The server is busy checking logins; try again in ${seconds} s.` : `A login is already being checked; try again in ${seconds} s.`);
+      }
       if (r.status === 429) {
         const seconds = Math.max(1, Number(r.headers.get('retry-after')) || 60);
         blockedUntil = Date.now() + seconds * 1000;
