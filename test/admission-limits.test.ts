@@ -42,8 +42,9 @@ function rawGet(base: string, path: string, headers: Record<string, string>): Pr
 describe('admission: seats, transports and limits', () => {
   let d: RunningDaemon;
   before(async () => {
-    // 20 media ports: a quarter (5) per address at most, 20 transports in all.
-    d = await startConfd({ config: { server: { trustProxy: ['127.0.0.1'] }, rooms: { maxPeers: 3 }, mediasoup: { workers: 1, portRange: [44100, 44119] } } });
+    // 20 media ports: a quarter (5) per address at most, 20 transports in all. Above Linux's ephemeral
+    // range (32768-60999), so that no other process's client socket can hold one of them.
+    d = await startConfd({ config: { server: { trustProxy: ['127.0.0.1'] }, rooms: { maxPeers: 3 }, mediasoup: { workers: 1, portRange: [62100, 62119] } } });
   });
   after(async () => {
     await d.stop();

@@ -44,7 +44,8 @@ export function createJoinPolicy(opts: { config: Config; tokens: JoinTokens; hos
         appendAudit(d, now, 'login.token', claims.sub, { ip: attempt.ip, room: attempt.room, id: claims.jti });
       });
       // Revoked while the IP was being written: give nothing.
-      if (!tokenLive()) return { ok: false, code: CLOSE_CODES.unauthorized, message: 'This join link has been revoked. Ask the host for a new one.' };
+      const again = tokens.verifyJoinToken(attempt.token, attempt.room);
+      if (!again.ok) return { ok: false, code: CLOSE_CODES.unauthorized, message: again.message };
       hosts.registerTokenHost(key, claims.exp * 1000);
       log.info({ user: claims.sub, ip: attempt.ip, room: attempt.room }, 'presenter token: host rights in room');
       return {

@@ -360,6 +360,8 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     if (conn.state === 'closed' || ws.readyState !== ws.OPEN) return;
     if (!decision.ok) return refusal(ws, decision.code, decision.message);
     const { admission } = decision;
+    // Revoked while the policy was deciding: its event came before this connection could hear it.
+    if (!admission.stillValid()) return refusal(ws, CLOSE_CODES.revoked, 'Your credentials were revoked just now. Ask the host for a new link, or log in again.');
     conn.admission = admission;
     if (admission.credential) {
       let s = byCredential.get(admission.credential);
@@ -411,6 +413,8 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     conn.peer = attached.peer;
     conn.onMessage = attached.onMessage;
     conn.state = 'room';
+    // Host rights that ended while the room was being opened: nobody told this peer yet.
+    if (attached.peer.role === 'host' && !admission!.hasHostRights()) room.setRole(attached.peer, 'guest', 'Your host rights have ended (logged out or revoked).');
     conn.timer = setTimeout(() => {
       if (!attached.peer.joined) attached.channel.close('join_timeout', 'Connected but never joined the room; reload to try again.');
     }, JOIN_DEADLINE_MS);
