@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import jwt from 'jsonwebtoken';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, joinPeer, type Message, type SfuClient } from './helpers/sfu-client.ts';
-import { MAX_MESSAGE_BYTES } from '../src/signalling/protocol.ts';
+import { MAX_MESSAGE_BYTES } from '../src/protocol/index.ts';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, TOKEN_MAX_LENGTH } from '../src/auth/tokens.ts';
 import { fuzzIterations, fuzzSeed, preview, Rng } from './fuzz/prng.ts';
 import { helloCase, signallingCase, type KnownIds } from './fuzz/signalling.ts';

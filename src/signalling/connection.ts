@@ -4,6 +4,7 @@ import { isConfdError } from '../errors.ts';
 import { RequestError, type Peer, type PeerChannel, type Room, type TransportQuota } from '../sfu/room.ts';
 import { clientRequests, envelopeSchema, ERROR_CODES, type ClientMethod, type Role, type ServerNotifications } from './protocol.ts';
 import { tokenBucket } from './rate-limit.ts';
+import { CLOSE_CODES } from '../protocol/close-codes.ts';
 
 /** Messages a connection may send per second, and in one burst (joining sends ~10 at once). */
 export const RATE_PER_SECOND = 50;
@@ -11,27 +12,7 @@ export const RATE_BURST = 100;
 /** A client that keeps flooding after being told is cut off. */
 const MAX_REFUSED_IN_A_ROW = 200;
 
-export const CLOSE_CODES = {
-  kicked: 4000,
-  replaced: 4001,
-  worker_died: 4002,
-  room_closed: 4003,
-  host_left: 4004,
-  shutdown: 4005,
-  badRequest: 4400,
-  unauthorized: 4401,
-  forbidden: 4403,
-  conflict: 4409,
-  rate_limited: 4429,
-  /** The credential that admitted this connection was revoked. */
-  revoked: 4401,
-  /** Connected but never joined in time: the seat is given back. */
-  join_timeout: 4408,
-  /** The room is locked by its host. */
-  locked: 4423,
-  /** The room has a password and none or a wrong one was given (the page asks for it). */
-  passwordRequired: 4424,
-} as const;
+export { CLOSE_CODES };
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 

@@ -3,7 +3,7 @@
  * ids the server really knows where we have them), plus envelopes with swapped types, bad ids, random
  * method names, junk text and binary frames. Each case says what kind of answer it must get.
  */
-import { clientRequests, type ClientMethod } from '../../src/signalling/protocol.ts';
+import { CLIENT_METHODS, type ClientMethod } from '../../src/protocol/index.ts';
 import { deepJsonText, EDGE_NUMBERS, fromAlphabet, idLike, mutatedJsonText, mutateText, mutateValue, NASTY_CHARS, otherType, randomJson, randomString, type Rng } from './prng.ts';
 
 /** Ids the generator may use so that some mutations reach real objects (ours and other peers'). */
@@ -73,7 +73,7 @@ function validData(rng: Rng, method: ClientMethod, ids: KnownIds): Record<string
   }
 }
 
-const METHODS = Object.keys(clientRequests) as ClientMethod[];
+const METHODS: readonly ClientMethod[] = CLIENT_METHODS;
 const SERVER_METHODS = ['newConsumer', 'newPeer', 'peerClosed', 'disconnected', 'error', 'waiting', 'admitted', 'role', 'activeSpeaker', 'consumerClosed'];
 
 function methodName(rng: Rng): string {

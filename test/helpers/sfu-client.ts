@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { Device, MediaStreamTrack, RTCRtpCodecParameters, RtpHeader, RtpPacket, useAbsSendTime, useNACK, usePLI, useREMB, useSdesMid, useFIR } from 'msc-node';
 import type { types as msc } from 'msc-node';
-import type { NewConsumerData } from '../../src/signalling/protocol.ts';
+import type { NewConsumerData } from '../../src/protocol/index.ts';
 import { until } from './wait.ts';
 
 export type Kind = 'audio' | 'video';

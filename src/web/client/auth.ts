@@ -4,6 +4,7 @@
  * only); the room page sends it as `&host=` on the signalling URL. Credentials only ever travel in a
  * JSON POST body, never in a URL.
  */
+import { httpStatus, type ErrorCode } from '../../protocol/index.ts';
 import { clearHostToken, forgetPeerToken, hostToken, setHostToken } from './params.ts';
 import { safeNext as sameOriginNext } from './safe-next.ts';
 
@@ -33,7 +34,7 @@ export async function currentSession(): Promise<SessionInfo | null> {
   if (!token) return null;
   try {
     const r = await fetch('/session', { headers: { authorization: `Bearer ${token}` }, cache: 'no-store' });
-    if (r.status === 401) {
+    if (r.status === httpStatus('no_session')) {
       clearHostToken();
       return null;
     }
@@ -157,7 +158,7 @@ export function loginPage(): void {
         submit.disabled = false;
         return showError('Could not reach the server. Check your network and try again.');
       }
-      const body = (await r.json().catch(() => null)) as { token?: string; user?: string; error?: { code?: string; message?: string } } | null;
+      const body = (await r.json().catch(() => null)) as { token?: string; user?: string; error?: { code?: ErrorCode; message?: string } } | null;
       if (r.ok && body?.token) {
         setHostToken(body.token);
         // The login speaks for this tab from now on; an old guest join link is not needed any more.
@@ -168,13 +169,14 @@ export function loginPage(): void {
       }
       password.value = '';
       password.focus();
-      if (r.status === 503 || body?.error?.code === 'login_in_progress') {
+      const busy = r.status === httpStatus('busy');
+      if (busy || body?.error?.code === 'login_in_progress') {
         // Not a block: the server is busy, or this login was already being checked. Say so; let them retry.
         submit.disabled = false;
         const seconds = Math.max(1, Number(r.headers.get('retry-after')) || 2);
-        return showError(r.status === 503 ? `The server is busy checking logins; try again in ${seconds} s.` : `A login is already being checked; try again in ${seconds} s.`);
+        return showError(busy ? `The server is busy checking logins; try again in ${seconds} s.` : `A login is already being checked; try again in ${seconds} s.`);
       }
-      if (r.status === 429) {
+      if (r.status === httpStatus('too_many_attempts')) {
         const seconds = Math.max(1, Number(r.headers.get('retry-after')) || 60);
         blockedUntil = Date.now() + seconds * 1000;
         window.clearInterval(countdown);
@@ -183,7 +185,7 @@ export function loginPage(): void {
         return showError(`Too many attempts, try again in ${seconds} s.`);
       }
       submit.disabled = false;
-      if (r.status === 401) return showError('Wrong user name or password.');
+      if (r.status === httpStatus('invalid_credentials')) return showError('Wrong user name or password.');
       showError(body?.error?.message ? `Could not log in: ${body.error.message}` : `Could not log in (HTTP ${r.status}).`);
     })();
   });

@@ -7,7 +7,7 @@ import { adoptToken, identity, NAME_MAX, readJoinParams, rememberedName, remembe
 import { RoomSession, type MediaStats, type SessionState, type RemoteSummary } from './room.ts';
 import { RoomUi } from './ui.ts';
 import { loginPage, renderHostStatus } from './auth.ts';
-import type { Role, RoomState } from '../../signalling/protocol.ts';
+import { ROOM_NAME_HELP, ROOM_NAME_RE, type Role, type RoomState } from '../../protocol/index.ts';
 import { randomRoomName } from './random-name.ts';
 
 export interface ConfdDebug {
@@ -27,8 +27,6 @@ declare global {
     confd: ConfdDebug;
   }
 }
-
-const ROOM_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 function idle(state: SessionState): ConfdDebug {
   return {
@@ -58,8 +56,8 @@ function homePage(): void {
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const r = room.value.trim();
-    if (!ROOM_RE.test(r)) {
-      room.setCustomValidity('Use 1-64 letters, digits, _ . - starting with a letter or digit.');
+    if (!ROOM_NAME_RE.test(r)) {
+      room.setCustomValidity(`Room names are ${ROOM_NAME_HELP}.`);
       room.reportValidity();
       return;
     }

@@ -2,6 +2,7 @@
  * Join-URL parameters (the seed's: room, name, audio, video, screen, hide, notify, token,
  * roomPassword) and the per-tab identity kept in sessionStorage.
  */
+import { DISPLAY_NAME_MAX, ROOM_PASSWORD_MAX } from '../../protocol/index.ts';
 
 export interface JoinParams {
   room: string;
@@ -19,7 +20,7 @@ const PEER_KEY = 'confd_peer_id';
 const SESSION_KEY = 'confd_session';
 const TOKEN_KEY = 'peer_token';
 const NAME_KEY = 'confd_name';
-export const NAME_MAX = 64;
+export const NAME_MAX = DISPLAY_NAME_MAX;
 
 /** `1`/`true`/`yes`/`on` and `0`/`false`/`no`/`off`; anything else (or absent) gives the default. */
 export function flag(q: URLSearchParams, key: string, dflt: boolean): boolean {
@@ -49,7 +50,7 @@ export function readJoinParams(room: string, loc: Location = window.location): J
 function roomPassword(v: string | null): string | null {
   if (v === null) return null;
   const s = v.trim();
-  return s === '' || s === '0' || s.toLowerCase() === 'false' ? null : s.slice(0, 128);
+  return s === '' || s === '0' || s.toLowerCase() === 'false' ? null : s.slice(0, ROOM_PASSWORD_MAX);
 }
 
 /**
@@ -95,7 +96,10 @@ export function forgetPeerToken(): void {
   safeRemove(TOKEN_KEY);
 }
 
-/** The peer id and its session secret: kept for this tab, so a reload is the same participant. */
+/**
+ * The peer id and its session secret: kept for this tab, so a reload is the same participant. Kept ones
+ * must be as strong as the ones made here (stricter than PEER_ID_RE / SESSION_RE, which the server takes).
+ */
 export function identity(): { peerId: string; session: string } {
   let peerId = safeGet(PEER_KEY);
   let session = safeGet(SESSION_KEY);

@@ -4,7 +4,19 @@
  * reconnect logic. Local tracks outlive connections, so a reconnect republishes what was on.
  */
 import { Device, types } from 'mediasoup-client';
-import type { Hello, JoinResponse, NewConsumerData, PeerInfo, Role, RoomState, ServerNotifications } from '../../signalling/protocol.ts';
+import {
+  CLOSE_CODES,
+  ERROR_CODES,
+  isRefusal,
+  USER_MESSAGES,
+  type Hello,
+  type JoinResponse,
+  type NewConsumerData,
+  type PeerInfo,
+  type Role,
+  type RoomState,
+  type ServerNotifications,
+} from '../../protocol/index.ts';
 import { Signal, RequestFailed, type CloseInfo } from './signalling.ts';
 import { clearHostToken, hostToken, type JoinParams } from './params.ts';
 import { loginHref } from './auth.ts';
@@ -36,11 +48,6 @@ interface RemoteConsumer {
   producerPaused: boolean;
 }
 
-/** Close codes after which trying again cannot help (see src/signalling/connection.ts). */
-const FINAL_CODES = new Set([4400, 4401, 4403, 4409, 4429]);
-const CLOSE_UNAUTHORIZED = 4401;
-const CLOSE_LOCKED = 4423;
-const CLOSE_PASSWORD_REQUIRED = 4424;
 const MAX_SILENT_RETRIES = 8;
 
 const VIDEO_CONSTRAINTS: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } };
@@ -256,12 +263,12 @@ export class RoomSession {
       if (this.#want.screen && this.#tracks.screen) await this.#publish('screen');
     } catch (e) {
       if (sig.closed || sig !== this.#signal) return; // the close handler explains it
-      const refused = e instanceof RequestFailed && (e.code === 403 || e.code === 409);
+      const refused = e instanceof RequestFailed && (e.code === ERROR_CODES.forbidden || e.code === ERROR_CODES.conflict);
       this.#fail(refused ? 'refused' : 'closed', refused ? 'Could not join this room' : 'Something went wrong', (e as Error).message);
     }
   }
 
-  #enterWaiting(message = 'Waiting for the host to join. This page will join by itself.'): void {
+  #enterWaiting(message: string = USER_MESSAGES.waiting): void {
     if (!this.#admitted) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
@@ -320,7 +327,8 @@ export class RoomSession {
     if (this.#restart && !info.disconnected) return this.#scheduleReconnect(this.#restart);
     const d = info.disconnected;
     if (d) {
-      if (d.rejoin) return this.#scheduleReconnect(d.message);
+      // The server's message for a rejoin says that the page reconnects (src/protocol/user-messages.ts).
+      if (d.rejoin) return this.#scheduleReconnect(d.message, true);
       this.#signal = null;
       this.#stopLocal();
       this.#setState('closed', 'Disconnected');
@@ -332,7 +340,7 @@ export class RoomSession {
       return;
     }
     const why = info.lastError || info.reason;
-    if (info.code === CLOSE_PASSWORD_REQUIRED) {
+    if (info.code === CLOSE_CODES.passwordRequired) {
       this.#signal = null;
       this.#stopLocal();
       const retry = this.#roomPassword !== null;
@@ -343,7 +351,7 @@ export class RoomSession {
       });
       return;
     }
-    if (info.code === CLOSE_LOCKED) {
+    if (info.code === CLOSE_CODES.locked) {
       this.#signal = null;
       this.#stopLocal();
       this.#setState('refused', 'Room locked');
@@ -353,13 +361,14 @@ export class RoomSession {
       ]);
       return;
     }
-    if (FINAL_CODES.has(info.code) || (info.code >= 4400 && info.code < 4500)) {
+    // Trying again as it is cannot help (a login, a new link or another id may).
+    if (isRefusal(info.code)) {
       this.#signal = null;
       this.#stopLocal();
       this.#setState('refused', 'Not admitted');
       const actions: { label: string; primary?: boolean; href?: string; onClick?: () => void }[] = [];
       // A login (or a join link) is what is missing: offer the login page, and come back here after it.
-      if (info.code === CLOSE_UNAUTHORIZED) actions.push({ label: 'Log in', primary: true, href: loginHref() });
+      if (info.code === CLOSE_CODES.unauthorized) actions.push({ label: 'Log in', primary: true, href: loginHref() });
       actions.push({ label: 'Try again', primary: actions.length === 0, onClick: () => location.reload() }, { label: 'Start page', href: '/' });
       this.ui.showMessage('Could not join this room', why || `The server refused the connection (code ${info.code}).`, actions);
       return;
@@ -388,11 +397,12 @@ export class RoomSession {
     void this.#connect();
   }
 
-  #scheduleReconnect(message: string): void {
+  /** `saysSo`: the message already tells that the page reconnects (a server's rejoin message). */
+  #scheduleReconnect(message: string, saysSo = false): void {
     const delay = Math.min(30_000, 1000 * 2 ** Math.min(this.#retries + this.#mediaFailures, 5)) + Math.floor(Math.random() * 500);
     this.#retries++;
     this.#setState('reconnecting', `Reconnecting in ${Math.round(delay / 1000)} s…`);
-    this.ui.notice('connection', /reconnecting/i.test(message) ? message : `${message} Reconnecting…`, { level: 'warn', sticky: true, actions: [{ label: 'Retry now', onClick: () => void this.#connect() }] });
+    this.ui.notice('connection', saysSo ? message : `${message} Reconnecting…`, { level: 'warn', sticky: true, actions: [{ label: 'Retry now', onClick: () => void this.#connect() }] });
     window.clearTimeout(this.#retryTimer);
     this.#retryTimer = window.setTimeout(() => void this.#connect(), delay);
   }
@@ -594,7 +604,7 @@ export class RoomSession {
     try {
       return await run(sig);
     } catch (e) {
-      const text = e instanceof RequestFailed && e.code === 403 ? `${what}: you no longer have host rights.` : `${what} failed: ${(e as Error).message}`;
+      const text = e instanceof RequestFailed && e.code === ERROR_CODES.forbidden ? `${what}: you no longer have host rights.` : `${what} failed: ${(e as Error).message}`;
       this.ui.notice('host-action', text, { level: 'error' });
       return null;
     }

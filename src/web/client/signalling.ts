@@ -1,8 +1,8 @@
 /**
- * The page's side of the signalling protocol (src/signalling/protocol.ts): requests with ids and
+ * The page's side of the signalling protocol (src/protocol): requests with ids and
  * responses, notifications both ways, and the server's `newConsumer` requests, which we must answer.
  */
-import type { ClientMethod, ClientRequestData, Hello, HelloResponse, NewConsumerData, ServerNotifications } from '../../signalling/protocol.ts';
+import { ERROR_CODES, type ClientMethod, type ClientRequestData, type Hello, type HelloResponse, type NewConsumerData, type ServerNotifications } from '../../protocol/index.ts';
 
 const REQUEST_TIMEOUT_MS = 15_000;
 
@@ -116,18 +116,18 @@ export class Signal {
       this.#pending.delete(msg.id);
       clearTimeout(p.timer);
       if (msg.ok) p.resolve(msg.data ?? {});
-      else p.reject(new RequestFailed(Number(msg.errorCode) || 500, String(msg.errorReason ?? 'request refused')));
+      else p.reject(new RequestFailed(Number(msg.errorCode) || ERROR_CODES.internal, String(msg.errorReason ?? 'request refused')));
       return;
     }
     if (msg.request === true && typeof msg.id === 'number') {
       const id = msg.id as number;
       if (msg.method !== 'newConsumer') {
-        this.#send({ response: true, id, ok: false, errorCode: 400, errorReason: `unknown method "${String(msg.method).slice(0, 64)}"` });
+        this.#send({ response: true, id, ok: false, errorCode: ERROR_CODES.badRequest, errorReason: `unknown method "${String(msg.method).slice(0, 64)}"` });
         return;
       }
       this.#handlers.newConsumer(msg.data as NewConsumerData).then(
         (data) => this.#send({ response: true, id, ok: true, data: data ?? {} }),
-        (e: unknown) => this.#send({ response: true, id, ok: false, errorCode: 500, errorReason: String((e as Error)?.message ?? e).slice(0, 1000) }),
+        (e: unknown) => this.#send({ response: true, id, ok: false, errorCode: ERROR_CODES.internal, errorReason: String((e as Error)?.message ?? e).slice(0, 1000) }),
       );
       return;
     }

@@ -120,7 +120,7 @@ export class RoomUi {
     ($('host-pw-input') as HTMLInputElement).value = '';
   }
 
-  /** The guest's room-password prompt (the server said 4424); `onSubmit` gets the password. */
+  /** The guest's room-password prompt (closed with CLOSE_CODES.passwordRequired); `onSubmit` gets the password. */
   showPasswordPrompt(text: string, onSubmit: (password: string) => void): void {
     this.showRoom(false);
     this.hideMessage();

@@ -1,0 +1,18 @@
+/**
+ * Sizes and shapes both sides of the wire agree on. The server refuses anything outside them; the page
+ * uses the same numbers so it never sends what would be refused.
+ */
+
+/** Largest signalling frame (bytes). */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+/** A peer id, chosen by the page and kept for its tab. */
+export const PEER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** The tab's session secret: only the same tab may take over its peer id. */
+export const SESSION_RE = /^[A-Za-z0-9_-]{16,128}$/;
+export const DISPLAY_NAME_MAX = 64;
+export const ROOM_PASSWORD_MAX = 128;
+/** Room names appear in URLs, logs and tokens: a safe, readable alphabet. */
+export const ROOM_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const ROOM_NAME_HELP = '1-64 characters: letters, digits, _ . - (starting with a letter or digit)';
+/** Query parameters that carry secrets: refused in the URL, sent in `hello` instead. */
+export const SECRET_QUERY_KEYS = ['session', 'token', 'host', 'roomPassword'] as const;

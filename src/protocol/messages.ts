@@ -1,0 +1,179 @@
+/**
+ * The signalling protocol between the web page (or any client) and the daemon, over one WebSocket at
+ * `/ws?room=ROOM&peer=PEER_ID&name=NAME`. Modelled on mediasoup-demo (protoo). Secrets never go in the
+ * URL (proxies and access logs keep URLs): the first message is a `hello` request carrying them,
+ *
+ *   {request: true, id, method: 'hello', data: {session, token?, host?, roomPassword?}}
+ *
+ * answered with {role, waiting} once the connection is admitted (or a refusal and a close). Then:
+ *
+ *   request       {request: true, id, method, data}          either side; answered by a response
+ *   response      {response: true, id, ok: true, data}
+ *                 {response: true, id, ok: false, errorCode, errorReason}
+ *   notification  {notification: true, method, data}          either side; never answered
+ *
+ * Types only: the server parses every client message with the schemas in src/signalling/schemas.ts,
+ * each typed against the type here, before anything acts on it.
+ */
+
+export type Role = 'host' | 'guest';
+export type MediaKind = 'audio' | 'video';
+export type MediaSource = 'mic' | 'webcam' | 'screen';
+
+/** A JSON object the server passes on to mediasoup as it is (after checking its size). */
+export type Loose = { [k: string]: unknown };
+
+/** The first message: the credentials. Anything else first is refused. */
+export interface Hello {
+  /** The tab's session secret (SESSION_RE). */
+  session: string;
+  /** Join token, from a link. */
+  token?: string | undefined;
+  /** Host session token, from a login. */
+  host?: string | undefined;
+  /** The seed's roomPassword=0/false means "no password". */
+  roomPassword?: string | undefined;
+}
+
+/** Answer to `hello`: `waiting` true means wait for the `admitted` notification before going on. */
+export interface HelloResponse {
+  role: Role;
+  waiting: boolean;
+}
+
+/** Client -> server requests: method -> data. */
+export interface ClientRequests {
+  getRouterRtpCapabilities: Record<string, never>;
+  createWebRtcTransport: { producing: boolean; consuming: boolean; forceTcp?: boolean | undefined; sctpCapabilities?: Loose | undefined };
+  connectWebRtcTransport: { transportId: string; dtlsParameters: { fingerprints: Loose[]; [k: string]: unknown } };
+  restartIce: { transportId: string };
+  join: {
+    displayName?: string | undefined;
+    device?: { name?: string | undefined; [k: string]: unknown } | undefined;
+    rtpCapabilities: { codecs: Loose[]; [k: string]: unknown };
+    sctpCapabilities?: Loose | undefined;
+  };
+  produce: {
+    transportId: string;
+    kind: MediaKind;
+    rtpParameters: { codecs: Loose[]; [k: string]: unknown };
+    appData?: { source?: MediaSource | undefined; [k: string]: unknown } | undefined;
+  };
+  closeProducer: { producerId: string };
+  pauseProducer: { producerId: string };
+  resumeProducer: { producerId: string };
+  pauseConsumer: { consumerId: string };
+  resumeConsumer: { consumerId: string };
+  setConsumerPreferredLayers: { consumerId: string; spatialLayer: number; temporalLayer?: number | undefined };
+  requestConsumerKeyFrame: { consumerId: string };
+  changeDisplayName: { displayName: string };
+  getStats: Record<string, never>;
+  // Host controls: refused (403) unless the connection has host rights at the moment of the request.
+  hostMutePeer: { peerId: string; kind: MediaKind };
+  /** Lifts a host's mute: the peer may resume (never resumed for it). */
+  hostUnmutePeer: { peerId: string; kind: MediaKind };
+  hostKickPeer: { peerId: string };
+  hostLockRoom: { locked: boolean };
+  hostSetRoomPassword: { password: string | null };
+}
+
+/** Every client request method, in the order above. */
+export const CLIENT_METHODS = [
+  'getRouterRtpCapabilities',
+  'createWebRtcTransport',
+  'connectWebRtcTransport',
+  'restartIce',
+  'join',
+  'produce',
+  'closeProducer',
+  'pauseProducer',
+  'resumeProducer',
+  'pauseConsumer',
+  'resumeConsumer',
+  'setConsumerPreferredLayers',
+  'requestConsumerKeyFrame',
+  'changeDisplayName',
+  'getStats',
+  'hostMutePeer',
+  'hostUnmutePeer',
+  'hostKickPeer',
+  'hostLockRoom',
+  'hostSetRoomPassword',
+] as const satisfies readonly (keyof ClientRequests)[];
+
+export type ClientMethod = (typeof CLIENT_METHODS)[number];
+export type ClientRequestData<M extends ClientMethod> = ClientRequests[M];
+
+// The list names every method of ClientRequests (a method added to one and not the other fails here).
+type Missing = Exclude<keyof ClientRequests, ClientMethod>;
+const _allMethodsListed: [Missing] extends [never] ? true : Missing = true;
+void _allMethodsListed;
+
+export const isClientMethod = (m: string): m is ClientMethod => (CLIENT_METHODS as readonly string[]).includes(m);
+
+// ---- Server -> client (the server builds these itself) -------------------------------------------
+
+export interface PeerInfo {
+  id: string;
+  displayName: string;
+  device: { name?: string };
+  role: Role;
+}
+
+export interface RoomState {
+  locked: boolean;
+  hasPassword: boolean;
+}
+
+/** Answer to `join`. */
+export interface JoinResponse {
+  peers: PeerInfo[];
+  role: Role;
+  room: RoomState;
+}
+
+/** Server -> client request: the client sets up the consumer, answers, then the server resumes it. */
+export interface NewConsumerData {
+  peerId: string;
+  producerId: string;
+  id: string;
+  kind: MediaKind;
+  rtpParameters: unknown;
+  type: string;
+  appData: Record<string, unknown>;
+  producerPaused: boolean;
+}
+
+/** Why the server ended a session (`disconnected.reason`); each has its close code in CLOSE_CODES. */
+export const DISCONNECT_REASONS = ['kicked', 'replaced', 'worker_died', 'room_closed', 'host_left', 'shutdown', 'rate_limited', 'revoked', 'join_timeout'] as const;
+export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
+
+export interface ServerNotifications {
+  newPeer: PeerInfo;
+  peerClosed: { peerId: string };
+  peerDisplayNameChanged: { peerId: string; displayName: string };
+  consumerClosed: { consumerId: string };
+  consumerPaused: { consumerId: string };
+  consumerResumed: { consumerId: string };
+  consumerScore: { consumerId: string; score: unknown };
+  producerScore: { producerId: string; score: unknown };
+  activeSpeaker: { peerId: string | null; volume?: number };
+  /** Sent instead of admitting a guest while the room has no host; the guest is admitted when one arrives. */
+  waiting: { message: string };
+  /** The waiting guest was admitted: proceed with getRouterRtpCapabilities / join. */
+  admitted: Record<string, never>;
+  /** This connection's role changed (e.g. host rights revoked by the admin). */
+  role: { role: Role; message: string };
+  peerRoleChanged: { peerId: string; role: Role };
+  roomState: RoomState;
+  /** Muted by a host: the server refuses to resume or re-produce that kind until a host lifts it. */
+  mutedByHost: { kind: MediaKind };
+  unmutedByHost: { kind: MediaKind };
+  /** The server ended this session: `rejoin` true means the page reconnects by itself (its message says so). */
+  disconnected: {
+    reason: DisconnectReason;
+    rejoin: boolean;
+    message: string;
+  };
+  error: { reason: string };
+}

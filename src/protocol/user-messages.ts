@@ -1,0 +1,31 @@
+/**
+ * Sentences the server says to the person at the page (in `waiting`, `disconnected`, `role` and `error`
+ * notifications and close reasons). The page shows them as they come and never reads meaning out of
+ * them: what it acts on is a close code (close-codes.ts), an error code (errors.ts) or a field
+ * (`disconnected.reason`, `disconnected.rejoin`). A `disconnected` message with `rejoin` true is shown
+ * as it is, so it says that the page reconnects by itself.
+ */
+export const USER_MESSAGES = {
+  waiting: 'Waiting for the host to join. This page will join by itself.',
+  /** Error response to a request sent while waiting. */
+  stillWaiting: 'waiting for the host to arrive',
+  locked: 'This room is locked by its host.',
+  passwordRequired: 'This room needs a password.',
+  banned: (seconds: number) => `You were removed from this room. Try again in ${seconds} s.`,
+  peerIdInUse: 'That peer id is in use in this room.',
+  replaced: 'This session was opened again elsewhere.',
+  revokedJustNow: 'Your credentials were revoked just now. Ask the host for a new link, or log in again.',
+  revoked: 'Your access to this room was revoked. Ask the host for a new link, or log in again.',
+  linkNoLongerValid: 'Your join link is no longer valid (revoked or expired). Ask the host for a new one.',
+  linkUserGone: 'This join link belongs to a user who no longer exists. Ask for a new one.',
+  hostRightsEnded: 'Your host rights have ended (logged out or revoked).',
+  hostRightsExpired: 'Your host rights have expired.',
+  kickedByHost: 'The host removed you from the room.',
+  kickedByAdmin: 'You were removed from the room by an administrator.',
+  workerDied: 'The media server restarted. Reconnecting...',
+  shutdown: 'The server is shutting down. Reconnecting...',
+  joinTimeout: 'Connected but never joined the room; reload to try again.',
+  flood: 'Too many messages; disconnected.',
+  tooManyWaiting: 'Too many guests are waiting for this room; try again later.',
+  couldNotOpen: 'The server could not open this room right now; try again.',
+} as const;
