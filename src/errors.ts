@@ -1,21 +1,10 @@
 /**
- * Errors that cross module boundaries carry a stable code (for scripts and HTTP status mapping)
- * and a sentence a sysadmin can act on.
+ * Errors that cross module boundaries carry a stable code (for scripts; its HTTP status is in the error
+ * table, src/protocol/errors.ts) and a sentence a sysadmin can act on.
  */
-export type ErrorCode =
-  | 'bad_request'
-  | 'not_found'
-  | 'conflict'
-  | 'refused'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'method_not_allowed'
-  | 'internal'
-  | 'config_invalid'
-  | 'already_running'
-  | 'data_dir_unusable'
-  /** Too much work queued right now (e.g. password checks under a login burst): retry shortly. */
-  | 'busy';
+import type { ErrorCode } from './protocol/errors.ts';
+
+export type { ErrorCode };
 
 export class ConfdError extends Error {
   readonly code: ErrorCode;

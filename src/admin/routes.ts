@@ -15,6 +15,7 @@ import type { HostProtection } from '../auth/host-protection.ts';
 import type { MediaPlane } from '../sfu/media-plane.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { VERSION } from '../version.ts';
+import { createRouteTable, type RouteMatch as TableMatch } from '../http/route-table.ts';
 
 export interface AdminContext {
   config: Config;
@@ -36,13 +37,6 @@ export interface RouteResult {
 }
 
 type Handler = (ctx: AdminContext, params: Record<string, string>, body: unknown, query: URLSearchParams) => Promise<RouteResult>;
-
-interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  pattern: RegExp;
-  keys: string[];
-  handler: Handler;
-}
 
 /** Parses `body` with `schema`, or throws a 400 naming the first bad field. */
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -99,17 +93,8 @@ function revokePresenterTokensOf(d: StoreData, removed: readonly AuthorisedIp[],
 
 const withoutTokens = ({ tokens: _t, ...e }: AuthorisedIp) => e;
 
-const routes: Route[] = [];
-function route(method: Route['method'], path: string, handler: Handler): void {
-  const keys: string[] = [];
-  const pattern = new RegExp(
-    `^${path.replace(/:([a-z]+)/g, (_, k: string) => {
-      keys.push(k);
-      return '([^/]+)';
-    })}$`,
-  );
-  routes.push({ method, pattern, keys, handler });
-}
+const routes = createRouteTable<Handler>();
+const route = routes.route;
 
 route('GET', '/v1/status', async (ctx) => {
   const now = clock(ctx);
@@ -297,29 +282,7 @@ route('GET', '/v1/audit', async (ctx, _p, _b, query) => {
   return { status: 200, body: { events: ctx.store.auditTrail(Number(raw)) } };
 });
 
-export type RouteMatch = { handler: Handler; params: Record<string, string> } | { allowed: string[] } | null;
+export type RouteMatch = TableMatch<Handler>;
 
 /** Finds the handler for method + path; `{allowed}` when the path exists with other methods. */
-export function matchRoute(method: string, path: string): RouteMatch {
-  const allowed: string[] = [];
-  for (const r of routes) {
-    const m = r.pattern.exec(path);
-    if (!m) continue;
-    if (r.method !== method) {
-      allowed.push(r.method);
-      continue;
-    }
-    const params: Record<string, string> = {};
-    r.keys.forEach((k, i) => (params[k] = decodeParam(m[i + 1]!)));
-    return { handler: r.handler, params };
-  }
-  return allowed.length > 0 ? { allowed } : null;
-}
-
-function decodeParam(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new ConfdError('bad_request', `bad percent-encoding in the path: ${raw}`);
-  }
-}
+export const matchRoute = (method: string, path: string): RouteMatch => routes.match(method, path);

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmod, chown, unlink } from 'node:fs/promises';
 import { ConfdError, isConfdError } from '../errors.ts';
-import { HTTP_STATUS, readJsonBody } from '../http/body.ts';
+import { readJsonBody } from '../http/body.ts';
+import { rawErrorResponse, sendError, sendJson } from '../http/json.ts';
 import { claimSocketPath } from './socket-file.ts';
 import { resolveGid } from './group.ts';
 import { matchRoute, type AdminContext } from './routes.ts';
@@ -9,16 +10,6 @@ import { matchRoute, type AdminContext } from './routes.ts';
 export interface AdminServer {
   close(): Promise<void>;
   readonly path: string;
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  send(res, status, { error: { code, message } }, headers);
 }
 
 /** A client that hangs up mid-body is not a daemon failure: nothing to answer, nothing to log as an error. */
@@ -38,17 +29,17 @@ async function handle(ctx: AdminContext, req: IncomingMessage, res: ServerRespon
   const match = matchRoute(req.method ?? 'GET', url.pathname);
   if (match === null) {
     req.resume();
-    return sendError(res, 404, 'not_found', `no admin route ${req.method} ${url.pathname}; see the README's "Admin socket" section for the routes`);
+    return sendError(res, 'not_found', `no admin route ${req.method} ${url.pathname}; see the README's "Admin socket" section for the routes`);
   }
   if ('allowed' in match) {
     req.resume();
-    return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(' or ')}`, {
+    return sendError(res, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(' or ')}`, {
       allow: match.allowed.join(', '),
     });
   }
   const body = await readJsonBody(req);
   const result = await match.handler(ctx, match.params, body, url.searchParams);
-  send(res, result.status, result.body);
+  sendJson(res, result.status, result.body);
 }
 
 /** Listens on the admin Unix socket: HTTP/1.1 + JSON, mode 0600 (0660 with admin.group). */
@@ -64,12 +55,12 @@ export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> 
   const server: Server = createServer({ requireHostHeader: false, connectionsCheckingInterval: 1_000 }, (req, res) => {
     handle(ctx, req, res).catch((e: unknown) => {
       if (isConfdError(e)) {
-        sendError(res, HTTP_STATUS[e.code] ?? 400, e.code, e.message);
+        sendError(res, e.code, e.message);
       } else if (clientWentAway(req, e)) {
         ctx.log.debug({ route: `${req.method} ${req.url}` }, 'admin client closed the connection mid-request');
       } else {
         ctx.log.error({ err: e, route: `${req.method} ${req.url}` }, 'admin request failed');
-        if (!res.headersSent) sendError(res, 500, 'internal', 'internal error; the daemon log has the details');
+        if (!res.headersSent) sendError(res, 'internal', 'internal error; the daemon log has the details');
         else res.destroy();
       }
     });
@@ -80,15 +71,15 @@ export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> 
   // Without this listener Node answers 417 itself, with no JSON body.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     req.resume();
-    sendError(res, 417, 'expectation_failed', `unsupported "Expect: ${String(req.headers.expect).slice(0, 100)}"; send the request without it, or with "Expect: 100-continue"`);
+    sendError(res, 'expectation_failed', `unsupported "Expect: ${String(req.headers.expect).slice(0, 100)}"; send the request without it, or with "Expect: 100-continue"`);
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     // Node reports a request that outran headersTimeout/requestTimeout here too: a 408, not a malformed request.
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      return socket.end('HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"code":"request_timeout","message":"the request did not arrive in time; send it at once"}}\n');
+      return socket.end(rawErrorResponse('request_timeout', 'the request did not arrive in time; send it at once'));
     }
-    socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"code":"bad_request","message":"malformed HTTP request"}}\n');
+    socket.end(rawErrorResponse('bad_request', 'malformed HTTP request'));
   });
 
   // bind() creates the socket file with the process umask: make it private from the first instant,

@@ -9,9 +9,11 @@ import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { counters } from '../metrics.ts';
 import { createApiKeyCheck, createApiKeyGuard } from '../auth/api-key.ts';
 import { randomRoomName } from '../web/client/random-name.ts';
-import { HTTP_STATUS, readJsonBody } from './body.ts';
+import { readJsonBody } from './body.ts';
 import type { ClientIpResolver } from './client-ip.ts';
-import { sendJson, type HttpHandler } from './server.ts';
+import { sendError, sendJson } from './json.ts';
+import { createRouteTable } from './route-table.ts';
+import type { HttpHandler } from './server.ts';
 
 const room = z.string({ error: 'must be a string' }).regex(ROOM_NAME_RE, { error: `room names are ${ROOM_NAME_HELP}` });
 const ttl = z.string().refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
@@ -31,8 +33,7 @@ const joinBody = z.strictObject({
 });
 const meetingBody = z.strictObject({ room: room.optional() });
 
-const bad = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) =>
-  sendJson(res, status, { error: { code, message } }, headers);
+type ApiHandler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => Promise<void>;
 
 /**
  * /api/v1 for integrations: `Authorization: <api.keySecret>` (or "Bearer <key>"), compared in constant
@@ -64,13 +65,76 @@ export function createApiRoutes(opts: {
     return `${opts.publicBase()}/join/?${q}`;
   }
 
+  // Parameters stay percent-encoded: the handler says which one was badly encoded.
+  const routes = createRouteTable<ApiHandler>((raw) => raw);
+  routes.route('POST', '/api/v1/token', async (req, res) => {
+    const b = await body(req, tokenBody);
+    if (typeof b === 'string') return sendError(res, 'bad_request', b);
+    const { token, record } = await opts.tokens.issue({
+      room: b.room,
+      sub: b.user ?? 'guest',
+      presenter: b.presenter ?? false,
+      ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds,
+      actor: 'api',
+    });
+    sendJson(res, 200, { token, id: record.id, room: record.room, expiresAt: record.expiresAt, joinUrl: joinUrl({ room: b.room }, token) });
+  });
+  routes.route('POST', '/api/v1/join', async (req, res) => {
+    const b = await body(req, joinBody);
+    if (typeof b === 'string') return sendError(res, 'bad_request', b);
+    let token: string | undefined;
+    if (b.token) {
+      token = (
+        await opts.tokens.issue({ room: b.room, sub: 'guest', presenter: b.presenter ?? false, ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds, actor: 'api' })
+      ).token;
+    }
+    sendJson(res, 200, { joinUrl: joinUrl(b, token) });
+  });
+  routes.route('POST', '/api/v1/meeting', async (req, res) => {
+    const b = await body(req, meetingBody);
+    if (typeof b === 'string') return sendError(res, 'bad_request', b);
+    const name = b.room ?? randomRoomName('meeting');
+    sendJson(res, 200, { room: name, joinUrl: `${opts.publicBase()}/join/${encodeURIComponent(name)}` });
+  });
+  routes.route('GET', '/api/v1/meetings', async (req, res) => {
+    req.resume();
+    sendJson(res, 200, { meetings: opts.sfu.rooms().map((r) => ({ room: r.name, createdAt: r.createdAt, peers: r.peers.length })) });
+  });
+  routes.route('GET', '/api/v1/stats', async (req, res) => {
+    req.resume();
+    const rooms = opts.sfu.rooms();
+    sendJson(res, 200, {
+      rooms: rooms.length,
+      peers: rooms.reduce((n, r) => n + r.peers.length, 0),
+      producers: rooms.reduce((n, r) => n + r.peers.reduce((m, p) => m + p.producers, 0), 0),
+      consumers: rooms.reduce((n, r) => n + r.peers.reduce((m, p) => m + p.consumers, 0), 0),
+      workers: (await opts.sfu.workers()).length,
+    });
+  });
+  routes.route('DELETE', '/api/v1/meeting/:name', async (req, res, params) => {
+    req.resume();
+    let name: string;
+    try {
+      name = decodeURIComponent(params.name!);
+    } catch {
+      return sendError(res, 'bad_request', 'bad percent-encoding in the room name');
+    }
+    if (!ROOM_NAME_RE.test(name)) return sendError(res, 'bad_request', `invalid room name: ${ROOM_NAME_HELP}`);
+    const r = opts.sfu.existingRoom(name);
+    if (!r) return sendError(res, 'not_found', `no meeting "${name}" is running`);
+    const ids = [...r.peers.keys()];
+    for (const id of ids) opts.sfu.kick(name, id);
+    opts.log.info({ room: name, peers: ids.length }, 'meeting ended via API');
+    sendJson(res, 200, { room: name, ended: true, peers: ids.length });
+  });
+
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (!url.pathname.startsWith('/api/')) return false;
     counters.apiRequests++;
     if (opts.keySecret === null) {
       req.resume();
-      bad(res, 404, 'api_disabled', 'the HTTP API is off; set api.keySecret in the config to enable it');
+      sendError(res, 'api_disabled', 'the HTTP API is off; set api.keySecret in the config to enable it');
       return true;
     }
     const verdict = guard(req.headers.authorization, opts.clientIp(req));
@@ -78,89 +142,27 @@ export function createApiRoutes(opts: {
       req.resume();
       counters.apiUnauthorized++;
       if (verdict.status === 429) {
-        bad(res, 429, 'too_many_attempts', `too many requests with a wrong API key from this address; try again in ${verdict.retryAfterSeconds} s`, {
+        sendError(res, 'too_many_attempts', `too many requests with a wrong API key from this address; try again in ${verdict.retryAfterSeconds} s`, {
           'retry-after': String(verdict.retryAfterSeconds),
         });
       } else {
-        bad(res, 401, 'unauthorized', 'missing or wrong API key in the Authorization header');
+        sendError(res, 'unauthorized', 'missing or wrong API key in the Authorization header');
       }
       return true;
     }
-    const route = `${req.method} ${url.pathname.replace(/\/+$/, '')}`;
+    const path = url.pathname.replace(/\/+$/, '');
+    const match = routes.match(req.method ?? 'GET', path);
     try {
-      switch (route) {
-        case 'POST /api/v1/token': {
-          const b = await body(req, tokenBody);
-          if (typeof b === 'string') return bad(res, 400, 'bad_request', b), true;
-          const { token, record } = await opts.tokens.issue({
-            room: b.room,
-            sub: b.user ?? 'guest',
-            presenter: b.presenter ?? false,
-            ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds,
-            actor: 'api',
-          });
-          sendJson(res, 200, { token, id: record.id, room: record.room, expiresAt: record.expiresAt, joinUrl: joinUrl({ room: b.room }, token) });
-          return true;
-        }
-        case 'POST /api/v1/join': {
-          const b = await body(req, joinBody);
-          if (typeof b === 'string') return bad(res, 400, 'bad_request', b), true;
-          let token: string | undefined;
-          if (b.token) {
-            token = (
-              await opts.tokens.issue({ room: b.room, sub: 'guest', presenter: b.presenter ?? false, ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds, actor: 'api' })
-            ).token;
-          }
-          sendJson(res, 200, { joinUrl: joinUrl(b, token) });
-          return true;
-        }
-        case 'POST /api/v1/meeting': {
-          const b = await body(req, meetingBody);
-          if (typeof b === 'string') return bad(res, 400, 'bad_request', b), true;
-          const name = b.room ?? randomRoomName('meeting');
-          sendJson(res, 200, { room: name, joinUrl: `${opts.publicBase()}/join/${encodeURIComponent(name)}` });
-          return true;
-        }
-        case 'GET /api/v1/meetings':
-          req.resume();
-          sendJson(res, 200, { meetings: opts.sfu.rooms().map((r) => ({ room: r.name, createdAt: r.createdAt, peers: r.peers.length })) });
-          return true;
-        case 'GET /api/v1/stats': {
-          req.resume();
-          const rooms = opts.sfu.rooms();
-          sendJson(res, 200, {
-            rooms: rooms.length,
-            peers: rooms.reduce((n, r) => n + r.peers.length, 0),
-            producers: rooms.reduce((n, r) => n + r.peers.reduce((m, p) => m + p.producers, 0), 0),
-            consumers: rooms.reduce((n, r) => n + r.peers.reduce((m, p) => m + p.consumers, 0), 0),
-            workers: (await opts.sfu.workers()).length,
-          });
-          return true;
-        }
-      }
-      const del = /^DELETE \/api\/v1\/meeting\/([^/]+)$/.exec(route);
-      if (del) {
+      // The API has no 405: a method a path does not take is no route either.
+      if (match === null || 'allowed' in match) {
         req.resume();
-        let name: string;
-        try {
-          name = decodeURIComponent(del[1]!);
-        } catch {
-          return bad(res, 400, 'bad_request', 'bad percent-encoding in the room name'), true;
-        }
-        if (!ROOM_NAME_RE.test(name)) return bad(res, 400, 'bad_request', `invalid room name: ${ROOM_NAME_HELP}`), true;
-        const r = opts.sfu.existingRoom(name);
-        if (!r) return bad(res, 404, 'not_found', `no meeting "${name}" is running`), true;
-        const ids = [...r.peers.keys()];
-        for (const id of ids) opts.sfu.kick(name, id);
-        opts.log.info({ room: name, peers: ids.length }, 'meeting ended via API');
-        sendJson(res, 200, { room: name, ended: true, peers: ids.length });
-        return true;
+        sendError(res, 'not_found', `no API route ${req.method} ${path}; see the README's "HTTP API" section`);
+      } else {
+        await match.handler(req, res, match.params);
       }
-      req.resume();
-      bad(res, 404, 'not_found', `no API route ${route}; see the README's "HTTP API" section`);
       return true;
     } catch (e) {
-      if (isConfdError(e)) return bad(res, HTTP_STATUS[e.code] ?? 400, e.code, e.message), true;
+      if (isConfdError(e)) return sendError(res, e.code, e.message), true;
       throw e;
     }
   };

@@ -29,17 +29,3 @@ export async function readJsonBody(req: IncomingMessage, maxBytes = MAX_JSON_BOD
     throw new ConfdError('bad_request', `request body is not valid JSON: ${(e as Error).message}`);
   }
 }
-
-export const HTTP_STATUS: Record<string, number> = {
-  bad_request: 400,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  refused: 422,
-  internal: 500,
-  // The disk is full or read-only: the daemon's problem, not the request's, and it may pass.
-  data_dir_unusable: 503,
-  busy: 503,
-};

@@ -6,6 +6,7 @@ import { ConfdError } from '../errors.ts';
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
 import { createHostCheck, misdirectedMessage, type HostCheck } from './host-check.ts';
+import { sendError, sendJson } from './json.ts';
 
 export interface HttpServer {
   readonly server: Server;
@@ -21,18 +22,6 @@ export interface HttpServer {
 
 /** Returns true when it handled the request. */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    ...headers,
-  });
-  res.end(text);
-}
 
 export async function startHttpServer(config: Config, log: Logger): Promise<HttpServer> {
   let ready = false;
@@ -55,11 +44,11 @@ export async function startHttpServer(config: Config, log: Logger): Promise<Http
     }
     if (!hostOk(req.headers.host)) {
       req.resume();
-      return sendJson(res, 421, { error: { code: 'misdirected', message: misdirectedMessage(req.headers.host) } });
+      return sendError(res, 'misdirected', misdirectedMessage(req.headers.host));
     }
     for (const h of handlers) if (await h(req, res)) return;
     req.resume();
-    sendJson(res, 404, { error: { code: 'not_found', message: `nothing at ${path}` } });
+    sendError(res, 'not_found', `nothing at ${path}`);
   };
 
   // Node enforces headersTimeout/requestTimeout in a sweep every connectionsCheckingInterval (30 s by
@@ -71,7 +60,7 @@ export async function startHttpServer(config: Config, log: Logger): Promise<Http
       // A client that hangs up (or is cut off by requestTimeout) mid-body is not a daemon failure.
       if (req.destroyed && (e as NodeJS.ErrnoException).code === 'ECONNRESET') return log.debug({ url: req.url }, 'http client closed the connection mid-request');
       log.error({ err: e, url: req.url }, 'http request failed');
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: 'internal error' } });
+      if (!res.headersSent) sendError(res, 'internal', 'internal error');
       else res.destroy();
     });
   });

@@ -61,3 +61,15 @@ test('the room-name rule is the one the rooms use', () => {
   assert.equal(ROOM_NAME_RE.source, SFU_ROOM_NAME_RE.source);
   assert.equal(ROOM_NAME_RE.flags, SFU_ROOM_NAME_RE.flags);
 });
+
+test('every error code has an HTTP status; the page and the servers read the same table', () => {
+  for (const [code, spec] of Object.entries(ERRORS)) {
+    assert.ok(Number.isInteger(spec.http) && spec.http >= 400 && spec.http < 600, `${code}: ${spec.http}`);
+    assert.match(code, /^[a-z_]+$/);
+  }
+  // The statuses the login page tells apart.
+  assert.equal(httpStatus('invalid_credentials'), 401);
+  assert.equal(httpStatus('no_session'), 401);
+  assert.equal(httpStatus('too_many_attempts'), 429);
+  assert.equal(httpStatus('login_in_progress'), 429);
+});
