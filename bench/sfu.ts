@@ -16,7 +16,7 @@ import { fmt, type Row, type Section, type SectionOptions, type SectionResult } 
 import { ForwardingRig, MEDIA_PROFILE, VIDEO_PPS, type WindowResult } from './load/rtp-rig.ts';
 import { daemonScenario, type ScenarioResult, type WaveResult } from './load/daemon-scenario.ts';
 import { loadText } from './load/proc.ts';
-import { KEY_FRAME_REQUEST_DELAY_MS } from '../src/sfu/room.ts';
+import { KEY_FRAME_REQUEST_DELAY_MS } from '../src/rooms/media.ts';
 
 const LOSS_LIMIT = 0.01;
 const PUBLISHERS = 5;

@@ -14,7 +14,7 @@ import { createJoinTokens, type JoinTokens } from './auth/tokens.ts';
 import { startHttpServer, type HttpServer } from './http/server.ts';
 import { createWebRoutes } from './http/web-routes.ts';
 import { startAdminServer } from './admin/server.ts';
-import { startSfu, type Sfu } from './sfu/room-registry.ts';
+import { startRooms, type Rooms } from './rooms/registry.ts';
 import { startSignalling } from './signalling/server.ts';
 import { createJoinPolicy } from './auth/join-policy.ts';
 import { createHostProtection } from './auth/host-protection.ts';
@@ -26,7 +26,7 @@ import { createMetricsRoute } from './http/metrics-route.ts';
 
 export interface Daemon {
   readonly store: Store;
-  readonly sfu: Sfu;
+  readonly rooms: Rooms;
   readonly tokens: JoinTokens;
   readonly http: HttpServer;
   publicBase(): string;
@@ -92,15 +92,26 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log.warn({ users: plaintext }, 'host.users has plaintext passwords; replace them with hashes from "confd hash-password"');
     }
 
-    const sfu = await startSfu({
+    const hosts = createHostProtection({ config, store, log });
+    undo.push(() => hosts.close());
+
+    const rooms = await startRooms({
       workers: config.mediasoup.workers,
       portRange: config.mediasoup.portRange,
-      listenIp: config.mediasoup.listenIp,
-      announcedAddress: config.mediasoup.announcedAddress,
-      maxPeers: config.rooms.maxPeers,
+      settings: {
+        hostProtected: config.host.protected,
+        maxPeers: config.rooms.maxPeers,
+        peersPerRouter: config.mediasoup.peersPerRouter,
+        reserveIdMs: Math.max(10, config.host.leaveGraceSeconds) * 1000,
+        listenIp: config.mediasoup.listenIp,
+        announcedAddress: config.mediasoup.announcedAddress,
+      },
+      presence: hosts,
       log,
     });
-    undo.push(() => sfu.close());
+    undo.push(() => rooms.close());
+    // Auth tells the rooms, and only them, when a credential ends.
+    hosts.onCredentialEnded((ended) => rooms.credentialEnded(ended));
 
     const http = await startHttpServer(config, log);
     undo.push(() => http.close());
@@ -108,23 +119,17 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const publicBase = () => baseUrl(config, http);
 
     const clientIp = createClientIpResolver(config.server.trustProxy);
-    const hosts = createHostProtection({ config, store, log });
-    undo.push(() => hosts.close());
     http.use(createLoginRoutes(hosts, clientIp));
-    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu, publicBase, clientIp, log }));
-    http.use(createMetricsRoute({ sfu, clientIp, apiKeyOk: createApiKeyCheck(config.api.keySecret) }));
+    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, log }));
+    http.use(createMetricsRoute({ sfu: rooms, clientIp, apiKeyOk: createApiKeyCheck(config.api.keySecret) }));
 
     const signalling = startSignalling({
       server: http.server,
-      sfu,
+      rooms,
       policy: createJoinPolicy({ config, tokens, hosts, store, log }),
       log,
       clientIp,
-      hostProtected: config.host.protected,
-      presence: hosts,
-      credentials: hosts,
       hostOk: http.hostOk,
-      reserveIdMs: Math.max(10, config.host.leaveGraceSeconds) * 1000,
     });
     undo.push(() => signalling.close());
 
@@ -132,7 +137,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       config,
       store,
       tokens,
-      media: sfu,
+      media: rooms,
       log,
       startedAt: new Date(),
       publicBase,
@@ -162,7 +167,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     http.setReady(true);
     undo.push(() => http.setReady(false));
     log.info({ http: publicBase(), socket: admin.path, dataDir: config.dataDir, hostProtected: config.host.protected }, 'confd ready');
-    return { store, sfu, tokens, http, publicBase, stop };
+    return { store, rooms, tokens, http, publicBase, stop };
   } catch (e) {
     await stop();
     throw e;

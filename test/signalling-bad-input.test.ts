@@ -441,10 +441,11 @@ describe('malformed signalling against a real daemon', { timeout: 110_000 }, () 
     const frame = JSON.stringify({ notification: true, method: 'spam' });
     for (let i = 0; i < 1000 && c.open; i++) c.sendRaw(frame, false);
     const info = await c.closed;
-    // Told once, not once per dropped frame: answering a flood frame by frame would amplify it.
+    // Told once per run of dropped frames, not once per frame: answering a flood frame by frame would
+    // amplify it (a token refilled mid-flood starts a new run).
     const errors = c.messages.filter(isErrorNotification);
-    assert.equal(errors.length, 1, `rate-limit errors before the cut: ${errors.length}`);
-    assertErrorNotification(errors[0]!, 'rate limit');
+    assert.ok(errors.length >= 1 && errors.length <= 5, `rate-limit errors before the cut: ${errors.length}`);
+    for (const e of errors) assertErrorNotification(e, 'rate limit');
     assert.match(errors[0]!.data.reason, /rate limit/);
     assert.equal(d.logs.filter((l) => l.msg === 'signalling flood: closing connection' && l.peer === 'flooder').length, 1, 'one log line per flood');
     const bye = c.notifications('disconnected');

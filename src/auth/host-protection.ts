@@ -10,16 +10,7 @@ import { createLoginGate, type LoginRefusal } from './login-gate.ts';
 
 export type LoginResult = { ok: true; token: string; user: string; expiresAt: string } | LoginRefusal;
 
-/**
- * A credential ended. `revoked`: by the admin or the user (logout, password change, user removal,
- * token or IP revocation): whatever it let in ends now. `expired`: its time ran out: the host rights it
- * gave end now, but a connection it let in may stay as a guest (a join link admits at entry).
- */
-export interface CredentialEnded {
-  /** Host-session ids and `token:JTI` keys, as in Admission.credential. */
-  keys: string[];
-  kind: 'revoked' | 'expired';
-}
+import type { CredentialEnded } from './admission.ts';
 
 /**
  * The seed's host protection, made safe: a login makes a host session (a secret the browser keeps)

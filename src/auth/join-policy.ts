@@ -4,8 +4,8 @@ import type { Store } from '../store/db.ts';
 import { appendAudit } from '../store/audit.ts';
 import { activeIps, authoriseIp } from '../store/ips.ts';
 import { findUser } from '../store/users.ts';
-import type { Admission, JoinPolicy } from '../signalling/server.ts';
-import { CLOSE_CODES } from '../signalling/connection.ts';
+import type { Admission, JoinPolicy } from './admission.ts';
+import { CLOSE_CODES } from '../protocol/close-codes.ts';
 import type { HostProtection } from './host-protection.ts';
 import type { JoinTokens } from './tokens.ts';
 

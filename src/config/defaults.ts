@@ -25,6 +25,7 @@ export const DEFAULT_CONFIG = {
     listenIp: '127.0.0.1',
     announcedAddress: null,
     portRange: [40000, 49999],
+    peersPerRouter: 20,
   },
   rooms: { maxPeers: 50 },
   log: { level: 'info' },

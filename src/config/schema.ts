@@ -92,6 +92,8 @@ export const fileConfigSchema = z.strictObject({
     portRange: z
       .tuple([z.int().min(1024).max(65535), z.int().min(1024).max(65535)])
       .refine(([lo, hi]) => lo <= hi, { error: 'must be [low, high] with low <= high' }),
+    /** Peers on one router before a room spreads onto another worker (see README, "Rooms, media and signalling"). */
+    peersPerRouter: z.int({ error: 'must be a whole number' }).min(1).max(1000),
   }),
   rooms: z.strictObject({ maxPeers: z.int().min(1).max(1000) }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),

@@ -4,7 +4,7 @@ import { isConfdError } from '../errors.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
 import { parseDuration, DURATION_HELP } from '../config/duration.ts';
 import type { Logger } from '../log.ts';
-import type { Sfu } from '../sfu/room-registry.ts';
+import type { Rooms as Sfu } from '../rooms/registry.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { counters } from '../metrics.ts';
 import { createApiKeyCheck, createApiKeyGuard } from '../auth/api-key.ts';
@@ -120,7 +120,7 @@ export function createApiRoutes(opts: {
       return sendError(res, 'bad_request', 'bad percent-encoding in the room name');
     }
     if (!ROOM_NAME_RE.test(name)) return sendError(res, 'bad_request', `invalid room name: ${ROOM_NAME_HELP}`);
-    const r = opts.sfu.existingRoom(name);
+    const r = opts.sfu.existing(name);
     if (!r) return sendError(res, 'not_found', `no meeting "${name}" is running`);
     const ids = [...r.peers.keys()];
     for (const id of ids) opts.sfu.kick(name, id);

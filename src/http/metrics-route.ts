@@ -1,4 +1,4 @@
-import type { Sfu } from '../sfu/room-registry.ts';
+import type { Rooms as Sfu } from '../rooms/registry.ts';
 import { createApiKeyGuard } from '../auth/api-key.ts';
 import { counters } from '../metrics.ts';
 import type { ClientIpResolver } from './client-ip.ts';

@@ -9,7 +9,10 @@ export interface PeerSummary {
 export interface RoomSummary {
   name: string;
   createdAt: string;
+  /** The worker of the room's first router (null before media); `routers` lists them all. */
   workerPid: number | null;
+  /** One per worker the room is spread over. */
+  routers: { id: string; workerPid: number; peers: number }[];
   peers: PeerSummary[];
 }
 
@@ -17,7 +20,11 @@ export interface WorkerSummary {
   pid: number;
   /** CPU time used so far, in milliseconds. */
   cpu: { userMs: number; systemMs: number };
+  /** Routers on this worker (one per room placed on it). `rooms` is the same number, kept for scripts. */
   rooms: number;
+  routers: number;
+  peers: number;
+  consumers: number;
 }
 
 export interface MediaPlane {

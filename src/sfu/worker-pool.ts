@@ -9,9 +9,10 @@ export interface PooledWorker {
   readonly worker: types.Worker;
   /** This worker's share of mediasoup.portRange, so workers never race for the same port. */
   readonly portRange: { min: number; max: number };
-  /** Rooms (routers) placed on it, and the peers in them: new rooms go to the worker with the fewest peers. */
-  rooms: number;
+  /** Routers on it (at most one per room), the peers placed on them and their consumers: new routers go to the worker with the fewest peers. */
+  routers: number;
   peers: number;
+  consumers: number;
 }
 
 export interface WorkerPoolOptions {
@@ -48,7 +49,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
 
   async function spawn(index: number): Promise<PooledWorker> {
     const worker = await mediasoup.createWorker({ logLevel: 'warn', disableLiburing: true });
-    const pooled: PooledWorker = { index, worker, portRange: ranges[index]!, rooms: 0, peers: 0 };
+    const pooled: PooledWorker = { index, worker, portRange: ranges[index]!, routers: 0, peers: 0, consumers: 0 };
     worker.on('died', (err) => {
       if (closed) return;
       log.error({ worker: index, pid: worker.pid, err: err.message }, 'mediasoup worker died; replacing it');
@@ -88,9 +89,9 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
     leastLoaded() {
       const live = slots.filter((w): w is PooledWorker => w !== null);
       if (live.length === 0) throw new Error('no mediasoup worker is running right now; try again in a few seconds');
-      // Peers, not rooms: a worker's load grows with its consumers (peers² per room), and one large room
-      // must not count the same as an empty one. Rooms break ties, so new empty rooms spread out.
-      return live.reduce((a, b) => (b.peers < a.peers || (b.peers === a.peers && b.rooms < a.rooms) ? b : a));
+      // Peers, not routers: a worker's load grows with its consumers (peers² per room), and one large room
+      // must not count the same as an empty one. Routers break ties, so new empty rooms spread out.
+      return live.reduce((a, b) => (b.peers < a.peers || (b.peers === a.peers && b.routers < a.routers) ? b : a));
     },
     list: () => slots.filter((w): w is PooledWorker => w !== null),
     async summaries() {
@@ -98,7 +99,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
       return Promise.all(
         live.map(async (w) => {
           const usage = await w.worker.getResourceUsage().catch(() => null);
-          return { pid: w.worker.pid, cpu: { userMs: usage?.ru_utime ?? 0, systemMs: usage?.ru_stime ?? 0 }, rooms: w.rooms };
+          return { pid: w.worker.pid, cpu: { userMs: usage?.ru_utime ?? 0, systemMs: usage?.ru_stime ?? 0 }, rooms: w.routers, routers: w.routers, peers: w.peers, consumers: w.consumers };
         }),
       );
     },

@@ -1,7 +1,8 @@
 import type { WebSocket, RawData } from 'ws';
 import type { Logger } from '../log.ts';
 import { isConfdError } from '../errors.ts';
-import { RequestError, type Peer, type PeerChannel, type Room, type TransportQuota } from '../sfu/room.ts';
+import { RequestError, type Peer, type PeerChannel } from '../rooms/peer.ts';
+import type { Room } from '../rooms/room.ts';
 import { clientRequests, envelopeSchema, ERROR_CODES, type ClientMethod, type Role, type ServerNotifications } from './protocol.ts';
 import { tokenBucket } from './rate-limit.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
@@ -87,25 +88,22 @@ export function floodGuard(ws: WebSocket, onFlood: () => void): () => boolean {
   };
 }
 
-export interface AttachOptions {
-  peerId: string;
-  displayName: string;
-  admission: { role: Role; hasHostRights: () => boolean };
-  ipKey: string;
-  quota: TransportQuota;
-}
-
 /**
- * One peer's WebSocket in a room: validates every request, dispatches it to the room, carries
- * server->client requests (newConsumer) and notifications. The caller feeds it the frames that passed
- * its flood guard (`onMessage`). Throws RequestError when the room refuses the peer (full).
+ * The room's way of talking to one connection (PeerChannel): notifications, server->client requests
+ * (newConsumer) with their pending answers, and the close. Exists from the hello on, so a room can
+ * talk to a waiting guest too. `answer` takes the client's responses.
  */
-export function attachPeer(ws: WebSocket, room: Room, o: AttachOptions, log: Logger): { peer: Peer; channel: PeerChannel; onMessage: (raw: RawData, isBinary: boolean) => void } {
-  const { peerId } = o;
+export function createChannel(ws: WebSocket): { channel: PeerChannel; answer: (m: Extract<Incoming, { kind: 'response' }>) => void } {
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let closedByServer = false;
-
+  ws.on('close', () => {
+    for (const p of pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error('connection closed'));
+    }
+    pending.clear();
+  });
   const channel: PeerChannel = {
     notify(method, data) {
       sendJson(ws, { notification: true, method, data });
@@ -127,54 +125,43 @@ export function attachPeer(ws: WebSocket, room: Room, o: AttachOptions, log: Log
       closedByServer = true;
       closeWith(ws, CLOSE_CODES[reason], reason, message, rejoin);
     },
+    refuse(code, message) {
+      if (closedByServer) return;
+      closedByServer = true;
+      closeWith(ws, code, 'refused', message);
+    },
   };
-
-  const peer = room.addPeer({ id: peerId, displayName: o.displayName, channel, role: o.admission.role, hasHostRights: o.admission.hasHostRights, ipKey: o.ipKey, quota: o.quota });
-
-  async function onMessage(raw: RawData, isBinary: boolean): Promise<void> {
-    const m = readEnvelope(ws, raw, isBinary);
-    if (m.kind === 'response') {
+  return {
+    channel,
+    answer(m) {
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
       clearTimeout(p.timer);
       if (m.ok) p.resolve(m.data);
       else p.reject(new Error(m.errorReason ?? 'refused by client'));
-      return;
-    }
-    if (m.kind !== 'request') return; // clients have nothing to notify; bad frames were answered
-    if (!Object.hasOwn(clientRequests, m.method)) return void replyError(ws, m.id, ERROR_CODES.badRequest, `unknown method "${m.method}"`);
-    const method = m.method as ClientMethod;
-    const parsed = clientRequests[method].safeParse(m.data ?? {});
-    if (!parsed.success) return void replyError(ws, m.id, ERROR_CODES.badRequest, `${method}: ${describeIssue(parsed.error.issues as never)}`);
-    try {
-      const data = await room.handle(peer, method, parsed.data as never);
-      sendJson(ws, { response: true, id: m.id, ok: true, data: data ?? {} });
-    } catch (e) {
-      if (e instanceof RequestError) return void replyError(ws, m.id, e.code, e.message);
-      if (isConfdError(e)) return void replyError(ws, m.id, ERROR_CODES.badRequest, e.message);
-      // mediasoup rejects bad parameters with TypeError / UnsupportedError: the client's fault, and safe to echo.
-      const name = (e as Error).name;
-      if (name === 'TypeError' || name === 'UnsupportedError' || name === 'InvalidStateError') return void replyError(ws, m.id, ERROR_CODES.badRequest, `${method}: ${(e as Error).message}`);
-      log.error({ room: room.name, peer: peerId, method, err: e }, 'signalling request failed');
-      replyError(ws, m.id, ERROR_CODES.internal, 'internal error');
-    }
-  }
-
-  ws.on('close', () => {
-    for (const p of pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(new Error('connection closed'));
-    }
-    pending.clear();
-    // The room only forgets this peer if it is still the one registered under the id (not replaced).
-    if (room.peers.get(peerId) === peer) room.removePeer(peerId);
-  });
-  return {
-    peer,
-    channel,
-    onMessage: (raw, isBinary) => void onMessage(raw, isBinary).catch((e: unknown) => log.error({ err: e }, 'signalling message handler failed')),
+    },
   };
+}
+
+/** One request of a peer in a room: validated against its schema, handed to the room, answered. */
+export async function handleRequest(ws: WebSocket, room: Room, peer: Peer, m: Extract<Incoming, { kind: 'request' }>, log: Logger): Promise<void> {
+  if (!Object.hasOwn(clientRequests, m.method)) return void replyError(ws, m.id, ERROR_CODES.badRequest, `unknown method "${m.method}"`);
+  const method = m.method as ClientMethod;
+  const parsed = clientRequests[method].safeParse(m.data ?? {});
+  if (!parsed.success) return void replyError(ws, m.id, ERROR_CODES.badRequest, `${method}: ${describeIssue(parsed.error.issues as never)}`);
+  try {
+    const data = await room.handle(peer, method, parsed.data as never);
+    sendJson(ws, { response: true, id: m.id, ok: true, data: data ?? {} });
+  } catch (e) {
+    if (e instanceof RequestError) return void replyError(ws, m.id, e.code, e.message);
+    if (isConfdError(e)) return void replyError(ws, m.id, ERROR_CODES.badRequest, e.message);
+    // mediasoup rejects bad parameters with TypeError / UnsupportedError: the client's fault, and safe to echo.
+    const name = (e as Error).name;
+    if (name === 'TypeError' || name === 'UnsupportedError' || name === 'InvalidStateError') return void replyError(ws, m.id, ERROR_CODES.badRequest, `${method}: ${(e as Error).message}`);
+    log.error({ room: room.name, peer: peer.id, method, err: e }, 'signalling request failed');
+    replyError(ws, m.id, ERROR_CODES.internal, 'internal error');
+  }
 }
 
 export function describeIssue(issues: readonly { path: readonly PropertyKey[]; message: string; code: string; keys?: string[] }[]): string {

@@ -1,0 +1,301 @@
+/**
+ * A room's media methods: transports, producers and consumers of its peers, on the routers of its
+ * RouterSet. A consumer on another router than its producer gets the producer piped there first.
+ * No rules here beyond the media's own limits: who may call what is the room's business (room.ts).
+ */
+import type { types } from 'mediasoup';
+import type { Logger } from '../log.ts';
+import type { ClientRequestData } from '../protocol/messages.ts';
+import type { RouterSet } from '../sfu/router-set.ts';
+import { RequestError, type Peer } from './peer.ts';
+
+/**
+ * Every new video consumer asks its producer for a key frame, and the worker forwards that key frame
+ * to every consumer of the producer: a burst of joiners costs O(N²) key-frame packets (BENCHMARKS.md,
+ * "Consumer creation near saturation"). Within this window mediasoup sends the first request at once
+ * and folds the rest into one, so a joiner in a burst waits at most this long for first video.
+ */
+export const KEY_FRAME_REQUEST_DELAY_MS = 1000;
+const MAX_TRANSPORTS_PER_PEER = 4;
+const MAX_PRODUCERS_PER_PEER = 4;
+const NEW_CONSUMER_TIMEOUT_MS = 10_000;
+/** mediasoup's PortManager says this when a worker's share of mediasoup.portRange is used up. */
+const PORTS_EXHAUSTED = /no more available ports/i;
+
+export type MediaMethod =
+  | 'getRouterRtpCapabilities'
+  | 'createWebRtcTransport'
+  | 'connectWebRtcTransport'
+  | 'restartIce'
+  | 'produce'
+  | 'closeProducer'
+  | 'pauseProducer'
+  | 'resumeProducer'
+  | 'pauseConsumer'
+  | 'resumeConsumer'
+  | 'setConsumerPreferredLayers'
+  | 'requestConsumerKeyFrame'
+  | 'getStats';
+
+export interface MediaContext {
+  room: string;
+  log: Logger;
+  listenIp: string;
+  announcedAddress: string | null;
+  /** The room's routers; null when the room has no media (no peer in it). */
+  routers: () => RouterSet | null;
+  /** Joined peers other than `peer`. */
+  others: (peer: Peer) => Peer[];
+  /** Told of every new audio producer (active speaker detection). */
+  onAudioProducer: (peer: Peer, producer: types.Producer) => void;
+  warnOnce: (peer: Peer, what: string, fields: Record<string, unknown>) => void;
+}
+
+export interface RoomMedia {
+  handlers: { [M in MediaMethod]: (peer: Peer, data: ClientRequestData<M>) => Promise<unknown> };
+  /** Offers `producer` of `from` to `to` (a consumer, piped over when they are on different routers). */
+  consume(to: Peer, from: Peer, producer: types.Producer): Promise<void>;
+}
+
+export function createRoomMedia(ctx: MediaContext): RoomMedia {
+  const { log } = ctx;
+
+  const transportOf = (peer: Peer, id: string) => {
+    const t = peer.transports.get(id);
+    if (!t) throw new RequestError(404, `no transport ${id} on this connection`);
+    return t;
+  };
+  const producerOf = (peer: Peer, id: string) => {
+    const p = peer.producers.get(id);
+    if (!p) throw new RequestError(404, `no producer ${id} on this connection`);
+    return p;
+  };
+  const consumerOf = (peer: Peer, id: string) => {
+    const c = peer.consumers.get(id);
+    if (!c) throw new RequestError(404, `no consumer ${id} on this connection`);
+    return c;
+  };
+  const requireJoined = (peer: Peer) => {
+    if (!peer.joined) throw new RequestError(409, 'send "join" first');
+  };
+  const requireNotMuted = (peer: Peer, kind: 'audio' | 'video') => {
+    if (peer.mutedByHost.has(kind)) throw new RequestError(403, `a host muted your ${kind === 'audio' ? 'microphone' : 'camera'}; ask a host to unmute you`);
+  };
+  const homeOf = (peer: Peer) => {
+    if (!peer.home || peer.home.router.closed) throw new RequestError(409, 'this connection lost its media server; reconnect');
+    return peer.home;
+  };
+
+  async function consume(consumerPeer: Peer, producerPeer: Peer, producer: types.Producer): Promise<void> {
+    if (!consumerPeer.rtpCapabilities || !consumerPeer.home || !producerPeer.home) return;
+    const transport = [...consumerPeer.transports.values()].find((t) => (t.appData as { consuming?: boolean }).consuming);
+    if (!transport) return;
+    const home = consumerPeer.home;
+    const set = ctx.routers();
+    try {
+      if (set && producerPeer.home !== home) await set.pipe(producer.id, producerPeer.home, home);
+    } catch (e) {
+      if (!producer.closed && !home.router.closed) log.warn({ room: ctx.room, producer: producer.id, err: (e as Error).message }, 'could not pipe a producer to another router');
+      return;
+    }
+    let consumable = false;
+    try {
+      consumable = home.router.canConsume({ producerId: producer.id, rtpCapabilities: consumerPeer.rtpCapabilities });
+    } catch (e) {
+      // canConsume clones the client's capabilities first, which throws on absurd input (e.g. nested 30k deep).
+      ctx.warnOnce(consumerPeer, 'unusable rtpCapabilities; not consuming', { err: (e as Error).message });
+    }
+    if (!consumable) return;
+    let consumer: types.Consumer;
+    try {
+      consumer = await transport.consume({
+        producerId: producer.id,
+        rtpCapabilities: consumerPeer.rtpCapabilities,
+        // Paused until the client has set it up, so no packets (and no key frame) are lost.
+        paused: true,
+        enableRtx: true,
+        ignoreDtx: true,
+      });
+    } catch (e) {
+      ctx.warnOnce(consumerPeer, 'could not create consumer', { err: (e as Error).message });
+      return;
+    }
+    consumerPeer.consumers.set(consumer.id, consumer);
+    home.worker.consumers++;
+    consumer.observer.once('close', () => {
+      consumerPeer.consumers.delete(consumer.id);
+      home.worker.consumers = Math.max(0, home.worker.consumers - 1);
+    });
+    consumer.on('producerclose', () => consumerPeer.channel.notify('consumerClosed', { consumerId: consumer.id }));
+    consumer.on('producerpause', () => consumerPeer.channel.notify('consumerPaused', { consumerId: consumer.id }));
+    consumer.on('producerresume', () => consumerPeer.channel.notify('consumerResumed', { consumerId: consumer.id }));
+    consumer.on('score', (score) => consumerPeer.channel.notify('consumerScore', { consumerId: consumer.id, score }));
+    try {
+      await consumerPeer.channel.request(
+        'newConsumer',
+        {
+          peerId: producerPeer.id,
+          producerId: producer.id,
+          id: consumer.id,
+          kind: consumer.kind,
+          rtpParameters: consumer.rtpParameters,
+          type: consumer.type,
+          appData: producer.appData as Record<string, unknown>,
+          producerPaused: consumer.producerPaused,
+        },
+        NEW_CONSUMER_TIMEOUT_MS,
+      );
+      if (!consumer.closed) await consumer.resume();
+    } catch (e) {
+      log.debug({ room: ctx.room, peer: consumerPeer.id, err: (e as Error).message }, 'newConsumer not accepted; closing consumer');
+      consumer.close();
+    }
+  }
+
+  const handlers: RoomMedia['handlers'] = {
+    async getRouterRtpCapabilities(peer) {
+      return homeOf(peer).router.rtpCapabilities;
+    },
+
+    async createWebRtcTransport(peer, d) {
+      const home = homeOf(peer);
+      if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) throw new RequestError(409, `at most ${MAX_TRANSPORTS_PER_PEER} transports per connection`);
+      const refused = peer.quota.take();
+      if (refused) throw new RequestError(refused.code, refused.message);
+      const listen = (protocol: 'udp' | 'tcp') => ({
+        protocol,
+        ip: ctx.listenIp,
+        ...(ctx.announcedAddress ? { announcedAddress: ctx.announcedAddress } : {}),
+        portRange: home.worker.portRange,
+      });
+      let transport: types.WebRtcTransport;
+      try {
+        transport = await home.router.createWebRtcTransport({
+          listenInfos: d.forceTcp ? [listen('tcp')] : [listen('udp'), listen('tcp')],
+          enableUdp: !d.forceTcp,
+          enableTcp: true,
+          preferUdp: true,
+          initialAvailableOutgoingBitrate: 1_000_000,
+          enableSctp: Boolean(d.sctpCapabilities),
+          numSctpStreams: (d.sctpCapabilities as { numStreams?: types.NumSctpStreams } | undefined)?.numStreams,
+          appData: { producing: d.producing, consuming: d.consuming },
+        });
+      } catch (e) {
+        peer.quota.release();
+        if (PORTS_EXHAUSTED.test((e as Error).message)) {
+          log.warn({ room: ctx.room, worker: home.worker.index }, 'media ports exhausted: widen mediasoup.portRange or add capacity');
+          throw new RequestError(503, 'the server has no free media port right now; try again in a minute');
+        }
+        throw e;
+      }
+      transport.observer.once('close', () => {
+        peer.quota.release();
+        peer.transports.delete(transport.id);
+      });
+      if (peer.home !== home || home.router.closed) {
+        // The peer left (or lost its router) while the transport was being made: nothing else would close it.
+        transport.close();
+        throw new RequestError(409, 'connection closed');
+      }
+      peer.transports.set(transport.id, transport);
+      transport.on('dtlsstatechange', (state) => {
+        if (state === 'failed' || state === 'closed') log.debug({ room: ctx.room, peer: peer.id, state }, 'transport dtls state');
+      });
+      await transport.setMaxIncomingBitrate(3_000_000).catch(() => {});
+      return {
+        id: transport.id,
+        iceParameters: transport.iceParameters,
+        iceCandidates: transport.iceCandidates,
+        dtlsParameters: transport.dtlsParameters,
+        sctpParameters: transport.sctpParameters,
+      };
+    },
+
+    async connectWebRtcTransport(peer, d) {
+      const transport = transportOf(peer, d.transportId);
+      const appData = transport.appData as { connected?: boolean };
+      if (appData.connected) throw new RequestError(409, `transport ${d.transportId} is already connected`);
+      appData.connected = true; // before the await, so that two requests at once cannot both pass
+      try {
+        await transport.connect({ dtlsParameters: d.dtlsParameters as unknown as types.DtlsParameters });
+      } catch (e) {
+        appData.connected = false;
+        throw e;
+      }
+      return {};
+    },
+
+    async restartIce(peer, d) {
+      return { iceParameters: await transportOf(peer, d.transportId).restartIce() };
+    },
+
+    async produce(peer, d) {
+      requireJoined(peer);
+      if (peer.producers.size >= MAX_PRODUCERS_PER_PEER) throw new RequestError(409, `at most ${MAX_PRODUCERS_PER_PEER} producers per connection`);
+      const transport = transportOf(peer, d.transportId);
+      if (!(transport.appData as { producing?: boolean }).producing) throw new RequestError(400, 'this transport was not created for producing');
+      requireNotMuted(peer, d.kind);
+      let producer: types.Producer;
+      try {
+        producer = await transport.produce({
+          kind: d.kind,
+          rtpParameters: d.rtpParameters as unknown as types.RtpParameters,
+          keyFrameRequestDelay: KEY_FRAME_REQUEST_DELAY_MS,
+          appData: { ...(d.appData ?? {}), peerId: peer.id },
+        });
+      } catch (e) {
+        // The worker refuses parameters with plain Errors too (e.g. "ssrc already exists"): the client's fault.
+        throw new RequestError(400, `produce: ${(e as Error).message}`);
+      }
+      peer.producers.set(producer.id, producer);
+      producer.observer.on('close', () => peer.producers.delete(producer.id));
+      producer.on('score', (score) => peer.channel.notify('producerScore', { producerId: producer.id, score }));
+      if (producer.kind === 'audio') ctx.onAudioProducer(peer, producer);
+      for (const other of ctx.others(peer)) void consume(other, peer, producer);
+      return { id: producer.id };
+    },
+
+    async closeProducer(peer, d) {
+      producerOf(peer, d.producerId).close();
+      peer.producers.delete(d.producerId);
+      return {};
+    },
+    async pauseProducer(peer, d) {
+      await producerOf(peer, d.producerId).pause();
+      return {};
+    },
+    async resumeProducer(peer, d) {
+      const producer = producerOf(peer, d.producerId);
+      requireNotMuted(peer, producer.kind);
+      await producer.resume();
+      return {};
+    },
+    async pauseConsumer(peer, d) {
+      await consumerOf(peer, d.consumerId).pause();
+      return {};
+    },
+    async resumeConsumer(peer, d) {
+      await consumerOf(peer, d.consumerId).resume();
+      return {};
+    },
+    async setConsumerPreferredLayers(peer, d) {
+      await consumerOf(peer, d.consumerId).setPreferredLayers({ spatialLayer: d.spatialLayer, temporalLayer: d.temporalLayer });
+      return {};
+    },
+    async requestConsumerKeyFrame(peer, d) {
+      await consumerOf(peer, d.consumerId).requestKeyFrame();
+      return {};
+    },
+    async getStats(peer) {
+      const transports = await Promise.all(
+        [...peer.transports.values()].map(async (t) => {
+          const [s] = await t.getStats();
+          return { id: t.id, bytesReceived: s?.bytesReceived ?? 0, bytesSent: s?.bytesSent ?? 0, dtlsState: t.dtlsState, iceState: t.iceState };
+        }),
+      );
+      return { transports, producers: peer.producers.size, consumers: peer.consumers.size };
+    },
+  };
+
+  return { handlers, consume };
+}

@@ -1,0 +1,103 @@
+import type { Logger } from '../log.ts';
+import type { CredentialEnded } from '../auth/admission.ts';
+import type { MediaPlane, RoomSummary } from '../sfu/media-plane.ts';
+import { startWorkerPool, type WorkerPool } from '../sfu/worker-pool.ts';
+import { createRoom, type Room, type RoomSettings } from './room.ts';
+
+/** Host presence for the leave-grace logout (auth/host-protection.ts). */
+export interface HostPresence {
+  hostPresent(key: string): void;
+  hostLeft(key: string): void;
+}
+
+export interface Rooms extends MediaPlane {
+  /** The room of that name, made on first use: rules only, its media opens when a peer enters. */
+  room(name: string): Room;
+  existing(name: string): Room | undefined;
+  /** Auth says a credential ended: every room ends or demotes what it let in. */
+  credentialEnded(ev: CredentialEnded): void;
+  readonly pool: WorkerPool;
+  /** Daemon shutdown: everyone is told to come back later. */
+  close(): void;
+}
+
+/** How often rooms that hold nothing but expired reservations and bans are forgotten. */
+const SWEEP_MS = 15_000;
+
+/** Rooms by name over a pool of mediasoup workers. */
+export async function startRooms(opts: {
+  workers: number | 'auto';
+  portRange: readonly [number, number];
+  settings: RoomSettings;
+  presence?: HostPresence;
+  log: Logger;
+}): Promise<Rooms> {
+  const { log } = opts;
+  const rooms = new Map<string, Room>();
+  /** Connections per host credential over all rooms: the host has left when the last one goes. */
+  const hostConnections = new Map<string, number>();
+
+  const pool = await startWorkerPool({
+    workers: opts.workers,
+    portRange: opts.portRange,
+    log,
+    onWorkerDied: (dead) => {
+      for (const room of rooms.values()) room.workerDied(dead);
+    },
+  });
+
+  function forgetIfIdle(name: string, room: Room): void {
+    if (rooms.get(name) === room && room.idle()) rooms.delete(name);
+  }
+
+  const sweep = setInterval(() => {
+    for (const [name, room] of rooms) forgetIfIdle(name, room);
+  }, SWEEP_MS);
+  sweep.unref();
+
+  function room(name: string): Room {
+    let r = rooms.get(name);
+    if (r) return r;
+    const made: Room = createRoom({
+      name,
+      pool,
+      settings: opts.settings,
+      log,
+      events: {
+        hostPresent(key) {
+          hostConnections.set(key, (hostConnections.get(key) ?? 0) + 1);
+          opts.presence?.hostPresent(key);
+        },
+        hostLeft(key) {
+          const n = (hostConnections.get(key) ?? 1) - 1;
+          if (n > 0) return void hostConnections.set(key, n);
+          hostConnections.delete(key);
+          opts.presence?.hostLeft(key);
+        },
+        idle: () => setImmediate(() => forgetIfIdle(name, made)),
+      },
+    });
+    rooms.set(name, (r = made));
+    return r;
+  }
+
+  const withPeers = () => [...rooms.values()].filter((r) => r.peers.size > 0);
+
+  return {
+    pool,
+    room,
+    existing: (name) => rooms.get(name),
+    credentialEnded(ev) {
+      for (const r of [...rooms.values()]) r.credentialEnded(ev);
+    },
+    workers: () => pool.summaries(),
+    rooms: (): RoomSummary[] => withPeers().map((r) => r.summary()),
+    kick: (roomName, peerId) => rooms.get(roomName)?.kick(peerId, 'You were removed from the room by an administrator.') ?? false,
+    close() {
+      clearInterval(sweep);
+      for (const r of rooms.values()) r.close('shutdown', 'The server is shutting down.', true);
+      rooms.clear();
+      pool.close();
+    },
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * The room's rules in-process: no daemon, no sockets; a real mediasoup worker (the room opens media
+ * when a peer enters) and channels that record what the room says to each connection.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import type { Admission } from '../auth/admission.ts';
+import { CLOSE_CODES } from '../protocol/close-codes.ts';
+import { startWorkerPool, type WorkerPool } from '../sfu/worker-pool.ts';
+import type { Entrant, PeerChannel } from './peer.ts';
+import { createRoom, type Room, type RoomSettings } from './room.ts';
+
+const log = pino({ level: 'silent' });
+let pool: WorkerPool;
+before(async () => {
+  pool = await startWorkerPool({ workers: 1, portRange: [62200, 62299], log, onWorkerDied: () => {} });
+});
+after(() => pool.close());
+
+const SETTINGS: RoomSettings = { hostProtected: true, maxPeers: 3, peersPerRouter: 20, reserveIdMs: 10_000, listenIp: '127.0.0.1', announcedAddress: null };
+
+interface Recorder extends PeerChannel {
+  said: { how: string; what: unknown }[];
+  closedWith: () => { how: string; what: unknown } | undefined;
+}
+function channel(): Recorder {
+  const said: { how: string; what: unknown }[] = [];
+  return {
+    said,
+    notify: (method, data) => void said.push({ how: `notify:${method}`, what: data }),
+    request: async () => ({}),
+    close: (reason, message) => void said.push({ how: `close:${reason}`, what: message }),
+    refuse: (code, message) => void said.push({ how: `refuse:${code}`, what: message }),
+    closedWith: () => said.find((s) => s.how.startsWith('close:') || s.how.startsWith('refuse:')),
+  };
+}
+
+function admission(role: 'host' | 'guest', over: Partial<Admission> & { rights?: { live: boolean } } = {}): Admission {
+  const rights = over.rights ?? { live: role === 'host' };
+  return { role, hostKey: role === 'host' ? 'session-1' : null, credential: null, closeOnRevoke: false, hasHostRights: () => rights.live, stillValid: () => true, ...over };
+}
+
+let n = 0;
+function entrant(role: 'host' | 'guest', over: Partial<Entrant> = {}, adm: Partial<Admission> & { rights?: { live: boolean } } = {}): Entrant & { channel: Recorder } {
+  n++;
+  return {
+    peerId: `p${n}`,
+    displayName: `P${n}`,
+    ipKey: `198.51.100.${n}`,
+    sessionHash: `s${n}`,
+    admission: admission(role, adm),
+    roomPassword: null,
+    channel: channel(),
+    quota: { take: () => null, release: () => {} },
+    ...over,
+  } as Entrant & { channel: Recorder };
+}
+
+function room(settings: Partial<RoomSettings> = {}): { r: Room; events: string[] } {
+  const events: string[] = [];
+  const r = createRoom({
+    name: `r${++n}`,
+    pool,
+    settings: { ...SETTINGS, ...settings },
+    log,
+    events: { hostPresent: (k) => events.push(`present:${k}`), hostLeft: (k) => events.push(`left:${k}`), idle: () => events.push('idle') },
+  });
+  return { r, events };
+}
+
+test('admit: a guest waits for the host, is let in when one enters, and host presence is reported', async () => {
+  const { r, events } = room();
+  const g = entrant('guest');
+  const waiting = await r.admit(g);
+  assert.equal(waiting.kind, 'waiting');
+  assert.equal(r.peers.size, 0, 'a waiting guest takes no seat and opens no media');
+  const h = await r.admit(entrant('host'));
+  assert.equal(h.kind, 'entered');
+  const peer = await (waiting as Extract<typeof waiting, { kind: 'waiting' }>).admitted;
+  assert.equal(peer?.id, g.peerId);
+  assert.ok(g.channel.said.some((s) => s.how === 'notify:admitted'));
+  assert.deepEqual(events, ['present:session-1']);
+  r.leave(peer!);
+  r.leave((h as Extract<typeof h, { kind: 'entered' }>).peer);
+  assert.deepEqual(events.slice(0, 2), ['present:session-1', 'left:session-1']);
+});
+
+test('lock and password: refused with their codes; hosts still enter; a full room refuses guests, not hosts', async () => {
+  const { r } = room({ hostProtected: false });
+  const host = await r.admit(entrant('host'));
+  assert.equal(host.kind, 'entered');
+  const hp = (host as Extract<typeof host, { kind: 'entered' }>).peer;
+  await r.handle(hp, 'hostLockRoom', { locked: true });
+  const locked = await r.admit(entrant('guest'));
+  assert.deepEqual([locked.kind, locked.kind === 'refused' && locked.code], ['refused', CLOSE_CODES.locked]);
+  await r.handle(hp, 'hostLockRoom', { locked: false });
+  await r.handle(hp, 'hostSetRoomPassword', { password: 'sesame' });
+  const wrong = await r.admit(entrant('guest', { roomPassword: 'nope' }));
+  assert.equal(wrong.kind === 'refused' && wrong.code, CLOSE_CODES.passwordRequired);
+  assert.equal((await r.admit(entrant('guest', { roomPassword: 'sesame' }))).kind, 'entered');
+  assert.equal((await r.admit(entrant('guest', { roomPassword: 'sesame' }))).kind, 'entered');
+  const full = await r.admit(entrant('guest', { roomPassword: 'sesame' }));
+  assert.equal(full.kind === 'refused' && full.code, CLOSE_CODES.forbidden, 'three seats taken, joined or not');
+  assert.equal((await r.admit(entrant('host'))).kind, 'entered', 'a host is never locked out');
+  r.close('shutdown', 'bye', false);
+});
+
+test('takeover: the same tab replaces its connection; another tab is refused, also while the id is reserved', async () => {
+  const { r } = room({ hostProtected: false });
+  const first = entrant('guest', { peerId: 'same', sessionHash: 'tab-a' });
+  const a = await r.admit(first);
+  assert.equal(a.kind, 'entered');
+  const other = await r.admit(entrant('guest', { peerId: 'same', sessionHash: 'tab-b' }));
+  assert.equal(other.kind === 'refused' && other.code, CLOSE_CODES.conflict);
+  const again = await r.admit(entrant('guest', { peerId: 'same', sessionHash: 'tab-a' }));
+  assert.equal(again.kind, 'entered');
+  assert.equal(first.channel.closedWith()?.how, 'close:replaced');
+  r.leave((again as Extract<typeof again, { kind: 'entered' }>).peer);
+  const squat = await r.admit(entrant('guest', { peerId: 'same', sessionHash: 'tab-b' }));
+  assert.equal(squat.kind === 'refused' && squat.code, CLOSE_CODES.conflict, 'a reload must not hand the id to another tab');
+  assert.equal(r.idle(), false, 'a reservation keeps the room record');
+});
+
+test('revoke: a revoked credential closes what needed it, demotes a host who could stay, and frees waiting guests', async () => {
+  const { r } = room();
+  const rights = { live: true };
+  const presenter = entrant('host', {}, { credential: 'token:P', hostKey: 'token:P', closeOnRevoke: true, rights });
+  const login = entrant('host', {}, { credential: 'sess-L', hostKey: 'sess-L', closeOnRevoke: false });
+  await r.admit(presenter);
+  const l = await r.admit(login);
+  const waiter = entrant('guest', {}, { credential: 'token:G', closeOnRevoke: true });
+  // A host is in: guests enter. Take the hosts' presence away first so the guest waits.
+  r.credentialEnded({ keys: ['sess-L'], kind: 'revoked' });
+  const lp = (l as Extract<typeof l, { kind: 'entered' }>).peer;
+  assert.equal(lp.role, 'guest', 'host rights taken, connection kept (it would be let in as a guest)');
+  assert.ok(login.channel.said.some((s) => s.how === 'notify:role'));
+  r.credentialEnded({ keys: ['token:P'], kind: 'revoked' });
+  assert.equal(presenter.channel.closedWith()?.how, 'close:revoked');
+  assert.equal(r.peers.size, 1);
+  const w = await r.admit(waiter);
+  assert.equal(w.kind, 'waiting');
+  r.credentialEnded({ keys: ['token:G'], kind: 'revoked' });
+  assert.equal(waiter.channel.closedWith()?.how, 'close:revoked');
+  assert.equal(await (w as Extract<typeof w, { kind: 'waiting' }>).admitted, null);
+  r.close('shutdown', 'bye', false);
+});
+
+test('host leaves: guests who come later wait again; expiry demotes without closing', async () => {
+  const { r } = room();
+  const rights = { live: true };
+  const h = await r.admit(entrant('host', {}, { credential: 'sess-X', hostKey: 'sess-X', rights }));
+  const hp = (h as Extract<typeof h, { kind: 'entered' }>).peer;
+  assert.equal((await r.admit(entrant('guest'))).kind, 'entered');
+  rights.live = false;
+  r.credentialEnded({ keys: ['sess-X'], kind: 'expired' });
+  assert.equal(hp.role, 'guest');
+  assert.equal((await r.admit(entrant('guest'))).kind, 'waiting', 'no live host: the next guest waits');
+  r.close('shutdown', 'bye', false);
+});
+
+test('kick: a guest is removed and its address refused for a while; a host is not banned', async () => {
+  const { r } = room({ hostProtected: false });
+  const g = entrant('guest', { ipKey: '203.0.113.9' });
+  await r.admit(g);
+  assert.equal(r.kick(g.peerId, 'bye'), true);
+  assert.equal(g.channel.closedWith()?.how, 'close:kicked');
+  const back = await r.admit(entrant('guest', { ipKey: '203.0.113.9' }));
+  assert.equal(back.kind === 'refused' && back.code, CLOSE_CODES.forbidden);
+  assert.equal((await r.admit(entrant('host', { ipKey: '203.0.113.9' }))).kind, 'entered', 'hosts are not banned');
+  r.close('shutdown', 'bye', false);
+});

@@ -1,0 +1,529 @@
+/**
+ * One room, the single owner of its rules and its peers (model: Galene's group.AddClient,
+ * mediasoup-demo's Room): who enters, waits or is refused (admission.ts), who holds which peer id,
+ * seats, bans, lock and password, host rights and what ends them, host commands, and the room's media
+ * (media.ts on a RouterSet, made when the first peer enters and closed when the last one leaves).
+ * The signalling layer only parses, calls and translates the results into replies and close codes.
+ */
+import type { types } from 'mediasoup';
+import type { Logger } from '../log.ts';
+import type { CredentialEnded } from '../auth/admission.ts';
+import type { ClientMethod, ClientRequestData, JoinResponse, RoomState, ServerNotifications } from '../protocol/messages.ts';
+import { CLOSE_CODES } from '../protocol/close-codes.ts';
+import type { RoomSummary, PeerSummary } from '../sfu/media-plane.ts';
+import { createRouterSet, type RoomRouter, type RouterSet } from '../sfu/router-set.ts';
+import type { PooledWorker, WorkerPool } from '../sfu/worker-pool.ts';
+import { claim, gate, hashRoomPassword, type IdClaim } from './admission.ts';
+import { createRoomMedia, type MediaMethod } from './media.ts';
+import { newPeer, peerInfo, RequestError, type Entrant, type Peer } from './peer.ts';
+
+/** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
+export const KICK_BAN_MS = 60_000;
+/** A connection in a room must `join` within this time, or its seat is given back. */
+export const JOIN_DEADLINE_MS = 30_000;
+/** Guests waiting for a host, per room. */
+export const MAX_WAITING = 200;
+
+export interface RoomSettings {
+  hostProtected: boolean;
+  maxPeers: number;
+  peersPerRouter: number;
+  /** How long a departed peer id stays reserved for its own tab. */
+  reserveIdMs: number;
+  listenIp: string;
+  announcedAddress: string | null;
+}
+
+/** What a room tells the rest of the daemon (the registry aggregates it over rooms). */
+export interface RoomEvents {
+  /** A connection holding host credential `key` entered / left. */
+  hostPresent(key: string): void;
+  hostLeft(key: string): void;
+  /** Nothing is left in the room (no peers, waiting guests, reservations or bans): it may be forgotten. */
+  idle(): void;
+}
+
+export type AdmitResult =
+  | { kind: 'entered'; peer: Peer }
+  /** Resolves with the peer once a host lets it in, or null when it was refused or left meanwhile. */
+  | { kind: 'waiting'; admitted: Promise<Peer | null>; leave(): void }
+  | { kind: 'refused'; code: number; message: string };
+
+export interface Room {
+  readonly name: string;
+  readonly createdAt: Date;
+  readonly peers: ReadonlyMap<string, Peer>;
+  admit(e: Entrant): Promise<AdmitResult>;
+  /** The peer's connection closed. */
+  leave(peer: Peer): void;
+  handle<M extends ClientMethod>(peer: Peer, method: M, data: ClientRequestData<M>): Promise<unknown>;
+  /** Ends a peer's session; a guest's address may not come back for KICK_BAN_MS. */
+  kick(peerId: string, message: string): boolean;
+  credentialEnded(ev: CredentialEnded): void;
+  /** A worker died: the peers on its router rejoin (their page does it), the others go on. */
+  workerDied(worker: PooledWorker): void;
+  hasHost(): boolean;
+  /** Nothing left to keep: no peers, no waiting guests, no live reservation or ban. */
+  idle(): boolean;
+  summary(): RoomSummary;
+  /** Daemon shutdown: everyone is told and disconnected. */
+  close(reason: ServerNotifications['disconnected']['reason'], message: string, rejoin: boolean): void;
+}
+
+interface Waiter {
+  entrant: Entrant;
+  resolve: (peer: Peer | null) => void;
+}
+
+/** Who holds a peer id, and with which connection (to replace it when the same tab comes back). */
+interface Holder extends IdClaim {
+  peer: Peer | null;
+  waiter: Waiter | null;
+}
+
+export function createRoom(opts: { name: string; pool: WorkerPool; settings: RoomSettings; events: RoomEvents; log: Logger; now?: () => number }): Room {
+  const { name, settings, events, log } = opts;
+  const now = opts.now ?? Date.now;
+  const createdAt = new Date();
+  const peers = new Map<string, Peer>();
+  const waiting = new Set<Waiter>();
+  const holders = new Map<string, Holder>();
+  const bans = new Map<string, number>();
+  const access = { locked: false, passwordHash: null as Buffer | null };
+  const joinTimers = new Map<Peer, NodeJS.Timeout>();
+  let routers: RouterSet | null = null;
+  let opening: Promise<RouterSet> | null = null;
+  let speaker: { observer: types.ActiveSpeakerObserver; router: types.Router } | null = null;
+
+  const roomState = (): RoomState => ({ locked: access.locked, hasPassword: access.passwordHash !== null });
+  const joined = () => [...peers.values()].filter((p) => p.joined);
+  const others = (peer: Peer) => joined().filter((p) => p !== peer);
+  const broadcast = <M extends keyof ServerNotifications>(method: M, data: ServerNotifications[M]) => {
+    for (const p of joined()) p.channel.notify(method, data);
+  };
+  const hasHost = () => [...peers.values()].some((p) => p.role === 'host' && p.admission.hasHostRights());
+
+  function warnOnce(peer: Peer, what: string, fields: Record<string, unknown>): void {
+    if (peer.warned.has(what)) return;
+    peer.warned.add(what);
+    log.warn({ room: name, peer: peer.id, ...fields }, `${what} (further ones from this peer are not logged)`);
+  }
+
+  const media = createRoomMedia({
+    room: name,
+    log,
+    listenIp: settings.listenIp,
+    announcedAddress: settings.announcedAddress,
+    routers: () => routers,
+    others,
+    warnOnce,
+    onAudioProducer: (peer, producer) => void addToSpeaker(peer, producer),
+  });
+
+  /** The active-speaker observer lives on the room's first router; audio from other routers is piped to it. */
+  async function addToSpeaker(peer: Peer, producer: types.Producer): Promise<void> {
+    const set = routers;
+    if (!set || !peer.home) return;
+    const target = set.routers[0];
+    if (!target) return;
+    try {
+      if (!speaker || speaker.router.closed || speaker.router !== target.router) {
+        const observer = await target.router.createActiveSpeakerObserver({ interval: 300 });
+        observer.on('dominantspeaker', ({ producer: p }) => broadcast('activeSpeaker', { peerId: (p.appData as { peerId?: string }).peerId ?? null }));
+        speaker = { observer, router: target.router };
+      }
+      await set.pipe(producer.id, peer.home, target);
+      await speaker.observer.addProducer({ producerId: producer.id });
+    } catch {
+      // A producer that closed meanwhile, or a router that died: nothing to observe.
+    }
+  }
+
+  async function mediaFor(): Promise<RouterSet> {
+    if (routers) return routers;
+    if (!opening) {
+      opening = createRouterSet({ pool: opts.pool, peersPerRouter: settings.peersPerRouter, log, room: name, onLost: routerLost }).finally(() => (opening = null));
+      routers = await opening;
+      log.info({ room: name, workerPid: routers.routers[0]?.worker.worker.pid }, 'room media opened');
+      return routers;
+    }
+    return opening;
+  }
+
+  /** A router of the room died with its worker: its peers rejoin (the page does it), the others go on. */
+  function routerLost(lost: RoomRouter): void {
+    log.warn({ room: name, workerPid: lost.worker.worker.pid, peers: lost.peers }, 'room lost a media worker; its peers there are asked to rejoin');
+    if (speaker?.router === lost.router) speaker = null;
+    const empty = routers !== null && routers.routers.length === 0;
+    for (const peer of [...peers.values()]) {
+      // With no router left, peers still being placed must come back too.
+      if (peer.home === lost || (empty && peer.home === null)) {
+        peer.channel.close('worker_died', 'The media server restarted. Reconnecting...', true);
+        removePeer(peer);
+      }
+    }
+  }
+
+  function closeMediaIfEmpty(): void {
+    if (peers.size > 0 || !routers) return;
+    routers.close();
+    routers = null;
+    speaker = null;
+    log.info({ room: name }, 'room closed');
+  }
+
+  function checkIdle(): void {
+    if (room.idle()) events.idle();
+  }
+
+  function requireHost(peer: Peer): void {
+    if (peer.role !== 'host' || !peer.admission.hasHostRights()) throw new RequestError(403, 'only a host can do that');
+  }
+  function targetOf(peerId: string): Peer {
+    const t = peers.get(peerId);
+    if (!t) throw new RequestError(404, `no peer ${peerId} in this room`);
+    return t;
+  }
+
+  function setRole(peer: Peer, role: Peer['role'], message: string): void {
+    if (peer.role === role) return;
+    peer.role = role;
+    peer.channel.notify('role', { role, message });
+    for (const other of others(peer)) other.channel.notify('peerRoleChanged', { peerId: peer.id, role });
+  }
+
+  /** Takes the peer out: its media closes, the others are told, its id is kept for its tab a while. */
+  function removePeer(peer: Peer): void {
+    if (peers.get(peer.id) !== peer) return;
+    peers.delete(peer.id);
+    clearTimeout(joinTimers.get(peer));
+    joinTimers.delete(peer);
+    for (const t of peer.transports.values()) t.close();
+    if (peer.home && routers) routers.release(peer.home);
+    peer.home = null;
+    if (peer.joined) for (const other of joined()) other.channel.notify('peerClosed', { peerId: peer.id });
+    const h = holders.get(peer.id);
+    if (h?.peer === peer) holders.set(peer.id, { sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null });
+    if (peer.admission.hostKey) events.hostLeft(peer.admission.hostKey);
+    closeMediaIfEmpty();
+    checkIdle();
+  }
+
+  /** Seats the entrant: a peer on the least-loaded router of the room. */
+  async function enter(e: Entrant): Promise<Exclude<AdmitResult, { kind: 'waiting' }>> {
+    // Hosts always get in: a full room must not lock out the people who run it.
+    if (e.admission.role !== 'host' && peers.size >= settings.maxPeers) {
+      return { kind: 'refused', code: CLOSE_CODES.forbidden, message: `room "${name}" is full (${settings.maxPeers} peers)` };
+    }
+    const peer = newPeer(e);
+    // Seated before the await: a burst of entrants cannot all pass the check above.
+    peers.set(peer.id, peer);
+    const h = holders.get(peer.id);
+    if (h) Object.assign(h, { peer, waiter: null, connected: true });
+    try {
+      const set = await mediaFor();
+      peer.home = await set.place();
+    } catch (e2) {
+      peers.delete(peer.id);
+      if (h?.peer === peer) holders.delete(peer.id);
+      closeMediaIfEmpty();
+      log.error({ room: name, err: e2 }, 'could not open media for a peer');
+      return { kind: 'refused', code: 1011, message: 'The server could not open this room right now; try again.' };
+    }
+    if (peers.get(peer.id) !== peer) {
+      // Replaced or removed while its router was being chosen.
+      if (routers && peer.home) routers.release(peer.home);
+      peer.home = null;
+      return { kind: 'refused', code: CLOSE_CODES.replaced, message: 'This session was opened again elsewhere.' };
+    }
+    if (peer.admission.hostKey) events.hostPresent(peer.admission.hostKey);
+    // Host rights that ended while the room was being opened: nobody told this peer yet.
+    if (peer.role === 'host' && !peer.admission.hasHostRights()) setRole(peer, 'guest', 'Your host rights have ended (logged out or revoked).');
+    const timer = setTimeout(() => {
+      if (peer.joined || peers.get(peer.id) !== peer) return;
+      peer.channel.close('join_timeout', 'Connected but never joined the room; reload to try again.');
+      removePeer(peer);
+    }, JOIN_DEADLINE_MS);
+    timer.unref();
+    joinTimers.set(peer, timer);
+    log.info({ room: name, peer: peer.id, role: peer.role, workerPid: peer.home.worker.worker.pid }, 'peer connected');
+    if (peer.role === 'host') admitWaiting();
+    return { kind: 'entered', peer };
+  }
+
+  function admitWaiting(): void {
+    for (const w of [...waiting]) {
+      // A credential that ended while its holder waited lets nobody in.
+      if (!w.entrant.admission.stillValid()) {
+        waiting.delete(w);
+        w.entrant.channel.close('revoked', 'Your join link is no longer valid (revoked or expired). Ask the host for a new one.');
+        w.resolve(null);
+        continue;
+      }
+      const g = gateFor(w.entrant);
+      if (g.kind === 'wait') continue;
+      waiting.delete(w);
+      if (g.kind === 'refuse') {
+        refuseWaiter(w, g.code, g.message);
+        continue;
+      }
+      void enter(w.entrant).then((r) => {
+        if (r.kind === 'entered') {
+          w.entrant.channel.notify('admitted', {});
+          w.resolve(r.peer);
+        } else {
+          refuseWaiter(w, r.code, r.message);
+        }
+      });
+    }
+    checkIdle();
+  }
+
+  function refuseWaiter(w: Waiter, code: number, message: string): void {
+    waiting.delete(w);
+    dropHolder(w.entrant.peerId, (h) => h.waiter === w);
+    w.entrant.channel.refuse(code, message);
+    w.resolve(null);
+  }
+
+  function dropHolder(peerId: string, mine: (h: Holder) => boolean): void {
+    const h = holders.get(peerId);
+    if (h && mine(h)) holders.delete(peerId);
+  }
+
+  const gateFor = (e: Entrant) =>
+    gate({
+      role: e.admission.role,
+      bannedForMs: bannedFor(e.ipKey),
+      locked: access.locked,
+      passwordHash: access.passwordHash,
+      givenPassword: e.roomPassword,
+      hostProtected: settings.hostProtected,
+      hasHost: hasHost(),
+    });
+
+  function bannedFor(ipKey: string): number {
+    const until = bans.get(ipKey) ?? 0;
+    return Math.max(0, until - now());
+  }
+
+  const hostCommands = {
+    async hostMutePeer(peer: Peer, d: ClientRequestData<'hostMutePeer'>) {
+      requireHost(peer);
+      const target = targetOf(d.peerId);
+      // Held on the server: the peer cannot resume it, nor produce that kind again, until a host lifts it.
+      target.mutedByHost.add(d.kind);
+      const muted = [...target.producers.values()].filter((p) => p.kind === d.kind && !p.paused);
+      for (const p of muted) await p.pause();
+      target.channel.notify('mutedByHost', { kind: d.kind });
+      log.info({ room: name, host: peer.id, peer: target.id, kind: d.kind }, 'peer muted by host');
+      return { muted: muted.length };
+    },
+    async hostUnmutePeer(peer: Peer, d: ClientRequestData<'hostUnmutePeer'>) {
+      requireHost(peer);
+      const target = targetOf(d.peerId);
+      if (target.mutedByHost.delete(d.kind)) target.channel.notify('unmutedByHost', { kind: d.kind });
+      log.info({ room: name, host: peer.id, peer: target.id, kind: d.kind }, 'peer may unmute again');
+      return {};
+    },
+    async hostKickPeer(peer: Peer, d: ClientRequestData<'hostKickPeer'>) {
+      requireHost(peer);
+      const target = targetOf(d.peerId);
+      if (target === peer) throw new RequestError(400, 'use leave to leave the room');
+      room.kick(target.id, 'The host removed you from the room.');
+      log.info({ room: name, host: peer.id, peer: target.id }, 'peer kicked by host');
+      return {};
+    },
+    async hostLockRoom(peer: Peer, d: ClientRequestData<'hostLockRoom'>) {
+      requireHost(peer);
+      access.locked = d.locked;
+      broadcast('roomState', roomState());
+      return roomState();
+    },
+    async hostSetRoomPassword(peer: Peer, d: ClientRequestData<'hostSetRoomPassword'>) {
+      requireHost(peer);
+      access.passwordHash = d.password === null ? null : hashRoomPassword(d.password);
+      broadcast('roomState', roomState());
+      return roomState();
+    },
+  };
+
+  async function join(peer: Peer, d: ClientRequestData<'join'>): Promise<JoinResponse> {
+    if (peer.joined) throw new RequestError(409, 'already joined');
+    if (others(peer).length >= settings.maxPeers) throw new RequestError(403, `room "${name}" is full (${settings.maxPeers} peers)`);
+    peer.rtpCapabilities = d.rtpCapabilities as unknown as types.RtpCapabilities;
+    if (d.displayName) peer.displayName = d.displayName;
+    peer.device = { name: d.device?.name };
+    peer.joined = true;
+    clearTimeout(joinTimers.get(peer));
+    joinTimers.delete(peer);
+    const existing = others(peer);
+    for (const other of existing) other.channel.notify('newPeer', peerInfo(peer));
+    // Consumers for what is already being sent are created after the join response goes out.
+    setImmediate(() => {
+      for (const other of existing) for (const producer of other.producers.values()) void media.consume(peer, other, producer);
+    });
+    return { peers: existing.map(peerInfo), role: peer.role, room: roomState() };
+  }
+
+  async function changeDisplayName(peer: Peer, d: ClientRequestData<'changeDisplayName'>) {
+    peer.displayName = d.displayName;
+    for (const other of others(peer)) other.channel.notify('peerDisplayNameChanged', { peerId: peer.id, displayName: d.displayName });
+    return {};
+  }
+
+  const room: Room = {
+    name,
+    createdAt,
+    peers,
+
+    async admit(e) {
+      const c = claim(holders.get(e.peerId), e.sessionHash, now());
+      if (c.kind === 'refuse') return { kind: 'refused', code: c.code, message: c.message };
+      if (e.admission.role === 'host' && e.roomPassword && peers.size === 0 && access.passwordHash === null) {
+        // The host opening a room may set its password with the seed's roomPassword parameter.
+        access.passwordHash = hashRoomPassword(e.roomPassword);
+      }
+      const g = gateFor(e);
+      if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
+      if (c.kind === 'replace') {
+        // Same tab reconnecting (reload, network change): the new connection replaces the old one.
+        const old = holders.get(e.peerId)!;
+        if (old.peer) {
+          old.peer.channel.close('replaced', 'This session was opened again elsewhere.');
+          removePeer(old.peer);
+        } else if (old.waiter) {
+          waiting.delete(old.waiter);
+          old.waiter.entrant.channel.close('replaced', 'This session was opened again elsewhere.');
+          old.waiter.resolve(null);
+        }
+      }
+      const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null };
+      holders.set(e.peerId, holder);
+      if (g.kind === 'wait') {
+        if (waiting.size >= MAX_WAITING) {
+          holders.delete(e.peerId);
+          return { kind: 'refused', code: CLOSE_CODES.forbidden, message: 'Too many guests are waiting for this room; try again later.' };
+        }
+        let resolve!: (p: Peer | null) => void;
+        const admitted = new Promise<Peer | null>((r) => (resolve = r));
+        const w: Waiter = { entrant: e, resolve };
+        holder.waiter = w;
+        waiting.add(w);
+        return {
+          kind: 'waiting',
+          admitted,
+          leave() {
+            if (!waiting.delete(w)) return;
+            const h = holders.get(e.peerId);
+            if (h?.waiter === w) holders.set(e.peerId, { sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null });
+            w.resolve(null);
+            checkIdle();
+          },
+        };
+      }
+      const r = await enter(e);
+      if (r.kind === 'refused') dropHolder(e.peerId, (h) => h === holder);
+      return r;
+    },
+
+    leave(peer) {
+      removePeer(peer);
+    },
+
+    async handle(peer, method, data) {
+      if (peers.get(peer.id) !== peer) throw new RequestError(409, 'this connection has left the room; reconnect');
+      switch (method) {
+        case 'join':
+          return join(peer, data as ClientRequestData<'join'>);
+        case 'changeDisplayName':
+          return changeDisplayName(peer, data as ClientRequestData<'changeDisplayName'>);
+        case 'hostMutePeer':
+        case 'hostUnmutePeer':
+        case 'hostKickPeer':
+        case 'hostLockRoom':
+        case 'hostSetRoomPassword':
+          return (hostCommands as Record<string, (p: Peer, d: unknown) => Promise<unknown>>)[method]!(peer, data);
+        default:
+          return (media.handlers[method as MediaMethod] as (p: Peer, d: unknown) => Promise<unknown>)(peer, data);
+      }
+    },
+
+    kick(peerId, message) {
+      const target = peers.get(peerId);
+      if (!target) return false;
+      if (target.role !== 'host') {
+        const t = now();
+        for (const [k, until] of bans) if (until <= t) bans.delete(k);
+        bans.set(target.ipKey, t + KICK_BAN_MS);
+      }
+      target.channel.close('kicked', message);
+      removePeer(target);
+      return true;
+    },
+
+    credentialEnded({ keys, kind }) {
+      const ended = new Set(keys);
+      const message = 'Your access to this room was revoked. Ask the host for a new link, or log in again.';
+      for (const w of [...waiting]) {
+        const a = w.entrant.admission;
+        if (a.credential && ended.has(a.credential) && kind === 'revoked' && a.closeOnRevoke) {
+          waiting.delete(w);
+          dropHolder(w.entrant.peerId, (h) => h.waiter === w);
+          w.entrant.channel.close('revoked', message);
+          w.resolve(null);
+        }
+      }
+      for (const peer of [...peers.values()]) {
+        const a = peer.admission;
+        if (!a.credential || !ended.has(a.credential)) continue;
+        if (kind === 'revoked' && a.closeOnRevoke) {
+          log.info({ room: name, peer: peer.id }, 'credential revoked: connection closed');
+          peer.channel.close('revoked', message);
+          removePeer(peer);
+        } else if (peer.role === 'host') {
+          setRole(peer, 'guest', kind === 'expired' ? 'Your host rights have expired.' : 'Your host rights have ended (logged out or revoked).');
+        }
+      }
+      checkIdle();
+    },
+
+    workerDied(worker) {
+      routers?.dropWorker(worker);
+    },
+
+    hasHost,
+
+    idle() {
+      const t = now();
+      for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
+      for (const [k, until] of bans) if (until <= t) bans.delete(k);
+      return peers.size === 0 && waiting.size === 0 && holders.size === 0 && bans.size === 0 && !opening;
+    },
+
+    summary() {
+      return {
+        name,
+        createdAt: createdAt.toISOString(),
+        workerPid: routers?.routers[0]?.worker.worker.pid ?? null,
+        routers: (routers?.routers ?? []).map((r) => ({ id: r.router.id, workerPid: r.worker.worker.pid, peers: r.peers })),
+        peers: [...peers.values()].map((p): PeerSummary => ({ id: p.id, name: p.displayName, producers: p.producers.size, consumers: p.consumers.size })),
+      };
+    },
+
+    close(reason, message, rejoin) {
+      for (const w of [...waiting]) {
+        w.entrant.channel.close(reason, message, rejoin);
+        w.resolve(null);
+      }
+      waiting.clear();
+      for (const peer of [...peers.values()]) {
+        peer.channel.close(reason, message, rejoin);
+        removePeer(peer);
+      }
+      routers?.close();
+      routers = null;
+    },
+  };
+  return room;
+}
