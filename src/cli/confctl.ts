@@ -195,13 +195,16 @@ export async function main(argv: string[]): Promise<void> {
           `rooms: ${r.rooms}   peers: ${r.peers}`,
           r.workers.length === 0
             ? 'workers: none'
-            : `workers:\n${table(['  PID', 'CPU USER', 'CPU SYS', 'ROOMS'], r.workers.map((w: any) => [`  ${w.pid}`, `${(w.cpu.userMs / 1000).toFixed(1)}s`, `${(w.cpu.systemMs / 1000).toFixed(1)}s`, w.rooms]))}`,
+            : `workers:\n${table(
+                ['  PID', 'CPU USER', 'CPU SYS', 'ROUTERS', 'PEERS', 'CONSUMERS'],
+                r.workers.map((w: any) => [`  ${w.pid}`, `${(w.cpu.userMs / 1000).toFixed(1)}s`, `${(w.cpu.systemMs / 1000).toFixed(1)}s`, w.routers, w.peers, w.consumers]),
+              )}`,
         ].join('\n'),
       );
     });
   program
     .command('rooms')
-    .description('list rooms with their peers and producers')
+    .description('list rooms with their workers, peers and producers')
     .action(async () => {
       const r = await call('GET', '/v1/rooms');
       show(r, () =>
@@ -209,7 +212,10 @@ export async function main(argv: string[]): Promise<void> {
           ? 'no rooms'
           : r.rooms
               .map((room: any) =>
-                [`${room.name} (${room.peers.length} peer${room.peers.length === 1 ? '' : 's'}, since ${shortTime(room.createdAt)})`, ...room.peers.map((p: any) => `  ${p.id}  ${p.name}  producers=${p.producers} consumers=${p.consumers}`)].join('\n'),
+                [
+                  `${room.name} (${room.peers.length} peer${room.peers.length === 1 ? '' : 's'}, since ${shortTime(room.createdAt)}; worker${room.routers.length === 1 ? '' : 's'} ${room.routers.map((x: any) => `${x.workerPid} (${x.peers} peer${x.peers === 1 ? '' : 's'})`).join(', ')})`,
+                  ...room.peers.map((p: any) => `  ${p.id}  ${p.name}  producers=${p.producers} consumers=${p.consumers}`),
+                ].join('\n'),
               )
               .join('\n'),
       );
