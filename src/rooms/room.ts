@@ -91,6 +91,8 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   const bans = new Map<string, number>();
   const access = { locked: false, passwordHash: null as Buffer | null };
   const joinTimers = new Map<Peer, NodeJS.Timeout>();
+  /** Host peers whose presence was reported: only they report leaving (presence is counted over rooms). */
+  const present = new WeakSet<Peer>();
   let routers: RouterSet | null = null;
   let opening: Promise<RouterSet> | null = null;
   let speaker: { observer: types.ActiveSpeakerObserver; router: types.Router } | null = null;
@@ -204,7 +206,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     if (peer.joined) for (const other of joined()) other.channel.notify('peerClosed', { peerId: peer.id });
     const h = holders.get(peer.id);
     if (h?.peer === peer) holders.set(peer.id, { sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null });
-    if (peer.admission.hostKey) events.hostLeft(peer.admission.hostKey);
+    if (peer.admission.hostKey && present.delete(peer)) events.hostLeft(peer.admission.hostKey);
     closeMediaIfEmpty();
     checkIdle();
   }
@@ -236,7 +238,10 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       peer.home = null;
       return { kind: 'refused', code: CLOSE_CODES.replaced, message: 'This session was opened again elsewhere.' };
     }
-    if (peer.admission.hostKey) events.hostPresent(peer.admission.hostKey);
+    if (peer.admission.hostKey) {
+      present.add(peer);
+      events.hostPresent(peer.admission.hostKey);
+    }
     // Host rights that ended while the room was being opened: nobody told this peer yet.
     if (peer.role === 'host' && !peer.admission.hasHostRights()) setRole(peer, 'guest', 'Your host rights have ended (logged out or revoked).');
     const timer = setTimeout(() => {
