@@ -2,9 +2,10 @@
  * The room view's DOM: tiles, status line, notices, messages, controls. Only textContent and
  * attributes are set from data, never HTML, so names from other participants cannot inject markup.
  */
+import type { MediaKind, Role } from '../../protocol/index.ts';
 
-export type Kind = 'audio' | 'video';
-export type Role = 'host' | 'guest';
+export type Kind = MediaKind;
+export type { Role };
 export type HostAction = 'mute' | 'unmute' | 'kick';
 
 export interface Action {

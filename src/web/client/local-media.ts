@@ -1,0 +1,226 @@
+/**
+ * Our own media: the camera, microphone and screen tracks (acquired once, kept across reconnects),
+ * what the person wants on, the producers on the current send transport, and the toolbar buttons for
+ * them.
+ */
+import type { types } from 'mediasoup-client';
+import type { MediaSource } from '../../protocol/index.ts';
+import type { SessionContext } from './session-context.ts';
+
+export type Source = MediaSource;
+
+const VIDEO_CONSTRAINTS: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } };
+const AUDIO_CONSTRAINTS: MediaTrackConstraints = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+
+function mediaError(what: string, e: unknown): string {
+  const name = (e as Error)?.name ?? '';
+  if (name === 'NotAllowedError') return `${what}: permission was refused. Allow it in the browser's site settings and try again.`;
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') return `${what}: no such device was found.`;
+  if (name === 'NotReadableError') return `${what}: the device is in use by another program.`;
+  return `${what}: ${(e as Error)?.message ?? String(e)}`;
+}
+
+export class LocalMedia {
+  readonly #ctx: SessionContext;
+  readonly #producers = new Map<Source, types.Producer>();
+  readonly #tracks: Record<Source, MediaStreamTrack | null> = { mic: null, webcam: null, screen: null };
+  readonly #want: Record<Source, boolean>;
+  #send: types.Transport | null = null;
+  #busy = false;
+
+  constructor(ctx: SessionContext, want: { mic: boolean; webcam: boolean }) {
+    this.#ctx = ctx;
+    this.#want = { mic: want.mic, webcam: want.webcam, screen: false };
+  }
+
+  /** What is switched on, as the person chose it. */
+  wanted(): { mic: boolean; webcam: boolean; screen: boolean } {
+    return { ...this.#want };
+  }
+
+  /** The send transport of the current connection (null between connections). */
+  get transport(): types.Transport | null {
+    return this.#send;
+  }
+
+  set transport(t: types.Transport | null) {
+    this.#send = t;
+  }
+
+  /** Camera and microphone (as wanted), then the local tile. */
+  async acquireDevices(): Promise<void> {
+    await Promise.all([this.#acquire('mic'), this.#acquire('webcam')]);
+    this.render();
+  }
+
+  /** After joining: sends whatever is on. */
+  async publishAll(): Promise<void> {
+    for (const source of ['mic', 'webcam'] as const) if (this.#want[source]) await this.#publish(source);
+    if (this.#want.screen && this.#tracks.screen) await this.#publish('screen');
+  }
+
+  /** The connection ended: its producers and send transport go; the tracks stay. */
+  closeProducers(): void {
+    for (const p of this.#producers.values()) p.close();
+    this.#producers.clear();
+    this.#send?.close();
+    this.#send = null;
+  }
+
+  /** Stops every device (the session is over, or waits for a password). */
+  stop(): void {
+    for (const s of ['mic', 'webcam', 'screen'] as const) {
+      this.#tracks[s]?.stop();
+      this.#tracks[s] = null;
+    }
+    this.render();
+  }
+
+  async #acquire(source: Source): Promise<boolean> {
+    const have = this.#tracks[source];
+    if (have && have.readyState === 'live') return true;
+    if (!this.#want[source]) return false;
+    try {
+      if (source === 'screen') {
+        const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+        this.#tracks.screen = stream.getVideoTracks()[0] ?? null;
+        this.#tracks.screen?.addEventListener('ended', () => void this.toggle('screen', false));
+      } else {
+        if (!navigator.mediaDevices?.getUserMedia) throw new Error('this browser (or an insecure http:// address) gives the page no access to devices');
+        const stream = await navigator.mediaDevices.getUserMedia(source === 'mic' ? { audio: AUDIO_CONSTRAINTS } : { video: VIDEO_CONSTRAINTS });
+        this.#tracks[source] = stream.getTracks()[0] ?? null;
+      }
+      return this.#tracks[source] !== null;
+    } catch (e) {
+      this.#want[source] = false;
+      const what = source === 'mic' ? 'Microphone' : source === 'webcam' ? 'Camera' : 'Screen sharing';
+      this.#ctx.ui.notice(`media-${source}`, mediaError(what, e), { level: 'warn', sticky: true });
+      return false;
+    }
+  }
+
+  async #publish(source: Source): Promise<void> {
+    const track = this.#tracks[source];
+    const send = this.#send;
+    const sig = this.#ctx.signal();
+    if (!track || !send || send.closed || !sig || this.#ctx.state() !== 'joined') return;
+    const existing = this.#producers.get(source);
+    try {
+      if (existing && !existing.closed) {
+        if (existing.track !== track) await existing.replaceTrack({ track });
+        if (existing.paused) {
+          existing.resume();
+          await sig.request('resumeProducer', { producerId: existing.id });
+        }
+        return;
+      }
+      const producer = await send.produce({
+        track,
+        stopTracks: false,
+        appData: { source },
+        ...(source === 'mic' ? { codecOptions: { opusStereo: false, opusFec: true } } : {}),
+        ...(source === 'webcam' ? { encodings: [{ maxBitrate: 900_000 }] } : {}),
+        ...(source === 'screen' ? { encodings: [{ maxBitrate: 1_500_000 }] } : {}),
+      });
+      // The connection may have gone while we waited.
+      if (this.#send !== send) return void producer.close();
+      this.#producers.set(source, producer);
+      producer.on('transportclose', () => this.#producers.delete(source));
+    } catch (e) {
+      if (sig.closed) return;
+      this.#ctx.ui.notice(`media-${source}`, `Could not send your ${source === 'mic' ? 'microphone' : source === 'webcam' ? 'camera' : 'screen'}: ${(e as Error).message}`, { level: 'error', sticky: true });
+    }
+  }
+
+  async #unpublish(source: Source): Promise<void> {
+    const producer = this.#producers.get(source);
+    const sig = this.#ctx.signal();
+    if (source === 'screen') {
+      this.#producers.delete(source);
+      if (producer && !producer.closed) {
+        producer.close();
+        await sig?.request('closeProducer', { producerId: producer.id }).catch(() => {});
+      }
+      this.#tracks.screen?.stop();
+      this.#tracks.screen = null;
+      return;
+    }
+    if (producer && !producer.closed && !producer.paused) {
+      producer.pause();
+      await sig?.request('pauseProducer', { producerId: producer.id }).catch(() => {});
+    }
+    // A stopped camera turns its light off; a muted mic keeps its (disabled) track for a quick unmute.
+    if (source === 'webcam') {
+      this.#tracks.webcam?.stop();
+      this.#tracks.webcam = null;
+    } else if (this.#tracks.mic) {
+      this.#tracks.mic.enabled = false;
+    }
+  }
+
+  /** Turns a source on or off; works while connected and while reconnecting. */
+  async toggle(source: Source, on: boolean): Promise<void> {
+    if (this.#busy || this.#want[source] === on) return;
+    this.#busy = true;
+    this.renderButtons();
+    try {
+      this.#want[source] = on;
+      if (on) {
+        if (await this.#acquire(source)) {
+          const t = this.#tracks[source];
+          if (t) t.enabled = true;
+          await this.#publish(source);
+        }
+      } else {
+        await this.#unpublish(source);
+      }
+    } finally {
+      this.#busy = false;
+      this.render();
+    }
+  }
+
+  /** Turns a source off for the host (mutedByHost), after any toggle under way. */
+  async forceOff(source: Source): Promise<void> {
+    for (let i = 0; this.#busy && i < 100; i++) await new Promise((r) => window.setTimeout(r, 50));
+    await this.toggle(source, false);
+  }
+
+  /** Seed's `screen=1`: browsers only allow screen capture after a click, so ask for one if needed. */
+  async startScreenFromLink(): Promise<void> {
+    const ui = this.#ctx.ui;
+    await this.toggle('screen', true);
+    if (!this.#want.screen) {
+      ui.clearNotice('media-screen');
+      ui.notice('screen', 'This link asks you to share your screen.', {
+        level: 'info',
+        sticky: true,
+        actions: [{ label: 'Share screen', primary: true, onClick: () => { ui.clearNotice('screen'); void this.toggle('screen', true); } }],
+      });
+    }
+  }
+
+  /** The local tile and the toolbar buttons, as things are now. */
+  render(): void {
+    const { ui, peerId } = this.#ctx;
+    ui.setTrack(peerId, 'video', this.#want.webcam ? this.#tracks.webcam : null);
+    ui.setTrack(peerId, 'audio', this.#want.mic ? this.#tracks.mic : null);
+    this.renderButtons();
+  }
+
+  renderButtons(): void {
+    const ui = this.#ctx.ui;
+    const b = ui.buttons;
+    ui.setButton(b.mic, this.#want.mic ? 'Mute' : 'Unmute', this.#want.mic ? 'normal' : 'off', !this.#want.mic, this.#busy);
+    ui.setButton(b.cam, this.#want.webcam ? 'Stop video' : 'Start video', this.#want.webcam ? 'normal' : 'off', !this.#want.webcam, this.#busy);
+    ui.setButton(b.screen, this.#want.screen ? 'Stop sharing' : 'Share screen', this.#want.screen ? 'active' : 'normal', this.#want.screen, this.#busy);
+    if (!navigator.mediaDevices?.getDisplayMedia) b.screen.hidden = true;
+  }
+
+  wireButtons(): void {
+    const b = this.#ctx.ui.buttons;
+    b.mic.addEventListener('click', () => void this.toggle('mic', !this.#want.mic));
+    b.cam.addEventListener('click', () => void this.toggle('webcam', !this.#want.webcam));
+    b.screen.addEventListener('click', () => void this.toggle('screen', !this.#want.screen));
+  }
+}
