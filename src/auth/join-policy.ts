@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
+import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { Store } from '../store/db.ts';
 import { appendAudit } from '../store/audit.ts';
 import { activeIps, authoriseIp } from '../store/ips.ts';
@@ -35,7 +36,7 @@ export function createJoinPolicy(opts: { config: Config; tokens: JoinTokens; hos
       if (!claims.presenter) return { ok: true, admission: { ...ANONYMOUS, credential: key, closeOnRevoke: true, stillValid: tokenLive } };
       // "guest" is the subject of a presenter token issued without --user; any other subject must still exist.
       if (claims.sub !== 'guest' && !findUser(store.data, claims.sub)) {
-        return { ok: false, code: CLOSE_CODES.unauthorized, message: 'This join link belongs to a user who no longer exists. Ask for a new one.' };
+        return { ok: false, code: CLOSE_CODES.unauthorized, message: USER_MESSAGES.linkUserGone };
       }
       const ttl = claims.exp - Math.floor(Date.now() / 1000);
       const now = new Date();

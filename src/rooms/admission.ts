@@ -3,6 +3,7 @@
  * who may take a peer id, and whether a guest enters, waits for a host, or is refused.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
+import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
 
 export type Gate = { kind: 'enter' } | { kind: 'wait' } | { kind: 'refuse'; code: number; message: string };
@@ -33,9 +34,9 @@ function passwordMatches(hash: Buffer | null, given: string | null): boolean {
  */
 export function gate(i: GateInput): Gate {
   if (i.role === 'host') return { kind: 'enter' };
-  if (i.bannedForMs > 0) return { kind: 'refuse', code: CLOSE_CODES.forbidden, message: `You were removed from this room. Try again in ${Math.ceil(i.bannedForMs / 1000)} s.` };
-  if (i.locked) return { kind: 'refuse', code: CLOSE_CODES.locked, message: 'This room is locked by its host.' };
-  if (!passwordMatches(i.passwordHash, i.givenPassword)) return { kind: 'refuse', code: CLOSE_CODES.passwordRequired, message: 'This room needs a password.' };
+  if (i.bannedForMs > 0) return { kind: 'refuse', code: CLOSE_CODES.forbidden, message: USER_MESSAGES.banned(Math.ceil(i.bannedForMs / 1000)) };
+  if (i.locked) return { kind: 'refuse', code: CLOSE_CODES.locked, message: USER_MESSAGES.locked };
+  if (!passwordMatches(i.passwordHash, i.givenPassword)) return { kind: 'refuse', code: CLOSE_CODES.passwordRequired, message: USER_MESSAGES.passwordRequired };
   if (i.hostProtected && !i.hasHost) return { kind: 'wait' };
   return { kind: 'enter' };
 }
@@ -57,6 +58,6 @@ export type ClaimDecision = { kind: 'take' } | { kind: 'replace' } | { kind: 're
 export function claim(existing: IdClaim | undefined, sessionHash: string, now: number): ClaimDecision {
   if (!existing) return { kind: 'take' };
   if (existing.sessionHash === sessionHash) return existing.connected ? { kind: 'replace' } : { kind: 'take' };
-  if (existing.connected || existing.reservedUntil > now) return { kind: 'refuse', code: CLOSE_CODES.conflict, message: 'That peer id is in use in this room.' };
+  if (existing.connected || existing.reservedUntil > now) return { kind: 'refuse', code: CLOSE_CODES.conflict, message: USER_MESSAGES.peerIdInUse };
   return { kind: 'take' };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '../log.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
+import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { MediaPlane, RoomSummary } from '../sfu/media-plane.ts';
 import { startWorkerPool, type WorkerPool } from '../sfu/worker-pool.ts';
 import { createRoom, type Room, type RoomSettings } from './room.ts';
@@ -92,10 +93,10 @@ export async function startRooms(opts: {
     },
     workers: () => pool.summaries(),
     rooms: (): RoomSummary[] => withPeers().map((r) => r.summary()),
-    kick: (roomName, peerId) => rooms.get(roomName)?.kick(peerId, 'You were removed from the room by an administrator.') ?? false,
+    kick: (roomName, peerId) => rooms.get(roomName)?.kick(peerId, USER_MESSAGES.kickedByAdmin) ?? false,
     close() {
       clearInterval(sweep);
-      for (const r of rooms.values()) r.close('shutdown', 'The server is shutting down.', true);
+      for (const r of rooms.values()) r.close('shutdown', USER_MESSAGES.shutdown, true);
       rooms.clear();
       pool.close();
     },

@@ -6,6 +6,7 @@
  * The signalling layer only parses, calls and translates the results into replies and close codes.
  */
 import type { types } from 'mediasoup';
+import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
 import type { ClientMethod, ClientRequestData, JoinResponse, RoomState, ServerNotifications } from '../protocol/messages.ts';
@@ -160,7 +161,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     for (const peer of [...peers.values()]) {
       // With no router left, peers still being placed must come back too.
       if (peer.home === lost || (empty && peer.home === null)) {
-        peer.channel.close('worker_died', 'The media server restarted. Reconnecting...', true);
+        peer.channel.close('worker_died', USER_MESSAGES.workerDied, true);
         removePeer(peer);
       }
     }
@@ -230,23 +231,23 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       if (h?.peer === peer) holders.delete(peer.id);
       closeMediaIfEmpty();
       log.error({ room: name, err: e2 }, 'could not open media for a peer');
-      return { kind: 'refused', code: 1011, message: 'The server could not open this room right now; try again.' };
+      return { kind: 'refused', code: CLOSE_CODES.internal, message: USER_MESSAGES.couldNotOpen };
     }
     if (peers.get(peer.id) !== peer) {
       // Replaced or removed while its router was being chosen.
       if (routers && peer.home) routers.release(peer.home);
       peer.home = null;
-      return { kind: 'refused', code: CLOSE_CODES.replaced, message: 'This session was opened again elsewhere.' };
+      return { kind: 'refused', code: CLOSE_CODES.replaced, message: USER_MESSAGES.replaced };
     }
     if (peer.admission.hostKey) {
       present.add(peer);
       events.hostPresent(peer.admission.hostKey);
     }
     // Host rights that ended while the room was being opened: nobody told this peer yet.
-    if (peer.role === 'host' && !peer.admission.hasHostRights()) setRole(peer, 'guest', 'Your host rights have ended (logged out or revoked).');
+    if (peer.role === 'host' && !peer.admission.hasHostRights()) setRole(peer, 'guest', USER_MESSAGES.hostRightsEnded);
     const timer = setTimeout(() => {
       if (peer.joined || peers.get(peer.id) !== peer) return;
-      peer.channel.close('join_timeout', 'Connected but never joined the room; reload to try again.');
+      peer.channel.close('join_timeout', USER_MESSAGES.joinTimeout);
       removePeer(peer);
     }, JOIN_DEADLINE_MS);
     timer.unref();
@@ -261,7 +262,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       // A credential that ended while its holder waited lets nobody in.
       if (!w.entrant.admission.stillValid()) {
         waiting.delete(w);
-        w.entrant.channel.close('revoked', 'Your join link is no longer valid (revoked or expired). Ask the host for a new one.');
+        w.entrant.channel.close('revoked', USER_MESSAGES.linkNoLongerValid);
         w.resolve(null);
         continue;
       }
@@ -335,7 +336,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       requireHost(peer);
       const target = targetOf(d.peerId);
       if (target === peer) throw new RequestError(400, 'use leave to leave the room');
-      room.kick(target.id, 'The host removed you from the room.');
+      room.kick(target.id, USER_MESSAGES.kickedByHost);
       log.info({ room: name, host: peer.id, peer: target.id }, 'peer kicked by host');
       return {};
     },
@@ -395,11 +396,11 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         // Same tab reconnecting (reload, network change): the new connection replaces the old one.
         const old = holders.get(e.peerId)!;
         if (old.peer) {
-          old.peer.channel.close('replaced', 'This session was opened again elsewhere.');
+          old.peer.channel.close('replaced', USER_MESSAGES.replaced);
           removePeer(old.peer);
         } else if (old.waiter) {
           waiting.delete(old.waiter);
-          old.waiter.entrant.channel.close('replaced', 'This session was opened again elsewhere.');
+          old.waiter.entrant.channel.close('replaced', USER_MESSAGES.replaced);
           old.waiter.resolve(null);
         }
       }
@@ -408,7 +409,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       if (g.kind === 'wait') {
         if (waiting.size >= MAX_WAITING) {
           holders.delete(e.peerId);
-          return { kind: 'refused', code: CLOSE_CODES.forbidden, message: 'Too many guests are waiting for this room; try again later.' };
+          return { kind: 'refused', code: CLOSE_CODES.forbidden, message: USER_MESSAGES.tooManyWaiting };
         }
         let resolve!: (p: Peer | null) => void;
         const admitted = new Promise<Peer | null>((r) => (resolve = r));
@@ -469,7 +470,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
 
     credentialEnded({ keys, kind }) {
       const ended = new Set(keys);
-      const message = 'Your access to this room was revoked. Ask the host for a new link, or log in again.';
+      const message = USER_MESSAGES.revoked;
       for (const w of [...waiting]) {
         const a = w.entrant.admission;
         if (a.credential && ended.has(a.credential) && kind === 'revoked' && a.closeOnRevoke) {
@@ -487,7 +488,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
           peer.channel.close('revoked', message);
           removePeer(peer);
         } else if (peer.role === 'host') {
-          setRole(peer, 'guest', kind === 'expired' ? 'Your host rights have expired.' : 'Your host rights have ended (logged out or revoked).');
+          setRole(peer, 'guest', kind === 'expired' ? USER_MESSAGES.hostRightsExpired : USER_MESSAGES.hostRightsEnded);
         }
       }
       checkIdle();

@@ -3,7 +3,8 @@ import type { Logger } from '../log.ts';
 import { isConfdError } from '../errors.ts';
 import { RequestError, type Peer, type PeerChannel } from '../rooms/peer.ts';
 import type { Room } from '../rooms/room.ts';
-import { clientRequests, envelopeSchema, ERROR_CODES, type ClientMethod, type Role, type ServerNotifications } from './protocol.ts';
+import { ERROR_CODES, httpStatus, type ClientMethod, type ServerNotifications } from '../protocol/index.ts';
+import { clientRequests, envelopeSchema } from './schemas.ts';
 import { tokenBucket } from './rate-limit.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
 
@@ -155,7 +156,7 @@ export async function handleRequest(ws: WebSocket, room: Room, peer: Peer, m: Ex
     sendJson(ws, { response: true, id: m.id, ok: true, data: data ?? {} });
   } catch (e) {
     if (e instanceof RequestError) return void replyError(ws, m.id, e.code, e.message);
-    if (isConfdError(e)) return void replyError(ws, m.id, ERROR_CODES.badRequest, e.message);
+    if (isConfdError(e)) return void replyError(ws, m.id, httpStatus(e.code), e.message);
     // mediasoup rejects bad parameters with TypeError / UnsupportedError: the client's fault, and safe to echo.
     const name = (e as Error).name;
     if (name === 'TypeError' || name === 'UnsupportedError' || name === 'InvalidStateError') return void replyError(ws, m.id, ERROR_CODES.badRequest, `${method}: ${(e as Error).message}`);

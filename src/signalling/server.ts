@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import { createHash } from 'node:crypto';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from '../log.ts';
@@ -12,7 +13,8 @@ import type { ClientIpResolver } from '../http/client-ip.ts';
 import type { HostCheck } from '../http/host-check.ts';
 import { rateKeyForIp } from '../store/ips.ts';
 import { closeWith, CLOSE_CODES, createChannel, floodGuard, handleRequest, readEnvelope, replyError, describeIssue, sendJson } from './connection.ts';
-import { DISPLAY_NAME_MAX, ERROR_CODES, helloSchema, MAX_MESSAGE_BYTES, PEER_ID_RE, SECRET_QUERY_KEYS, type Hello, type HelloResponse } from './protocol.ts';
+import { DISPLAY_NAME_MAX, ERROR_CODES, MAX_MESSAGE_BYTES, PEER_ID_RE, SECRET_QUERY_KEYS, type Hello, type HelloResponse } from '../protocol/index.ts';
+import { helloSchema } from './schemas.ts';
 
 export const SIGNALLING_PATH = '/ws';
 const PING_INTERVAL_MS = 15_000;
@@ -169,7 +171,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       if (flooded) return;
       flooded = true;
       log.warn({ room: conn.room, peer: conn.peerId, ip, state: conn.state }, 'signalling flood: closing connection');
-      channel.close('rate_limited', 'Too many messages; disconnected.');
+      channel.close('rate_limited', USER_MESSAGES.flood);
     });
     ws.on('message', (raw, isBinary) => {
       if (allowed()) route(conn, raw, isBinary, answer, channel);
@@ -193,7 +195,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
         conn.state = 'pending';
         admit(conn, m.id, parsed.data, channel, (raw2, bin2) => route(conn, raw2, bin2, answer, channel)).catch((e: unknown) => {
           log.error({ err: e }, 'could not admit signalling connection');
-          channel.refuse(1011, 'The server could not open this room right now; try again.');
+          channel.refuse(CLOSE_CODES.internal, USER_MESSAGES.couldNotOpen);
         });
         return;
       }
@@ -204,7 +206,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       case 'waiting': {
         // Nothing can be done before the host arrives; say so instead of dropping requests silently.
         const m = readEnvelope(conn.ws, raw, isBinary);
-        if (m.kind === 'request') replyError(conn.ws, m.id, ERROR_CODES.conflict, 'waiting for the host to arrive');
+        if (m.kind === 'request') replyError(conn.ws, m.id, ERROR_CODES.conflict, USER_MESSAGES.stillWaiting);
         return;
       }
       case 'room': {
@@ -246,7 +248,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     if (!decision.ok) return channel.refuse(decision.code, decision.message);
     const { admission } = decision;
     // Revoked while the policy was deciding: its event came before this connection could hear it.
-    if (!admission.stillValid()) return channel.refuse(CLOSE_CODES.revoked, 'Your credentials were revoked just now. Ask the host for a new link, or log in again.');
+    if (!admission.stillValid()) return channel.refuse(CLOSE_CODES.revoked, USER_MESSAGES.revokedJustNow);
     const room = rooms.room(conn.room);
     const result = await room.admit({
       peerId: conn.peerId,
@@ -279,7 +281,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     conn.state = 'waiting';
     conn.leaveWaiting = result.leave;
     respond(true);
-    sendJson(ws, { notification: true, method: 'waiting', data: { message: 'Waiting for the host to join. This page will join by itself.' } });
+    sendJson(ws, { notification: true, method: 'waiting', data: { message: USER_MESSAGES.waiting } });
     replayEarly();
     const peer = await result.admitted;
     conn.leaveWaiting = undefined;
