@@ -51,13 +51,13 @@ export function processRss(pid: number): number {
 }
 
 /** Whole-machine CPU counters from /proc/stat, in ms summed over all cores. */
-export function machineCpuMs(): { busy: number; total: number } {
+export function machineCpuMs(): { busy: number; total: number; nice: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal (guest is already in user)
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = v;
   const busy = user + nice + system + irq + softirq + steal;
-  return { busy: (busy * 1000) / CLK_TCK, total: ((busy + idle + iowait) * 1000) / CLK_TCK };
+  return { busy: (busy * 1000) / CLK_TCK, total: ((busy + idle + iowait) * 1000) / CLK_TCK, nice: (nice * 1000) / CLK_TCK };
 }
 
 /**
@@ -76,12 +76,18 @@ export class CpuWindow {
   }
 
   /** Cores used (1 = one core fully busy) per watched pid, plus the rest of the machine. */
-  end(): { seconds: number; cores: number[]; others: number; loadavg1: number } {
+  /**
+   * `others`: cores used by everything else; `othersNiced`: the part of it at a positive nice (builds,
+   * `npm ci` under nice). That part competes all the same: with sched_autogroup, nice only orders
+   * processes within one session.
+   */
+  end(): { seconds: number; cores: number[]; others: number; othersNiced: number; loadavg1: number } {
     const seconds = (performance.now() - this.t0) / 1000;
     const cores = this.pids.map((p, i) => (processCpuMs(p) - this.cpu0[i]!) / 1000 / seconds);
     const m = machineCpuMs();
     const machineCores = (m.busy - this.machine0.busy) / 1000 / seconds;
-    return { seconds, cores, others: Math.max(0, machineCores - cores.reduce((a, b) => a + b, 0)), loadavg1: loadavg()[0]! };
+    const others = Math.max(0, machineCores - cores.reduce((a, b) => a + b, 0));
+    return { seconds, cores, others, othersNiced: Math.min(others, (m.nice - this.machine0.nice) / 1000 / seconds), loadavg1: loadavg()[0]! };
   }
 }
 

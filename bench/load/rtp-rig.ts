@@ -1,12 +1,19 @@
 /**
- * A pure-forwarding rig for one mediasoup worker: RTP in over PlainTransport producers, RTP (or SRTP)
- * out over PlainTransport consumers, fed and drained by plain Node dgram sockets in this process.
+ * A pure-forwarding rig for one room: RTP in over PlainTransport producers, RTP (or SRTP) out over
+ * PlainTransport consumers, fed and drained by plain Node dgram sockets in this process.
  *
- * The worker is created here with the daemon's settings (src/sfu/worker-pool.ts: same binary from
- * node_modules/mediasoup, logLevel warn, liburing off), its router with the daemon's codecs
- * (src/sfu/codecs.ts), an ActiveSpeakerObserver fed with the audio producers like a room's, and
- * consumers made like the room makes them (enableRtx, ignoreDtx). What a WebRtcTransport adds on top
- * (ICE consent checks, DTLS, transport-cc feedback and bandwidth estimation) is not here.
+ * The room's media is the daemon's own: a WorkerPool (src/sfu/worker-pool.ts: same binary from
+ * node_modules/mediasoup, logLevel warn, liburing off, the port range split per worker) and a RouterSet
+ * (src/sfu/router-set.ts: routers with the daemon's codecs, each new peer placed on the least-loaded
+ * router, a router added on another worker once every router holds `peersPerRouter` peers, producers
+ * piped with pipeToRouter on demand). With one worker (the default) that is one router, as before.
+ * An ActiveSpeakerObserver is fed with the audio producers like a room's, and consumers are made like
+ * the room makes them (enableRtx, ignoreDtx). What a WebRtcTransport adds on top (ICE consent checks,
+ * DTLS, transport-cc feedback and bandwidth estimation) is not here.
+ *
+ * Two room shapes: fixed publishers (`publishers` peers sending audio + video, then subscribers added
+ * with growTo() that each consume every producer) and a mesh (addMeshPeer(): each peer sends and
+ * consumes everyone else, as in a meeting where every camera is on).
  *
  * Loss is counted at the receivers from RTP sequence numbers, per consumer SSRC (the worker gives
  * each consumer its own SSRC and sequence space, and a packet it did not get leaves a gap). SRTP
@@ -17,9 +24,10 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
-import { MEDIA_CODECS } from '../../src/sfu/codecs.ts';
+import { createLogger } from '../../src/log.ts';
+import { createRouterSet, type RoomRouter, type RouterSet } from '../../src/sfu/router-set.ts';
+import { startWorkerPool, type WorkerPool } from '../../src/sfu/worker-pool.ts';
 import { CpuWindow, processRss, sumDrops, udpDropsByPort } from './proc.ts';
 import type { ReceiverTotals } from './rtp-receiver.ts';
 
@@ -56,6 +64,13 @@ interface Publisher {
   socket: Socket;
   transport: types.PlainTransport;
   streams: SendStream[];
+  home: RoomRouter;
+}
+
+interface Subscriber {
+  transport: types.PlainTransport;
+  ssrcs: number[];
+  home: RoomRouter;
 }
 
 export interface RigOptions {
@@ -68,6 +83,9 @@ export interface RigOptions {
   keyFrameRequestDelay?: number;
   /** Receiving sockets, in a worker thread of this process (each with a 4 MiB buffer where the kernel allows). */
   receiverSockets?: number;
+  /** mediasoup.workers for the room (default 1) and mediasoup.peersPerRouter (default: never spread). */
+  workers?: number;
+  peersPerRouter?: number;
 }
 
 export interface WindowResult {
@@ -83,10 +101,15 @@ export interface WindowResult {
   /** Drops at this process's receiving sockets (the rig was too slow), and at the worker's producer sockets. */
   receiverDrops: number;
   workerIngressDrops: number;
-  /** Cores used during the window: the worker, this process (sender + receivers), everything else. */
+  /** Cores used during the window: the workers (summed), this process (sender + receivers), everything else. */
   workerCores: number;
+  /** Per worker (pool order), and the consumers placed on each. */
+  workerCoresEach: number[];
+  consumersEach: number[];
   rigCores: number;
   otherCores: number;
+  /** The part of otherCores at a positive nice (see CpuWindow). */
+  otherNicedCores: number;
   loadavg1: number;
   workerRss: number;
   /** Consumers that got nothing at all in the window. */
@@ -128,28 +151,43 @@ function opusPacket(s: SendStream, size: number): Buffer {
 }
 
 export class ForwardingRig {
-  readonly worker: types.Worker;
-  readonly router: types.Router;
+  readonly pool: WorkerPool;
+  readonly set: RouterSet;
   readonly opts: RigOptions;
   private readonly publishers: Publisher[] = [];
-  private readonly subscribers: { transport: types.PlainTransport; ssrcs: number[] }[] = [];
+  private readonly subscribers: Subscriber[] = [];
+  /** Every stream sent, in creation order: its index is the receiver's `source`. */
+  private readonly streams: SendStream[] = [];
+  private readonly meshSubscribers: Subscriber[] = [];
+  private speaker: types.ActiveSpeakerObserver | null = null;
   private receiver: Worker | null = null;
   private receiverPorts: number[] = [];
   private consumerCount = 0;
   private timer: NodeJS.Timeout | null = null;
+  private readonly seenRouters = new Set<types.Router>();
+  /** Pipe transports (both ends) and the producers piped (producer id + destination router). */
+  readonly pipeTransports: types.Transport[] = [];
+  readonly piped = new Set<string>();
   /** Totals of the last window: packets that matched no consumer, probation padding, RTCP. */
   lastTotals: ReceiverTotals | null = null;
 
-  private constructor(worker: types.Worker, router: types.Router, opts: RigOptions) {
-    this.worker = worker;
-    this.router = router;
+  private constructor(pool: WorkerPool, set: RouterSet, opts: RigOptions) {
+    this.pool = pool;
+    this.set = set;
     this.opts = opts;
   }
 
   static async start(opts: RigOptions): Promise<ForwardingRig> {
-    const worker = await mediasoup.createWorker({ logLevel: 'warn', disableLiburing: true });
-    const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
-    const rig = new ForwardingRig(worker, router, opts);
+    const log = createLogger('silent');
+    const pool = await startWorkerPool({ workers: opts.workers ?? 1, portRange: [opts.portRange.min, opts.portRange.max], log, onWorkerDied: () => {} });
+    let set: RouterSet;
+    try {
+      set = await createRouterSet({ pool, peersPerRouter: opts.peersPerRouter ?? 1_000_000, log, room: 'bench', onLost: () => {} });
+    } catch (e) {
+      pool.close();
+      throw e;
+    }
+    const rig = new ForwardingRig(pool, set, opts);
     try {
       await rig.setUp();
     } catch (e) {
@@ -163,59 +201,96 @@ export class ForwardingRig {
     return this.consumerCount;
   }
 
+  /** The first worker (the only one by default). */
+  get worker(): types.Worker {
+    return this.pool.list()[0]!.worker;
+  }
+
   get workerPid(): number {
     return this.worker.pid;
   }
 
-  private listenInfo(): types.TransportListenInfo {
-    return { protocol: 'udp', ip: '127.0.0.1', portRange: this.opts.portRange };
+  /** Peers placed so far (publishers, subscribers, mesh peers). */
+  get peers(): number {
+    return this.set.routers.reduce((a, r) => a + r.peers, 0);
+  }
+
+  private listenInfo(home: RoomRouter): types.TransportListenInfo {
+    return { protocol: 'udp', ip: '127.0.0.1', portRange: home.worker.portRange };
+  }
+
+  /** A new peer's router (the daemon's placement), watching new routers for pipe transports. */
+  private async place(): Promise<RoomRouter> {
+    const home = await this.set.place();
+    for (const r of this.set.routers) {
+      if (this.seenRouters.has(r.router)) continue;
+      this.seenRouters.add(r.router);
+      r.router.observer.on('newtransport', (t) => {
+        if (t.type === 'pipe') this.pipeTransports.push(t);
+      });
+    }
+    return home;
   }
 
   private async setUp(): Promise<void> {
-    const speaker = await this.router.createActiveSpeakerObserver({ interval: 300 });
     this.receiver = new Worker(new URL('./rtp-receiver.ts', import.meta.url), { workerData: { sockets: this.opts.receiverSockets ?? 4 } });
     const [ready] = (await once(this.receiver, 'message')) as [{ ports: number[] }];
     this.receiverPorts = ready.ports;
-    for (let p = 0; p < this.opts.publishers; p++) {
-      const transport = await this.router.createPlainTransport({ listenInfo: this.listenInfo(), rtcpMux: true, comedia: true });
-      const socket = createSocket('udp4');
-      await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
-      const pub: Publisher = { socket, transport, streams: [] };
-      for (const kind of ['audio', 'video'] as const) {
-        const ssrc = randomBytes(4).readUInt32BE(0) >>> 0;
-        const producer = await transport.produce({
-          kind,
-          rtpParameters:
-            kind === 'audio'
-              ? { codecs: [{ mimeType: 'audio/opus', payloadType: OPUS_PT, clockRate: 48000, channels: 2 }], encodings: [{ ssrc }], rtcp: { cname: `pub${p}` } }
-              : {
-                  codecs: [{ mimeType: 'video/VP8', payloadType: VP8_PT, clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }] }],
-                  encodings: [{ ssrc }],
-                  rtcp: { cname: `pub${p}` },
-                },
-          appData: { peerId: `pub${p}` },
-          ...(this.opts.keyFrameRequestDelay ? { keyFrameRequestDelay: this.opts.keyFrameRequestDelay } : {}),
-        });
-        if (kind === 'audio') await speaker.addProducer({ producerId: producer.id });
-        pub.streams.push({
-          kind,
-          ssrc,
-          payloadType: kind === 'audio' ? OPUS_PT : VP8_PT,
-          seq: randomInt(0, 65536),
-          ts: randomInt(0, 2 ** 32),
-          pictureId: randomInt(0, 0x8000),
-          due: performance.now() + randomInt(0, 20),
-          frames: 0,
-          keyWanted: true,
-          sent: 0,
-          sentInWindow: 0,
-          producer,
-        });
-      }
-      socket.on('message', (m) => this.onPublisherRtcp(pub, m));
-      this.publishers.push(pub);
-    }
+    for (let p = 0; p < this.opts.publishers; p++) await this.addPublisher(`pub${p}`);
     this.timer = setInterval(() => this.tick(), 5);
+  }
+
+  private async addPublisher(cname: string, home?: RoomRouter): Promise<Publisher> {
+    home ??= await this.place();
+    const first = this.set.routers[0]!;
+    if (!this.speaker) this.speaker = await first.router.createActiveSpeakerObserver({ interval: 300 });
+    const transport = await home.router.createPlainTransport({ listenInfo: this.listenInfo(home), rtcpMux: true, comedia: true });
+    const socket = createSocket('udp4');
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+    const pub: Publisher = { socket, transport, streams: [], home };
+    for (const kind of ['audio', 'video'] as const) {
+      const ssrc = randomBytes(4).readUInt32BE(0) >>> 0;
+      const producer = await transport.produce({
+        kind,
+        rtpParameters:
+          kind === 'audio'
+            ? { codecs: [{ mimeType: 'audio/opus', payloadType: OPUS_PT, clockRate: 48000, channels: 2 }], encodings: [{ ssrc }], rtcp: { cname } }
+            : {
+                codecs: [{ mimeType: 'video/VP8', payloadType: VP8_PT, clockRate: 90000, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }] }],
+                encodings: [{ ssrc }],
+                rtcp: { cname },
+              },
+        appData: { peerId: cname },
+        ...(this.opts.keyFrameRequestDelay ? { keyFrameRequestDelay: this.opts.keyFrameRequestDelay } : {}),
+      });
+      // The room's observer lives on its first router; audio from other routers is piped to it (src/rooms/room.ts addToSpeaker).
+      if (kind === 'audio') {
+        if (home !== first) {
+          await this.set.pipe(producer.id, home, first);
+          this.piped.add(`${producer.id} ${first.router.id}`);
+        }
+        await this.speaker.addProducer({ producerId: producer.id });
+      }
+      const stream: SendStream = {
+        kind,
+        ssrc,
+        payloadType: kind === 'audio' ? OPUS_PT : VP8_PT,
+        seq: randomInt(0, 65536),
+        ts: randomInt(0, 2 ** 32),
+        pictureId: randomInt(0, 0x8000),
+        due: performance.now() + randomInt(0, 20),
+        frames: 0,
+        keyWanted: true,
+        sent: 0,
+        sentInWindow: 0,
+        producer,
+      };
+      pub.streams.push(stream);
+      this.streams.push(stream);
+    }
+    socket.on('message', (m) => this.onPublisherRtcp(pub, m));
+    this.publishers.push(pub);
+    return pub;
   }
 
   /** PLI (PSFB FMT 1) and FIR (FMT 4) from the worker ask the publisher for a key frame. */
@@ -272,50 +347,89 @@ export class ForwardingRig {
     s.sentInWindow++;
   }
 
+  private async newSubscriber(home: RoomRouter): Promise<Subscriber> {
+    const transport = await home.router.createPlainTransport({
+      listenInfo: this.listenInfo(home),
+      rtcpMux: true,
+      comedia: false,
+      enableSrtp: this.opts.srtp,
+      srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80',
+    });
+    const dest = this.receiverPorts[(this.subscribers.length + this.meshSubscribers.length) % this.receiverPorts.length]!;
+    await transport.connect({
+      ip: '127.0.0.1',
+      port: dest,
+      ...(this.opts.srtp ? { srtpParameters: { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80' as const, keyBase64: randomBytes(30).toString('base64') } } : {}),
+    });
+    return { transport, ssrcs: [], home };
+  }
+
+  /** One consumer of `s` (sent by `pub`) for `sub`, piped to the subscriber's router first if need be. */
+  private async consumeOne(sub: Subscriber, pub: Publisher, s: SendStream): Promise<[number, number]> {
+    if (pub.home !== sub.home) {
+      await this.set.pipe(s.producer.id, pub.home, sub.home);
+      this.piped.add(`${s.producer.id} ${sub.home.router.id}`);
+    }
+    // As the room does (src/rooms/media.ts consume), minus the pause until the client answers.
+    const consumer = await sub.transport.consume({ producerId: s.producer.id, rtpCapabilities: sub.home.router.rtpCapabilities, enableRtx: true, ignoreDtx: true });
+    const ssrc = consumer.rtpParameters.encodings?.[0]?.ssrc;
+    if (ssrc === undefined) throw new Error('consumer without an SSRC');
+    sub.ssrcs.push(ssrc);
+    sub.home.worker.consumers++;
+    this.consumerCount++;
+    return [ssrc, this.streams.indexOf(s)];
+  }
+
   /**
    * Adds subscribers until `target` consumers exist: one transport per subscriber consuming every
-   * producer, like a peer's recv transport. Returns false if that took longer than `maxMs` (a worker
-   * near saturation answers its channel slowly) and stops there.
+   * producer, like a peer's recv transport, on the router the room places it on. Returns false if that
+   * took longer than `maxMs` (a worker near saturation answers its channel slowly) and stops there.
    */
   async growTo(target: number, maxMs = Infinity): Promise<boolean> {
-    const streams = this.publishers.flatMap((p) => p.streams);
     const t0 = performance.now();
-    while (this.consumerCount + streams.length <= target) {
+    while (this.consumerCount + this.streams.length <= target) {
       if (performance.now() - t0 > maxMs) return false;
-      const i = this.subscribers.length;
-      const transport = await this.router.createPlainTransport({
-        listenInfo: this.listenInfo(),
-        rtcpMux: true,
-        comedia: false,
-        enableSrtp: this.opts.srtp,
-        srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80',
-      });
-      const dest = this.receiverPorts[i % this.receiverPorts.length]!;
-      await transport.connect({
-        ip: '127.0.0.1',
-        port: dest,
-        ...(this.opts.srtp ? { srtpParameters: { cryptoSuite: 'AES_CM_128_HMAC_SHA1_80' as const, keyBase64: randomBytes(30).toString('base64') } } : {}),
-      });
-      const sub = { transport, ssrcs: [] as number[] };
+      const home = await this.place();
+      const sub = await this.newSubscriber(home);
       this.subscribers.push(sub);
-      for (const s of streams) {
-        // As the room does (src/sfu/room.ts createConsumer), minus the pause until the client answers.
-        const consumer = await transport.consume({ producerId: s.producer.id, rtpCapabilities: this.router.rtpCapabilities, enableRtx: true, ignoreDtx: true });
-        const ssrc = consumer.rtpParameters.encodings?.[0]?.ssrc;
-        if (ssrc === undefined) throw new Error('consumer without an SSRC');
-        sub.ssrcs.push(ssrc);
-        this.consumerCount++;
-      }
-      this.receiver!.postMessage({ type: 'add', ssrcs: sub.ssrcs.map((ssrc, k) => [ssrc, k]) });
+      const added: [number, number][] = [];
+      for (const pub of this.publishers) for (const s of pub.streams) added.push(await this.consumeOne(sub, pub, s));
+      this.receiver!.postMessage({ type: 'add', ssrcs: added });
     }
     return true;
   }
 
-  /** Closes subscribers (newest first) until at most `target` consumers are left. */
+  /**
+   * Mesh shape: one more peer that sends audio + video and consumes every other peer's streams; every
+   * mesh peer already in consumes the newcomer's. Returns false if that took longer than `maxMs`.
+   */
+  async addMeshPeer(maxMs = Infinity): Promise<boolean> {
+    const t0 = performance.now();
+    const home = await this.place();
+    const others = [...this.publishers];
+    const pub = await this.addPublisher(`mesh${this.meshSubscribers.length}`, home);
+    const sub = await this.newSubscriber(home);
+    const mine: [number, number][] = [];
+    for (const p of others) for (const s of p.streams) mine.push(await this.consumeOne(sub, p, s));
+    this.meshSubscribers.push(sub);
+    this.receiver!.postMessage({ type: 'add', ssrcs: mine });
+    for (const other of this.meshSubscribers) {
+      if (other === sub) continue;
+      const theirs: [number, number][] = [];
+      for (const s of pub.streams) theirs.push(await this.consumeOne(other, pub, s));
+      this.receiver!.postMessage({ type: 'add', ssrcs: theirs });
+      if (performance.now() - t0 > maxMs) return false;
+    }
+    return true;
+  }
+
+  /** Closes subscribers (newest first) until at most `target` consumers are left (fixed-publisher shape only). */
   shrinkTo(target: number): void {
     while (this.consumerCount > target && this.subscribers.length > 0) {
       const sub = this.subscribers.pop()!;
       sub.transport.close();
+      this.set.release(sub.home);
+      sub.home.worker.consumers -= sub.ssrcs.length;
       this.receiver!.postMessage({ type: 'remove', ssrcs: sub.ssrcs });
       this.consumerCount -= sub.ssrcs.length;
     }
@@ -323,21 +437,29 @@ export class ForwardingRig {
 
   /** Consumers per subscriber (every publisher's audio and video). */
   get consumersPerSubscriber(): number {
-    return this.publishers.length * 2;
+    return this.streams.length;
+  }
+
+  /** Routers of the room with their worker pid, peers and consumers. */
+  routers(): { workerPid: number; peers: number; consumers: number }[] {
+    return this.set.routers.map((r) => ({ workerPid: r.worker.worker.pid, peers: r.peers, consumers: r.worker.consumers }));
   }
 
   /** Counts one window of `seconds`; loss from sequence-number gaps per consumer SSRC. */
   async measure(seconds: number): Promise<WindowResult> {
     const rx = this.receiver!;
-    const streams = this.publishers.flatMap((p) => p.streams);
-    const ingressPorts = this.publishers.map((p) => p.transport.tuple.localPort);
+    const streams = this.streams;
+    // Where the workers receive: the publishers' transports and both ends of every pipe.
+    const ingressPorts = [...this.publishers.map((p) => p.transport.tuple.localPort), ...this.pipeTransports.filter((t) => !t.closed).map((t) => (t as types.PipeTransport).tuple.localPort)];
+    const workers = this.pool.list();
     rx.postMessage({ type: 'start' });
     await once(rx, 'message');
     for (const s of streams) s.sentInWindow = 0;
     const drops0 = udpDropsByPort();
-    const cpu = new CpuWindow([this.worker.pid, process.pid]);
+    const cpu = new CpuWindow([...workers.map((w) => w.worker.pid), process.pid]);
     await sleep(seconds * 1000);
     const c = cpu.end();
+    const workerCoresEach = c.cores.slice(0, workers.length);
     const drops1 = udpDropsByPort();
     rx.postMessage({ type: 'end', sent: streams.map((s) => s.sentInWindow) });
     const [t] = (await once(rx, 'message')) as [ReceiverTotals];
@@ -352,11 +474,14 @@ export class ForwardingRig {
       ingressPps: sent / c.seconds,
       receiverDrops: sumDrops(drops1, this.receiverPorts) - sumDrops(drops0, this.receiverPorts),
       workerIngressDrops: sumDrops(drops1, ingressPorts) - sumDrops(drops0, ingressPorts),
-      workerCores: c.cores[0]!,
-      rigCores: c.cores[1]!,
+      workerCores: workerCoresEach.reduce((a, b) => a + b, 0),
+      workerCoresEach,
+      consumersEach: workers.map((w) => w.consumers),
+      rigCores: c.cores[workers.length]!,
       otherCores: c.others,
+      otherNicedCores: c.othersNiced,
       loadavg1: c.loadavg1,
-      workerRss: processRss(this.worker.pid),
+      workerRss: workers.reduce((a, w) => a + processRss(w.worker.pid), 0),
       silentConsumers: t.silent,
     };
   }
@@ -366,6 +491,7 @@ export class ForwardingRig {
     for (const p of this.publishers) p.socket.close();
     this.receiver?.postMessage({ type: 'close' });
     void this.receiver?.terminate();
-    this.worker.close();
+    this.set.close();
+    this.pool.close();
   }
 }
