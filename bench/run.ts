@@ -13,11 +13,12 @@ import { version as mediasoupVersion } from 'mediasoup';
 import { ROOT } from '../test/helpers/daemon.ts';
 import { controlPlaneSection } from './control-plane.ts';
 import { confctlStartupSection } from './confctl-startup.ts';
+import { roomSection } from './room.ts';
 import { sfuSection } from './sfu.ts';
 import { signallingSection } from './signalling.ts';
 import { fmt, type Row, type Section, type SectionResult } from './lib.ts';
 
-const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection, sfuSection, signallingSection];
+const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection, sfuSection, roomSection, signallingSection];
 
 function parseArgs(argv: string[]) {
   const quick = argv.includes('--quick');
@@ -112,6 +113,44 @@ function markdown(opts: { quick: boolean; ms: number; machine: [string, string][
   return out.join('\n');
 }
 
+/** Splits a BENCHMARKS.md into its preamble and its "## " sections, keyed by title. */
+function splitSections(text: string): { head: string; sections: Map<string, string> } {
+  const parts = text.split(/^(?=## )/m);
+  const sections = new Map<string, string>();
+  for (const p of parts.slice(1)) sections.set(p.slice(3, p.indexOf('\n')).trim(), p.replace(/\n*$/, '\n\n'));
+  return { head: parts[0] ?? '', sections };
+}
+
+/**
+ * `--only` with writing: the new text of the sections that ran replaces theirs in the existing file
+ * (in SECTIONS order), the others stay, and the preamble says which sections are newer, when, and on
+ * what load.
+ */
+function mergeSections(file: string, fresh: string, ran: Section[], box: [string, string][], quick: boolean): string {
+  let old = '';
+  try {
+    old = readFileSync(file, 'utf8');
+  } catch {
+    return fresh;
+  }
+  const a = splitSections(old);
+  const b = splitSections(fresh);
+  const titles = new Set(ran.map((s) => s.title));
+  const out: string[] = [];
+  const date = box.find(([k]) => k === 'Date (start)')?.[1] ?? '';
+  const load = box.find(([k]) => k === 'Load average at start')?.[1]?.split(' (')[0] ?? '';
+  const note = `Section${ran.length > 1 ? 's' : ''} ${ran.map((s) => `"${s.title}"`).join(', ')} regenerated on ${date} with \`--only ${ran.map((s) => s.id).join(',')}\`${quick ? ' --quick' : ''} (load average at start ${load}); the rest is from the run described here.`;
+  // Drop notes of earlier partial runs for the same sections, keep the rest of the preamble.
+  const head = a.head.split('\n\n').filter((para) => !(para.startsWith('Section') && para.includes('regenerated on') && ran.some((s) => para.includes(`"${s.title}"`))));
+  out.push(head.join('\n\n').replace(/\n*$/, '\n\n'), `${note}\n\n`);
+  const order = [...SECTIONS.map((s) => s.title), ...[...a.sections.keys()].filter((t) => !SECTIONS.some((s) => s.title === t))];
+  for (const t of ['Machine', ...order.filter((t) => t !== 'Machine')]) {
+    const text = titles.has(t) ? b.sections.get(t) : a.sections.get(t);
+    if (text) out.push(text);
+  }
+  return out.join('').replace(/\n+$/, '\n');
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const t0 = performance.now();
@@ -140,8 +179,15 @@ async function main(): Promise<void> {
   console.log(`\ntotal ${fmt(ms / 1000)} s`);
   if (opts.write) {
     const file = join(ROOT, 'BENCHMARKS.md');
-    writeFileSync(file, markdown({ quick: opts.quick, ms, machine: box }, results));
-    console.log(`wrote ${file}`);
+    const text = markdown({ quick: opts.quick, ms, machine: box }, results);
+    if (opts.only) {
+      // Some sections only: replace those in the existing file and keep the others as they were.
+      writeFileSync(file, mergeSections(file, text, results.map((r) => r.section), box, opts.quick));
+      console.log(`updated ${results.map((r) => r.section.id).join(', ')} in ${file}`);
+    } else {
+      writeFileSync(file, text);
+      console.log(`wrote ${file}`);
+    }
   }
 }
 

@@ -25,7 +25,7 @@ const RIG_PORTS = { min: 48000, max: 48999 };
 const MEDIASOUP_CONSUMERS_PER_WORKER = 500;
 const LIVEKIT_TRACKS_PER_CPU = 400;
 
-interface Step {
+export interface Step {
   consumers: number;
   reached: boolean;
   growMs: number;
@@ -48,9 +48,9 @@ interface Ramp {
   loadStart: string;
 }
 
-const best = (s: Step) => s.windows.reduce((a, b) => (b.lossFraction < a.lossFraction ? b : a));
+export const best = (s: Step) => s.windows.reduce((a, b) => (b.lossFraction < a.lossFraction ? b : a));
 
-async function measureStep(rig: ForwardingRig, target: number, o: { windowS: number; settleMs: number; growLimitMs: number }, log: (m: string) => void): Promise<Step> {
+export async function measureStep(rig: ForwardingRig, target: number, o: { windowS: number; settleMs: number; growLimitMs: number }, log: (m: string) => void): Promise<Step> {
   const t0 = performance.now();
   const reached = await rig.growTo(target, o.growLimitMs);
   const growMs = performance.now() - t0;
@@ -63,7 +63,7 @@ async function measureStep(rig: ForwardingRig, target: number, o: { windowS: num
   const b = best(step);
   log(
     `  ${rig.opts.srtp ? 'srtp' : 'rtp'} ${rig.consumers} consumers${reached ? '' : ' (growth stalled)'}: loss ${(b.lossFraction * 100).toFixed(2)}%, ` +
-      `${fmt(b.receivedPps)} pkt/s out, worker ${b.workerCores.toFixed(2)} cores, rig ${b.rigCores.toFixed(2)}, others ${b.otherCores.toFixed(2)}, grow ${fmt(growMs / 1000)} s`,
+      `${fmt(b.receivedPps)} pkt/s out, worker ${b.workerCores.toFixed(2)} cores${b.workerCoresEach.length > 1 ? ` (${b.workerCoresEach.map((x) => x.toFixed(2)).join(' + ')})` : ''}, rig ${b.rigCores.toFixed(2)}, others ${b.otherCores.toFixed(2)}, grow ${fmt(growMs / 1000)} s`,
   );
   return step;
 }
@@ -128,6 +128,17 @@ interface KeyFrameCost {
 }
 
 /**
+ * Where the key-frame step starts: 70% of where the plain-RTP ramp saturated (its first failing step,
+ * or the most it carried when it reached its cap), in 250s, so that the 250 added consumers stay below
+ * saturation on any machine. A fixed 2,000 put a slower machine that saturates at ~1,300 past its
+ * limit: 65 s per run of the step and 25-50% loss, measuring the overload instead of the key frames.
+ */
+export function keyFrameStart(plain: { carried: number; failed: { consumers: number } | null }): number {
+  const saturation = plain.failed ? plain.failed.consumers : plain.carried;
+  return Math.max(250, Math.floor((0.7 * saturation) / 250) * 250);
+}
+
+/**
  * What a burst of new video consumers costs: each one makes the worker ask the publisher for a key
  * frame (PLI), and the key frame goes to every consumer of that producer. Adds 250 consumers to a rig
  * at `from` consumers, without coalescing (keyFrameRequestDelay 0, mediasoup's default) and with the
@@ -139,11 +150,11 @@ async function keyFrameCost(o: SectionOptions, from: number): Promise<KeyFrameCo
     o.log(`sfu: key frame cost, +250 consumers at ${from}, keyFrameRequestDelay ${delay}`);
     const rig = await ForwardingRig.start({ publishers: PUBLISHERS, srtp: false, portRange: RIG_PORTS, keyFrameRequestDelay: delay });
     try {
-      await rig.growTo(from);
+      await rig.growTo(from, 30_000);
       await sleep(1500);
       const k0 = rig.keyFrameRequests;
       const t0 = performance.now();
-      await rig.growTo(from + 250, 60_000);
+      await rig.growTo(from + 250, 30_000);
       const growMs = performance.now() - t0;
       const requests = rig.keyFrameRequests - k0;
       const window = await rig.measure(2);
@@ -228,7 +239,7 @@ function waveLatencyRow(w: WaveResult, name: string, note: string): Row {
 export async function sfu(o: SectionOptions): Promise<SectionResult> {
   const plain = await ramp(o, false);
   const srtp = await ramp(o, true);
-  const kf = await keyFrameCost(o, o.quick ? 1500 : 2000);
+  const kf = await keyFrameCost(o, keyFrameStart(plain));
   const sc = await daemonScenario(o);
   const [w50, w100] = sc.media as [WaveResult, WaveResult];
   const pubPps = sc.publisher.videoPps + sc.publisher.audioPps;
@@ -281,7 +292,7 @@ export async function sfu(o: SectionOptions): Promise<SectionResult> {
         value: k.growMs / 1000,
         unit: 's',
         detail: `${k.requests} key frame requests reached the publisher; afterwards loss ${pct(k.window.lossFraction)}, worker ${k.window.workerCores.toFixed(2)} cores`,
-        note: `rig as above (plain RTP), grown to ${fmt(k.from)} consumers, then ${k.added} more timed (transport, connect, consume each). Every new video consumer asks for a key frame; the publisher (the rig answers every PLI/FIR at once, as an encoder does) sends one, and the worker forwards it to every consumer of that producer. mediasoup's producer option keyFrameRequestDelay coalesces the requests; src/sfu/room.ts sets it to ${KEY_FRAME_REQUEST_DELAY_MS} ms on every producer.`,
+        note: `rig as above (plain RTP), grown to ${fmt(k.from)} consumers, then ${k.added} more timed (transport, connect, consume each). Every new video consumer asks for a key frame; the publisher (the rig answers every PLI/FIR at once, as an encoder does) sends one, and the worker forwards it to every consumer of that producer. mediasoup's producer option keyFrameRequestDelay coalesces the requests; src/rooms/media.ts sets it to ${KEY_FRAME_REQUEST_DELAY_MS} ms on every producer.`,
       }),
     ),
     waveLatencyRow(
@@ -354,9 +365,9 @@ function growParagraph(plain: Ramp, srtp: Ramp, kf: KeyFrameCost[]): string {
   const [k0, k1] = kf;
   const kfText =
     k0 && k1
-      ? ` Most of the slowdown is key frames (the worker still answers a trivial channel request in ~0.1 ms at 2,500 consumers): adding ${k0.added} consumers at ${fmt(k0.from)} took ${fmt(k0.growMs / 1000)} s with ${k0.requests} key frame requests reaching the publisher without coalescing (mediasoup's default), and ${fmt(k1.growMs / 1000)} s with ${k1.requests} when the producers coalesce requests (keyFrameRequestDelay ${k1.delay} ms, confd's setting). Each new video consumer of a producer that already has N consumers makes the worker forward a whole key frame N times, so filling a room costs O(N²) key-frame packets, and a real encoder's key frames are far bigger than the rig's ${MEDIA_PROFILE.video.keyPackets} packets. confd therefore sets keyFrameRequestDelay ${k1.delay} ms on its producers (src/sfu/room.ts): the first request still goes out at once, and a joiner in a burst waits at most that long for first video.`
+      ? ` Most of the slowdown is key frames (the worker still answers a trivial channel request in ~0.1 ms at 2,500 consumers): adding ${k0.added} consumers at ${fmt(k0.from)} took ${fmt(k0.growMs / 1000)} s with ${k0.requests} key frame requests reaching the publisher without coalescing (mediasoup's default), and ${fmt(k1.growMs / 1000)} s with ${k1.requests} when the producers coalesce requests (keyFrameRequestDelay ${k1.delay} ms, confd's setting). Each new video consumer of a producer that already has N consumers makes the worker forward a whole key frame N times, so filling a room costs O(N²) key-frame packets, and a real encoder's key frames are far bigger than the rig's ${MEDIA_PROFILE.video.keyPackets} packets. confd therefore sets keyFrameRequestDelay ${k1.delay} ms on its producers (src/rooms/media.ts): the first request still goes out at once, and a joiner in a burst waits at most that long for first video.`
       : '';
-  return `**Consumer creation near saturation.** Creating consumers runs on the worker thread that forwards: ${parts.join('; ')}.${kfText} The daemon places each new room on the worker with the fewest peers (src/sfu/worker-pool.ts leastLoaded()), so one large room does not count as one small one; a room never moves once placed, so a room that grows after placement can still load one worker while another idles. On this 2-core box the rig's receivers (a worker thread of the bench process) share the second core with the sender and everything else; the "rig" and "others" columns show how close they came to limiting the figure.`;
+  return `**Consumer creation near saturation.** Creating consumers runs on the worker thread that forwards: ${parts.join('; ')}.${kfText} The daemon places each new room on the worker with the fewest peers (src/sfu/worker-pool.ts leastLoaded()), so one large room does not count as one small one, and a room that outgrows its router spreads onto another worker (src/sfu/router-set.ts; see the next section for one room over both workers). On this 2-core box the rig's receivers (a worker thread of the bench process) share the second core with the sender and everything else; the "rig" and "others" columns show how close they came to limiting the figure.`;
 }
 
 export const sfuSection: Section = { id: 'sfu', title: 'SFU (mediasoup worker, daemon CPU and memory)', run: sfu };
