@@ -147,7 +147,7 @@ export class ForwardingRig {
   }
 
   static async start(opts: RigOptions): Promise<ForwardingRig> {
-    const worker = await mediasoup.createWorker({ logLevel: 'warn', disableLiburing: true });
+    const worker = await mediasoup.createWorker({ logLevel: 'warn' });
     const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
     const rig = new ForwardingRig(worker, router, opts);
     try {

@@ -219,7 +219,6 @@ export async function createRoom(opts: RoomOptions): Promise<Room> {
         preferUdp: true,
         initialAvailableOutgoingBitrate: 1_000_000,
         enableSctp: Boolean(d.sctpCapabilities),
-        numSctpStreams: (d.sctpCapabilities as { numStreams?: types.NumSctpStreams } | undefined)?.numStreams,
         appData: { producing: d.producing, consuming: d.consuming },
       });
       peer.transports.set(transport.id, transport);
