@@ -6,7 +6,7 @@
  * Figures are measured and printed, never asserted. Each section is a module exporting a Section
  * (bench/lib.ts); add one (e.g. the SFU) by appending it to SECTIONS.
  */
-import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { version as mediasoupVersion } from 'mediasoup';
@@ -89,7 +89,28 @@ function printTable(title: string, rows: Row[]): void {
 
 const md = (s: string) => s.replace(/\|/g, '\\|');
 
-function markdown(opts: { quick: boolean; ms: number; machine: [string, string][] }, results: { section: Section; result: SectionResult | null; error?: string }[]): string {
+// Hand-written blocks of BENCHMARKS.md between these markers (e.g. a before/after comparison of two
+// runs) are carried over when the file is regenerated, after the machine table.
+const KEEP_START = '<!-- kept by bench/run.ts: start -->';
+const KEEP_END = '<!-- kept by bench/run.ts: end -->';
+
+function keptBlocks(file: string): string[] {
+  if (!existsSync(file)) return [];
+  const text = readFileSync(file, 'utf8');
+  const blocks: string[] = [];
+  let from = 0;
+  for (;;) {
+    const a = text.indexOf(KEEP_START, from);
+    if (a < 0) break;
+    const b = text.indexOf(KEEP_END, a);
+    if (b < 0) break;
+    blocks.push(text.slice(a, b + KEEP_END.length));
+    from = b + KEEP_END.length;
+  }
+  return blocks;
+}
+
+function markdown(opts: { quick: boolean; ms: number; machine: [string, string][]; kept: string[] }, results: { section: Section; result: SectionResult | null; error?: string }[]): string {
   const out: string[] = [];
   out.push('# confd benchmarks', '');
   out.push(
@@ -99,6 +120,7 @@ function markdown(opts: { quick: boolean; ms: number; machine: [string, string][
   out.push('## Machine', '', '| | |', '|---|---|');
   for (const [k, v] of opts.machine) out.push(`| ${k} | ${md(v)} |`);
   out.push('');
+  for (const block of opts.kept) out.push(block, '');
   for (const { section, result, error } of results) {
     out.push(`## ${section.title}`, '');
     if (!result) {
@@ -179,7 +201,7 @@ async function main(): Promise<void> {
   console.log(`\ntotal ${fmt(ms / 1000)} s`);
   if (opts.write) {
     const file = join(ROOT, 'BENCHMARKS.md');
-    const text = markdown({ quick: opts.quick, ms, machine: box }, results);
+    const text = markdown({ quick: opts.quick, ms, machine: box, kept: keptBlocks(file) }, results);
     if (opts.only) {
       // Some sections only: replace those in the existing file and keep the others as they were.
       writeFileSync(file, mergeSections(file, text, results.map((r) => r.section), box, opts.quick));

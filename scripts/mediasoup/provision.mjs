@@ -2,6 +2,11 @@
 // Provides node_modules/mediasoup/worker/out/Release/mediasoup-worker after
 // `npm install`. Runs as the root package's postinstall, from the project root:
 //   node scripts/mediasoup/provision.mjs
+// The version is that of the installed mediasoup package (the one package.json
+// pins, after npm install). CONFD_MEDIASOUP_VERSION=X.Y.Z names another
+// version: its worker is then built into the cache only (sources from npm
+// pack), not installed, which is how a new version is tried before the pin in
+// package.json is changed; npm install then finds it in the cache.
 // mediasoup's own postinstall is denied in package.json ("allowScripts"), so
 // this script decides where the worker binary comes from, in this order:
 //   (a) MEDIASOUP_WORKER_BIN is set: check that it is an executable, stop.
@@ -21,7 +26,6 @@ import * as process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 
-const PINNED_VERSION = '3.19.22';
 const PREFIX = 'confd: mediasoup worker:';
 const SCRIPT_DIR = path.dirname(fs.realpathSync(fileURLToPath(import.meta.url)));
 // As invoked (before symlinks are resolved), for messages.
@@ -34,7 +38,8 @@ const STAMP_FILE = path.join(RELEASE_DIR, '.confd-mediasoup-worker.json');
 const PREBUILT_HEADERS_TIMEOUT_MS = 15_000;
 const PREBUILT_BODY_TIMEOUT_MS = 120_000;
 // Files under scripts/mediasoup whose content changes the built binary.
-const BUILD_INPUTS = ['build-worker.sh', 'patches', 'subprojects', 'srtp-adapter/include'];
+const BUILD_INPUTS = ['build-worker.sh', 'patches', 'subprojects', 'srtp-adapter/include', 'unordered-dense/include'];
+const VERSION_RE = /^\d+\.\d+\.\d+$/;
 
 const env = process.env;
 const isSet = (name) => env[name] === '1' || env[name] === 'true';
@@ -49,9 +54,22 @@ function fail(message) {
 	console.error(`${PREFIX} To fix it, either:`);
 	console.error(`${PREFIX}   - install the build packages: apt-get install -y $(cat ${rel}/apt-packages.txt)`);
 	console.error(`${PREFIX}     then run again: node ${rel}/provision.mjs (or npm install)`);
-	console.error(`${PREFIX}   - or set MEDIASOUP_WORKER_BIN to a mediasoup-worker ${PINNED_VERSION} binary,`);
+	console.error(`${PREFIX}   - or set MEDIASOUP_WORKER_BIN to a mediasoup-worker ${wantedVersionForMessages} binary,`);
 	console.error(`${PREFIX}     both for npm install and when running confd.`);
 	process.exit(1);
+}
+
+let wantedVersionForMessages = 'of the installed mediasoup version';
+
+// The mediasoup version package.json pins (an exact version), or null.
+function pinnedVersion() {
+	try {
+		const root = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8'));
+		const spec = root.dependencies?.mediasoup ?? root.devDependencies?.mediasoup;
+		return typeof spec === 'string' && VERSION_RE.test(spec) ? spec : null;
+	} catch {
+		return null;
+	}
 }
 
 function cacheRoot() {
@@ -254,23 +272,35 @@ async function main() {
 		return;
 	}
 
-	let pkg;
+	let installedVersion = null;
 	try {
-		pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_DIR, 'package.json'), 'utf8'));
+		installedVersion = JSON.parse(fs.readFileSync(path.join(PACKAGE_DIR, 'package.json'), 'utf8')).version;
 	} catch {
+		installedVersion = null;
+	}
+	const requested = env.CONFD_MEDIASOUP_VERSION || null;
+	if (requested && !VERSION_RE.test(requested)) fail(`CONFD_MEDIASOUP_VERSION=${requested} is not a version like 3.27.1`);
+	if (!requested && !installedVersion) {
 		log(`mediasoup is not installed in ${PACKAGE_DIR}: nothing to do`);
 		return;
 	}
-	const version = pkg.version;
-	if (version !== PINNED_VERSION) {
-		log(`warning: installed mediasoup is ${version}, confd pins ${PINNED_VERSION} (the offline build is verified for it only)`);
+	// The worker must match the installed npm package; CONFD_MEDIASOUP_VERSION
+	// names another version to build into the cache only.
+	const version = requested ?? installedVersion;
+	const pinned = pinnedVersion();
+	wantedVersionForMessages = version;
+	const cacheOnly = installedVersion !== version;
+	if (cacheOnly) {
+		log(`CONFD_MEDIASOUP_VERSION=${version}, installed mediasoup is ${installedVersion ?? 'none'}: building into the cache only`);
+	} else if (pinned && pinned !== version) {
+		log(`warning: installed mediasoup is ${version}, package.json pins ${pinned}`);
 	}
 	const force = isSet('CONFD_MEDIASOUP_FORCE_BUILD');
 	const hash = inputsHash();
 	const cachedBinary = path.join(cacheRoot(), 'mediasoup-worker', `${version}-${hash}`, 'mediasoup-worker');
 
 	// (b) already installed for this version.
-	if (!force && fs.existsSync(WORKER_BIN)) {
+	if (!force && !cacheOnly && fs.existsSync(WORKER_BIN)) {
 		const stamp = readStamp();
 		const current =
 			stamp?.version === version && (stamp.source === 'prebuilt' || stamp.inputsHash === hash);
@@ -283,6 +313,10 @@ async function main() {
 	// (c) a cached build.
 	if (!force && fs.existsSync(cachedBinary)) {
 		if (runsHere(cachedBinary)) {
+			if (cacheOnly) {
+				log(`a build of ${version} is cached (${cachedBinary}); pin mediasoup ${version} in package.json and run npm install to use it`);
+				return;
+			}
 			install(cachedBinary, 'cache', version, hash);
 			log(`installed the cached build ${cachedBinary}`);
 			return;
@@ -290,8 +324,11 @@ async function main() {
 		log(`the cached build ${cachedBinary} does not run on this host: rebuilding`);
 	}
 
-	// (d) mediasoup's prebuilt binary.
-	if (force) {
+	// (d) mediasoup's prebuilt binary (installed straight into node_modules,
+	// so not when only the cache is filled).
+	if (cacheOnly) {
+		log('building into the cache: not trying the prebuilt download');
+	} else if (force) {
 		log('CONFD_MEDIASOUP_FORCE_BUILD=1: skipping installed, cached and prebuilt binaries');
 	} else if (isSet('CONFD_MEDIASOUP_SKIP_PREBUILT')) {
 		log('CONFD_MEDIASOUP_SKIP_PREBUILT=1: not trying the prebuilt download');
@@ -302,6 +339,10 @@ async function main() {
 
 	// (e) build offline, cache, install.
 	build(version, cachedBinary);
+	if (cacheOnly) {
+		log(`built ${version} into the cache: ${cachedBinary}; pin mediasoup ${version} in package.json and run npm install to use it`);
+		return;
+	}
 	install(cachedBinary, 'build', version, hash);
 	log(`installed the offline build: ${WORKER_BIN}`);
 }

@@ -177,7 +177,6 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
           preferUdp: true,
           initialAvailableOutgoingBitrate: 1_000_000,
           enableSctp: Boolean(d.sctpCapabilities),
-          numSctpStreams: (d.sctpCapabilities as { numStreams?: types.NumSctpStreams } | undefined)?.numStreams,
           appData: { producing: d.producing, consuming: d.consuming },
         });
       } catch (e) {

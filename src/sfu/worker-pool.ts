@@ -48,7 +48,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
   let closed = false;
 
   async function spawn(index: number): Promise<PooledWorker> {
-    const worker = await mediasoup.createWorker({ logLevel: 'warn', disableLiburing: true });
+    const worker = await mediasoup.createWorker({ logLevel: 'warn' });
     const pooled: PooledWorker = { index, worker, portRange: ranges[index]!, routers: 0, peers: 0, consumers: 0 };
     worker.on('died', (err) => {
       if (closed) return;

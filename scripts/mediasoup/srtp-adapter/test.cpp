@@ -1,13 +1,27 @@
 // Tests of the confd libsrtp adapter (include/srtp.h) against Debian's
-// libsrtp2: build and run with run-test.sh. Prints one line per check and a
-// closing "N passed, N failed" line; exits non-zero on any failure.
+// libsrtp2: build and run with run-test.sh, which builds it twice: at the
+// libsrtp "3.0" level (opaque policy API, mediasoup 3.2x) and with
+// CONFD_SRTP_ADAPTER_STRUCT_POLICY=1 at the "3.0-beta" level (struct policy,
+// mediasoup 3.16-3.19). Sessions are created the way the worker of that level
+// creates them (SrtpSession.cpp). Prints one line per check and a closing
+// "N passed, N failed" line; exits non-zero on any failure.
 #include "srtp.h" // the adapter (first on the include path)
 
 #include <arpa/inet.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <vector>
+
+#if CONFD_SRTP_ADAPTER_STRUCT_POLICY
+// libsrtp2's own struct policy, as libsrtp2 users (and 3.0-beta) spell it.
+using Libsrtp2Policy = srtp_policy_t;
+#define API_LEVEL "libsrtp 3.0-beta API (struct srtp_policy_t; mediasoup 3.16-3.19)"
+#else
+using Libsrtp2Policy = confd_srtp2_policy_t;
+#define API_LEVEL "libsrtp 3.0 API (opaque srtp_policy_t; mediasoup 3.2x)"
+#endif
 
 namespace
 {
@@ -32,35 +46,65 @@ namespace
 	enum class Suite
 	{
 		AES_CM_128_HMAC_SHA1_80,
+		AES_CM_128_HMAC_SHA1_32,
 		AEAD_AES_128_GCM,
 		AEAD_AES_256_GCM
 	};
+
+	srtp_profile_t ProfileOf(Suite suite)
+	{
+		switch (suite)
+		{
+			case Suite::AES_CM_128_HMAC_SHA1_80:
+				return srtp_profile_aes128_cm_sha1_80;
+			case Suite::AES_CM_128_HMAC_SHA1_32:
+				return srtp_profile_aes128_cm_sha1_32;
+			case Suite::AEAD_AES_128_GCM:
+				return srtp_profile_aead_aes_128_gcm;
+			case Suite::AEAD_AES_256_GCM:
+				return srtp_profile_aead_aes_256_gcm;
+		}
+		return srtp_profile_reserved;
+	}
 
 	// 46 bytes: enough for every suite used here (AES-256 key + 12 byte salt).
 	uint8_t key1[46];
 	uint8_t key2[46];
 
-	void SetSuite(srtp_policy_t& policy, Suite suite)
+	void SetSuite(Libsrtp2Policy& policy, Suite suite)
 	{
-		switch (suite)
-		{
-			case Suite::AES_CM_128_HMAC_SHA1_80:
-				srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtp);
-				srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtcp);
-				break;
-			case Suite::AEAD_AES_128_GCM:
-				srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtp);
-				srtp_crypto_policy_set_aes_gcm_128_16_auth(&policy.rtcp);
-				break;
-			case Suite::AEAD_AES_256_GCM:
-				srtp_crypto_policy_set_aes_gcm_256_16_auth(&policy.rtp);
-				srtp_crypto_policy_set_aes_gcm_256_16_auth(&policy.rtcp);
-				break;
-		}
+		srtp_crypto_policy_set_from_profile_for_rtp(&policy.rtp, ProfileOf(suite));
+		srtp_crypto_policy_set_from_profile_for_rtcp(&policy.rtcp, ProfileOf(suite));
 	}
 
-	// A session configured the way mediasoup's SrtpSession configures it.
-	srtp_t NewSession(bool outbound, Suite suite, srtp_err_status_t* status = nullptr)
+	// A session set up with libsrtp2's own struct API, bypassing the adapter's
+	// policy code: the reference the adapter's sessions must interoperate with.
+	srtp_t NewRawSession(bool outbound, Suite suite, const uint8_t* key = key1)
+	{
+		Libsrtp2Policy policy;
+		std::memset(&policy, 0, sizeof(policy));
+		SetSuite(policy, suite);
+		policy.ssrc.type       = outbound ? ssrc_any_outbound : ssrc_any_inbound;
+		policy.ssrc.value      = 0;
+		policy.key             = const_cast<uint8_t*>(key);
+		policy.allow_repeat_tx = 1;
+		policy.window_size     = 1024;
+		policy.next            = nullptr;
+
+		srtp_t session{ nullptr };
+
+		return ::srtp_create(&session, static_cast<const Libsrtp2Policy*>(&policy)) == srtp_err_status_ok ? session
+		                                                                                                    : nullptr;
+	}
+
+#if CONFD_SRTP_ADAPTER_STRUCT_POLICY
+	// A session configured the way mediasoup 3.16-3.19's SrtpSession does.
+	srtp_t NewSession(
+	  bool outbound,
+	  Suite suite,
+	  srtp_err_status_t* status = nullptr,
+	  bool allowRepeatTx        = true,
+	  size_t windowSize         = 1024)
 	{
 		srtp_policy_t policy;
 		std::memset(&policy, 0, sizeof(policy));
@@ -68,8 +112,8 @@ namespace
 		policy.ssrc.type       = outbound ? ssrc_any_outbound : ssrc_any_inbound;
 		policy.ssrc.value      = 0;
 		policy.key             = key1;
-		policy.allow_repeat_tx = 1;
-		policy.window_size     = 1024;
+		policy.allow_repeat_tx = allowRepeatTx ? 1 : 0;
+		policy.window_size     = windowSize;
 		policy.next            = nullptr;
 
 		srtp_t session{ nullptr };
@@ -82,7 +126,56 @@ namespace
 
 		return err == srtp_err_status_ok ? session : nullptr;
 	}
+#else
+	// A session configured the way mediasoup 3.27's SrtpSession does: policy
+	// object, profile, key and salt split by the profile's lengths, repeat tx,
+	// window 1024, srtp_create, then the policy destroyed at once.
+	srtp_t NewSession(
+	  bool outbound,
+	  Suite suite,
+	  srtp_err_status_t* status = nullptr,
+	  bool allowRepeatTx        = true,
+	  size_t windowSize         = 1024)
+	{
+		srtp_err_status_t err;
+		srtp_policy_t policy{ nullptr };
+		srtp_t session{ nullptr };
+		const srtp_profile_t profile = ProfileOf(suite);
+		const size_t masterKeyLen    = srtp_profile_get_master_key_length(profile);
+		const size_t masterSaltLen   = srtp_profile_get_master_salt_length(profile);
+		srtp_ssrc_t ssrc{};
+		ssrc.type  = outbound ? ssrc_any_outbound : ssrc_any_inbound;
+		ssrc.value = 0;
 
+		// The key is handed over in a buffer that is overwritten right after
+		// srtp_policy_add_key(): the session must not depend on it.
+		std::vector<uint8_t> keyCopy(key1, key1 + masterKeyLen + masterSaltLen);
+
+		if (
+		  (err = srtp_policy_create(&policy)) == srtp_err_status_ok &&
+		  (err = srtp_policy_set_ssrc(policy, ssrc)) == srtp_err_status_ok &&
+		  (err = srtp_policy_set_profile(policy, profile)) == srtp_err_status_ok &&
+		  (err = srtp_policy_add_key(
+		     policy, keyCopy.data(), masterKeyLen, keyCopy.data() + masterKeyLen, masterSaltLen, nullptr, 0)) ==
+		    srtp_err_status_ok &&
+		  (err = srtp_policy_set_allow_repeat_tx(policy, allowRepeatTx)) == srtp_err_status_ok &&
+		  (err = srtp_policy_set_window_size(policy, windowSize)) == srtp_err_status_ok)
+		{
+			std::memset(keyCopy.data(), 0xAB, keyCopy.size());
+			err = srtp_create(&session, policy);
+		}
+		srtp_policy_destroy(policy);
+
+		if (status)
+		{
+			*status = err;
+		}
+
+		return err == srtp_err_status_ok ? session : nullptr;
+	}
+#endif
+
+#if CONFD_SRTP_ADAPTER_STRUCT_POLICY
 	// A session with two master keys, selected by a 4 byte MKI.
 	uint8_t mkiId0[4] = { 0xA0, 0xA1, 0xA2, 0xA3 };
 	uint8_t mkiId1[4] = { 0xB0, 0xB1, 0xB2, 0xB3 };
@@ -105,6 +198,7 @@ namespace
 
 		return srtp_create(&session, &policy) == srtp_err_status_ok ? session : nullptr;
 	}
+#endif
 
 	std::vector<uint8_t> RtpPacket(uint16_t seq, size_t payloadLen)
 	{
@@ -242,15 +336,22 @@ namespace
 		srtp_dealloc(rx);
 	}
 
-	// The adapter's wire format is plain libsrtp2's: a peer using the libsrtp2
-	// API (in place, int lengths) accepts what the adapter protects and the
-	// other way round.
-	void TestInterop()
+	// The adapter's wire format is plain libsrtp2's: a peer set up with the
+	// libsrtp2 struct API and using its in-place, int-length calls accepts
+	// what the adapter protects and the other way round, for every suite.
+	void TestInterop(Suite suite, const char* name)
 	{
-		srtp_t tx   = NewSession(true, Suite::AES_CM_128_HMAC_SHA1_80);
-		srtp_t rx   = NewSession(false, Suite::AES_CM_128_HMAC_SHA1_80);
-		srtp_t tx2  = NewSession(true, Suite::AES_CM_128_HMAC_SHA1_80);
-		srtp_t rx2  = NewSession(false, Suite::AES_CM_128_HMAC_SHA1_80);
+		char what[200];
+		srtp_t tx  = NewSession(true, suite);
+		srtp_t rx  = NewRawSession(false, suite);
+		srtp_t tx2 = NewRawSession(true, suite);
+		srtp_t rx2 = NewSession(false, suite);
+		std::snprintf(what, sizeof(what), "%s: interop sessions created", name);
+		Check(tx && rx && tx2 && rx2, what);
+		if (!tx || !rx || !tx2 || !rx2)
+		{
+			return;
+		}
 		const auto rtp = RtpPacket(10, 80);
 
 		std::vector<uint8_t> enc(rtp.size() + SRTP_MAX_TRAILER_LEN);
@@ -258,10 +359,11 @@ namespace
 		srtp_protect(tx, rtp.data(), rtp.size(), enc.data(), &encLen, 0);
 		int rawLen = static_cast<int>(encLen);
 		const srtp_err_status_t e1 = srtp_unprotect(rx, static_cast<void*>(enc.data()), &rawLen);
+		std::snprintf(what, sizeof(what), "%s: interop: adapter protect -> libsrtp2 srtp_unprotect", name);
 		Check(
 		  e1 == srtp_err_status_ok && rawLen == static_cast<int>(rtp.size()) &&
 		    std::memcmp(enc.data(), rtp.data(), rtp.size()) == 0,
-		  "interop: adapter protect -> libsrtp2 srtp_unprotect");
+		  what);
 
 		std::vector<uint8_t> buf(rtp.size() + SRTP_MAX_TRAILER_LEN);
 		std::memcpy(buf.data(), rtp.data(), rtp.size());
@@ -270,9 +372,33 @@ namespace
 		std::vector<uint8_t> out(static_cast<size_t>(protLen));
 		size_t outLen = out.size();
 		const srtp_err_status_t e2 = srtp_unprotect(rx2, buf.data(), static_cast<size_t>(protLen), out.data(), &outLen);
+		std::snprintf(what, sizeof(what), "%s: interop: libsrtp2 srtp_protect -> adapter unprotect", name);
 		Check(
-		  e2 == srtp_err_status_ok && outLen == rtp.size() && std::memcmp(out.data(), rtp.data(), outLen) == 0,
-		  "interop: libsrtp2 srtp_protect -> adapter unprotect");
+		  e2 == srtp_err_status_ok && outLen == rtp.size() && std::memcmp(out.data(), rtp.data(), outLen) == 0, what);
+
+		// RTCP both ways.
+		const auto rtcp = RtcpPacket();
+		std::vector<uint8_t> srtcp(rtcp.size() + SRTP_MAX_TRAILER_LEN + 4);
+		size_t srtcpLen = srtcp.size();
+		srtp_protect_rtcp(tx, rtcp.data(), rtcp.size(), srtcp.data(), &srtcpLen, 0);
+		int rawRtcpLen = static_cast<int>(srtcpLen);
+		const srtp_err_status_t e3 = srtp_unprotect_rtcp(rx, static_cast<void*>(srtcp.data()), &rawRtcpLen);
+		std::snprintf(what, sizeof(what), "%s: interop: adapter protect_rtcp -> libsrtp2 srtp_unprotect_rtcp", name);
+		Check(
+		  e3 == srtp_err_status_ok && rawRtcpLen == static_cast<int>(rtcp.size()) &&
+		    std::memcmp(srtcp.data(), rtcp.data(), rtcp.size()) == 0,
+		  what);
+		std::vector<uint8_t> rbuf(rtcp.size() + SRTP_MAX_TRAILER_LEN + 4);
+		std::memcpy(rbuf.data(), rtcp.data(), rtcp.size());
+		int rprotLen = static_cast<int>(rtcp.size());
+		srtp_protect_rtcp(tx2, static_cast<void*>(rbuf.data()), &rprotLen);
+		size_t rOutLen = rbuf.size();
+		const srtp_err_status_t e4 =
+		  srtp_unprotect_rtcp(rx2, rbuf.data(), static_cast<size_t>(rprotLen), rbuf.data(), &rOutLen);
+		std::snprintf(what, sizeof(what), "%s: interop: libsrtp2 srtp_protect_rtcp -> adapter unprotect_rtcp", name);
+		Check(
+		  e4 == srtp_err_status_ok && rOutLen == rtcp.size() && std::memcmp(rbuf.data(), rtcp.data(), rOutLen) == 0,
+		  what);
 
 		srtp_dealloc(tx);
 		srtp_dealloc(rx);
@@ -360,6 +486,7 @@ namespace
 		  "bad MKI: RTCP index 7 on a session without MKI");
 		srtp_dealloc(plain);
 
+#if CONFD_SRTP_ADAPTER_STRUCT_POLICY
 		srtp_t tx = NewMkiSession(true);
 		srtp_t rx = NewMkiSession(false);
 		Check(tx != nullptr && rx != nullptr, "MKI sessions created");
@@ -396,6 +523,7 @@ namespace
 
 		srtp_dealloc(tx);
 		srtp_dealloc(rx);
+#endif
 	}
 
 	void TestErrorCodesAndRemove()
@@ -406,6 +534,30 @@ namespace
 		  srtp_err_status_buffer_small != srtp_err_status_pkt_idx_adv &&
 		    srtp_err_status_cryptex_err != srtp_err_status_buffer_small,
 		  "new error codes are distinct");
+
+		// Every code in the worker's DepLibSRTP::ErrorCode2String table (an
+		// initializer-list map: a duplicate value would silently drop an
+		// entry) exists, with libsrtp 3's numbering 0..29.
+		const srtp_err_status_t workerCodes[] = {
+			srtp_err_status_ok,          srtp_err_status_fail,          srtp_err_status_bad_param,
+			srtp_err_status_alloc_fail,  srtp_err_status_dealloc_fail,  srtp_err_status_init_fail,
+			srtp_err_status_terminus,    srtp_err_status_auth_fail,     srtp_err_status_cipher_fail,
+			srtp_err_status_replay_fail, srtp_err_status_replay_old,    srtp_err_status_algo_fail,
+			srtp_err_status_no_such_op,  srtp_err_status_no_ctx,        srtp_err_status_cant_check,
+			srtp_err_status_key_expired, srtp_err_status_socket_err,    srtp_err_status_signal_err,
+			srtp_err_status_nonce_bad,   srtp_err_status_read_fail,     srtp_err_status_write_fail,
+			srtp_err_status_parse_err,   srtp_err_status_encode_err,    srtp_err_status_semaphore_err,
+			srtp_err_status_pfkey_err,   srtp_err_status_bad_mki,       srtp_err_status_pkt_idx_old,
+			srtp_err_status_pkt_idx_adv, srtp_err_status_buffer_small,  srtp_err_status_cryptex_err,
+		};
+		bool numbered = true;
+		std::set<int> distinct;
+		for (size_t i = 0; i < sizeof(workerCodes) / sizeof(workerCodes[0]); ++i)
+		{
+			numbered = numbered && static_cast<int>(workerCodes[i]) == static_cast<int>(i);
+			distinct.insert(static_cast<int>(workerCodes[i]));
+		}
+		Check(numbered && distinct.size() == 30, "the 30 error codes the worker names are distinct and numbered 0..29 as in libsrtp 3");
 
 		srtp_t rx = NewSession(false, Suite::AES_CM_128_HMAC_SHA1_80);
 		srtp_t tx = NewSession(true, Suite::AES_CM_128_HMAC_SHA1_80);
@@ -421,6 +573,186 @@ namespace
 		srtp_dealloc(rx);
 		srtp_dealloc(tx);
 	}
+
+	// The replay window and allow_repeat_tx reach libsrtp2 (mediasoup sets
+	// window 1024 and repeat tx on; the checks use other values to see them).
+	void TestReplayWindowAndRepeatTx()
+	{
+		const Suite suite = Suite::AES_CM_128_HMAC_SHA1_80;
+
+		// Repeat tx: the same RTP packet protected twice (RTX without RTX).
+		for (int allow = 0; allow < 2; ++allow)
+		{
+			srtp_t tx = NewSession(true, suite, nullptr, allow == 1);
+			const auto rtp = RtpPacket(50, 40);
+			std::vector<uint8_t> out(rtp.size() + SRTP_MAX_TRAILER_LEN);
+			size_t outLen = out.size();
+			srtp_protect(tx, rtp.data(), rtp.size(), out.data(), &outLen, 0);
+			outLen = out.size();
+			CheckErr(
+			  srtp_protect(tx, rtp.data(), rtp.size(), out.data(), &outLen, 0),
+			  allow ? srtp_err_status_ok : srtp_err_status_replay_fail,
+			  allow ? "allow_repeat_tx on: protecting a packet again is allowed"
+			        : "allow_repeat_tx off: protecting a packet again is refused (replay_fail)");
+			srtp_dealloc(tx);
+		}
+
+		// Window: a packet 500 behind the newest is inside a 1024 window and
+		// outside a 64 one (replay_old).
+		for (size_t window : { static_cast<size_t>(1024), static_cast<size_t>(64) })
+		{
+			srtp_t tx = NewSession(true, suite);
+			srtp_t rx = NewSession(false, suite, nullptr, true, window);
+			std::vector<std::vector<uint8_t>> packets;
+			for (uint16_t seq : { static_cast<uint16_t>(1000), static_cast<uint16_t>(1500) })
+			{
+				const auto rtp = RtpPacket(seq, 30);
+				std::vector<uint8_t> enc(rtp.size() + SRTP_MAX_TRAILER_LEN);
+				size_t encLen = enc.size();
+				srtp_protect(tx, rtp.data(), rtp.size(), enc.data(), &encLen, 0);
+				enc.resize(encLen);
+				packets.push_back(enc);
+			}
+			size_t len = packets[1].size();
+			srtp_unprotect(rx, packets[1].data(), packets[1].size(), packets[1].data(), &len);
+			len = packets[0].size();
+			CheckErr(
+			  srtp_unprotect(rx, packets[0].data(), packets[0].size(), packets[0].data(), &len),
+			  window == 1024 ? srtp_err_status_ok : srtp_err_status_replay_old,
+			  window == 1024 ? "window 1024: a packet 500 behind is accepted"
+			                 : "window 64: a packet 500 behind is refused (replay_old)");
+			srtp_dealloc(tx);
+			srtp_dealloc(rx);
+		}
+	}
+
+#if !CONFD_SRTP_ADAPTER_STRUCT_POLICY
+	// The libsrtp 3.0 policy API: every refusal the worker's checks can see,
+	// and the bounds checks of key and salt against the profile.
+	void TestPolicyApi()
+	{
+		const uint8_t* k = key1;
+		srtp_policy_t policy{ nullptr };
+		srtp_t session{ nullptr };
+		srtp_ssrc_t inbound{};
+		inbound.type = ssrc_any_inbound;
+
+		CheckErr(srtp_policy_create(nullptr), srtp_err_status_bad_param, "policy_create(nullptr) refused");
+		CheckErr(srtp_policy_set_ssrc(nullptr, inbound), srtp_err_status_bad_param, "set_ssrc on a null policy refused");
+		CheckErr(
+		  srtp_policy_set_profile(nullptr, srtp_profile_aes128_cm_sha1_80),
+		  srtp_err_status_bad_param,
+		  "set_profile on a null policy refused");
+		CheckErr(srtp_policy_add_key(nullptr, k, 16, k + 16, 14, nullptr, 0), srtp_err_status_bad_param, "add_key on a null policy refused");
+		CheckErr(srtp_policy_set_allow_repeat_tx(nullptr, true), srtp_err_status_bad_param, "set_allow_repeat_tx on a null policy refused");
+		CheckErr(srtp_policy_set_window_size(nullptr, 1024), srtp_err_status_bad_param, "set_window_size on a null policy refused");
+		srtp_policy_destroy(nullptr); // must be a no-op
+
+		CheckErr(srtp_policy_create(&policy), srtp_err_status_ok, "policy_create");
+		if (!policy)
+		{
+			return;
+		}
+
+		// SSRC.
+		srtp_ssrc_t undefinedSsrc{};
+		CheckErr(srtp_policy_set_ssrc(policy, undefinedSsrc), srtp_err_status_bad_param, "set_ssrc: ssrc_undefined refused");
+
+		// Profile.
+		CheckErr(srtp_policy_set_profile(policy, srtp_profile_reserved), srtp_err_status_bad_param, "set_profile: srtp_profile_reserved refused");
+		CheckErr(
+		  srtp_policy_set_profile(policy, static_cast<srtp_profile_t>(99)), srtp_err_status_bad_param, "set_profile: unknown profile refused");
+
+		// srtp_create refuses an incomplete policy.
+		CheckErr(srtp_create(&session, policy), srtp_err_status_bad_param, "srtp_create: no profile, SSRC or key refused");
+		CheckErr(srtp_policy_set_profile(policy, srtp_profile_aes128_cm_sha1_80), srtp_err_status_ok, "set_profile AES_CM_128_HMAC_SHA1_80");
+		CheckErr(srtp_create(&session, policy), srtp_err_status_bad_param, "srtp_create: no SSRC or key refused");
+		CheckErr(srtp_policy_set_ssrc(policy, inbound), srtp_err_status_ok, "set_ssrc ssrc_any_inbound");
+		CheckErr(srtp_create(&session, policy), srtp_err_status_bad_param, "srtp_create: no key refused");
+		Check(session == nullptr, "refused srtp_create leaves the session null");
+
+		// Key and salt bounds against the profile (16 + 14 for AES_CM_128).
+		CheckErr(srtp_policy_add_key(policy, nullptr, 16, k + 16, 14, nullptr, 0), srtp_err_status_bad_param, "add_key: null key refused");
+		CheckErr(srtp_policy_add_key(policy, k, 16, nullptr, 14, nullptr, 0), srtp_err_status_bad_param, "add_key: null salt refused");
+		CheckErr(srtp_policy_add_key(policy, k, 15, k + 15, 14, nullptr, 0), srtp_err_status_bad_param, "add_key: key 15 bytes for a 16 byte profile refused");
+		CheckErr(srtp_policy_add_key(policy, k, 32, k + 32, 14, nullptr, 0), srtp_err_status_bad_param, "add_key: key 32 bytes for a 16 byte profile refused");
+		CheckErr(srtp_policy_add_key(policy, k, 16, k + 16, 12, nullptr, 0), srtp_err_status_bad_param, "add_key: salt 12 bytes for a 14 byte profile refused");
+		CheckErr(srtp_policy_add_key(policy, k, 16, k + 16, 0, nullptr, 0), srtp_err_status_bad_param, "add_key: empty salt refused");
+		CheckErr(srtp_policy_add_key(policy, k, SIZE_MAX, k, 14, nullptr, 0), srtp_err_status_bad_param, "add_key: SIZE_MAX key length refused (no overflow)");
+		CheckErr(srtp_policy_add_key(policy, k, 16, k, SIZE_MAX - 15, nullptr, 0), srtp_err_status_bad_param, "add_key: key + salt length overflow refused");
+		const uint8_t mki[4] = { 1, 2, 3, 4 };
+		CheckErr(srtp_policy_add_key(policy, k, 16, k + 16, 14, mki, 4), srtp_err_status_bad_param, "add_key: an MKI is refused (not supported)");
+		CheckErr(srtp_policy_add_key(policy, k, 16, k + 16, 14, nullptr, 0), srtp_err_status_ok, "add_key: 16 + 14 bytes");
+		CheckErr(srtp_policy_add_key(policy, k, 16, k + 16, 14, nullptr, 0), srtp_err_status_bad_param, "add_key: a second key without MKI refused");
+		CheckErr(
+		  srtp_policy_set_profile(policy, srtp_profile_aead_aes_256_gcm),
+		  srtp_err_status_bad_param,
+		  "set_profile: a profile the added key does not fit is refused");
+
+		// Window size: 0 or 64..0x7fff, as libsrtp.
+		CheckErr(srtp_policy_set_window_size(policy, 63), srtp_err_status_bad_param, "set_window_size 63 refused");
+		CheckErr(srtp_policy_set_window_size(policy, 0x8000), srtp_err_status_bad_param, "set_window_size 0x8000 refused");
+		CheckErr(srtp_policy_set_window_size(policy, 64), srtp_err_status_ok, "set_window_size 64");
+		CheckErr(srtp_policy_set_window_size(policy, 0x7fff), srtp_err_status_ok, "set_window_size 0x7fff");
+		CheckErr(srtp_policy_set_window_size(policy, 0), srtp_err_status_ok, "set_window_size 0 (default)");
+		CheckErr(srtp_policy_set_window_size(policy, 1024), srtp_err_status_ok, "set_window_size 1024");
+		CheckErr(srtp_policy_set_allow_repeat_tx(policy, true), srtp_err_status_ok, "set_allow_repeat_tx");
+
+		CheckErr(srtp_create(nullptr, policy), srtp_err_status_bad_param, "srtp_create: null session pointer refused");
+		CheckErr(srtp_create(&session, static_cast<srtp_policy_t>(nullptr)), srtp_err_status_bad_param, "srtp_create: null policy refused");
+		CheckErr(srtp_create(&session, policy), srtp_err_status_ok, "srtp_create with a complete policy");
+		srtp_policy_destroy(policy);
+		if (session)
+		{
+			srtp_dealloc(session);
+		}
+
+		// Key added before the profile: srtp_create checks the lengths.
+		srtp_policy_t early{ nullptr };
+		srtp_t s2{ nullptr };
+		srtp_policy_create(&early);
+		srtp_policy_set_ssrc(early, inbound);
+		CheckErr(srtp_policy_add_key(early, k, 16, k + 16, 12, nullptr, 0), srtp_err_status_ok, "add_key before set_profile is accepted");
+		CheckErr(
+		  srtp_policy_set_profile(early, srtp_profile_aes128_cm_sha1_80),
+		  srtp_err_status_bad_param,
+		  "then set_profile with other key/salt lengths is refused");
+		CheckErr(srtp_create(&s2, early), srtp_err_status_bad_param, "and srtp_create without a profile refuses it");
+		CheckErr(srtp_policy_set_profile(early, srtp_profile_aead_aes_128_gcm), srtp_err_status_ok, "a profile the key fits (AEAD_AES_128_GCM: 16 + 12)");
+		CheckErr(srtp_create(&s2, early), srtp_err_status_ok, "srtp_create then succeeds");
+		srtp_policy_destroy(early);
+		if (s2)
+		{
+			srtp_dealloc(s2);
+		}
+
+		// Each profile: the worker's key+salt lengths are accepted, one byte
+		// more or less refused.
+		for (Suite suite : { Suite::AES_CM_128_HMAC_SHA1_80, Suite::AES_CM_128_HMAC_SHA1_32, Suite::AEAD_AES_128_GCM, Suite::AEAD_AES_256_GCM })
+		{
+			const srtp_profile_t profile = ProfileOf(suite);
+			const size_t kl              = srtp_profile_get_master_key_length(profile);
+			const size_t sl              = srtp_profile_get_master_salt_length(profile);
+			bool ok                      = true;
+			for (int dk = -1; dk <= 1; ++dk)
+			{
+				for (int ds = -1; ds <= 1; ++ds)
+				{
+					srtp_policy_t p{ nullptr };
+					srtp_policy_create(&p);
+					srtp_policy_set_profile(p, profile);
+					const srtp_err_status_t err =
+					  srtp_policy_add_key(p, k, kl + dk, k + kl + dk, sl + ds, nullptr, 0);
+					ok = ok && err == ((dk == 0 && ds == 0) ? srtp_err_status_ok : srtp_err_status_bad_param);
+					srtp_policy_destroy(p);
+				}
+			}
+			char what[160];
+			std::snprintf(what, sizeof(what), "profile %d: key %zu + salt %zu accepted, +-1 byte refused", static_cast<int>(profile), kl, sl);
+			Check(ok, what);
+		}
+	}
+#endif
 } // namespace
 
 int main()
@@ -431,6 +763,7 @@ int main()
 		key2[i] = static_cast<uint8_t>(i * 5 + 2);
 	}
 
+	std::printf("srtp-adapter: %s\n", API_LEVEL);
 	std::printf("libsrtp: %s\n", srtp_get_version_string());
 	if (srtp_init() != srtp_err_status_ok)
 	{
@@ -438,13 +771,28 @@ int main()
 		return 1;
 	}
 
-	TestSuiteRoundTrip(Suite::AES_CM_128_HMAC_SHA1_80, "AES_CM_128_HMAC_SHA1_80");
-	TestSuiteRoundTrip(Suite::AEAD_AES_128_GCM, "AEAD_AES_128_GCM");
-	TestSuiteRoundTrip(Suite::AEAD_AES_256_GCM, "AEAD_AES_256_GCM");
-	TestInterop();
+	const struct
+	{
+		Suite suite;
+		const char* name;
+	} suites[] = {
+		{ Suite::AES_CM_128_HMAC_SHA1_80, "AES_CM_128_HMAC_SHA1_80" },
+		{ Suite::AES_CM_128_HMAC_SHA1_32, "AES_CM_128_HMAC_SHA1_32" },
+		{ Suite::AEAD_AES_128_GCM, "AEAD_AES_128_GCM" },
+		{ Suite::AEAD_AES_256_GCM, "AEAD_AES_256_GCM" },
+	};
+	for (const auto& s : suites)
+	{
+		TestSuiteRoundTrip(s.suite, s.name);
+		TestInterop(s.suite, s.name);
+	}
 	TestBufferTooSmall();
 	TestMki();
 	TestErrorCodesAndRemove();
+	TestReplayWindowAndRepeatTx();
+#if !CONFD_SRTP_ADAPTER_STRUCT_POLICY
+	TestPolicyApi();
+#endif
 
 	srtp_shutdown();
 
