@@ -20,7 +20,7 @@ import { cleanup, startConfd } from '../test/helpers/daemon.ts';
 import { DEFAULT_CONFIG } from '../src/config/defaults.ts';
 import { KEY_FRAME_REQUEST_DELAY_MS } from '../src/rooms/media.ts';
 import { fmt, type Row, type Section, type SectionOptions, type SectionResult } from './lib.ts';
-import { ForwardingRig, type WindowResult } from './load/rtp-rig.ts';
+import { ForwardingRig, VIDEO_PPS, type WindowResult } from './load/rtp-rig.ts';
 import { DAEMON_PORT_RANGE } from './load/daemon-scenario.ts';
 import { LightPeer, peerAddress } from './load/peers.ts';
 import { CpuWindow, loadText } from './load/proc.ts';
@@ -108,17 +108,21 @@ async function compareStep(rig: ForwardingRig, consumers: number, t: Timing, log
   return s;
 }
 
-/** Waits (up to `maxS`) until other work on the machine uses less than DISTURBED cores; returns what it saw. */
-async function quietMachine(maxS: number, log: (m: string) => void): Promise<number> {
-  const t0 = performance.now();
+/** Seconds left this run for waiting on a busy machine (all waits of the section together). */
+let quietBudgetS = 0;
+
+/** Waits (from the section's budget) until other work on the machine uses less than DISTURBED cores; returns what it saw. */
+async function quietMachine(log: (m: string) => void): Promise<number> {
   for (;;) {
+    const t0 = performance.now();
     const w = new CpuWindow([process.pid]);
     await sleep(1000);
     const c = w.end();
     const others = c.others + c.cores[0]!;
-    if (others < DISTURBED || performance.now() - t0 > maxS * 1000) return others;
-    log(`room: other work on the machine uses ${others.toFixed(2)} cores (${c.othersNiced.toFixed(2)} of it niced); waiting for it (up to ${maxS} s)`);
+    if (others < DISTURBED || quietBudgetS <= 0) return others;
+    log(`room: other work on the machine uses ${others.toFixed(2)} cores (${c.othersNiced.toFixed(2)} of it niced); waiting for it (${Math.round(quietBudgetS)} s left)`);
     await sleep(4000);
+    quietBudgetS -= (performance.now() - t0) / 1000;
   }
 }
 
@@ -126,8 +130,8 @@ async function quietMachine(maxS: number, log: (m: string) => void): Promise<num
  * Webinar-shaped room on `workers` workers: optionally a comparison point first, then `targets` in
  * order until a step fails (>= 1% loss in two windows, or growth stalled), then one bisection.
  */
-async function webinar(o: SectionOptions, workers: number, targets: number[], t: Timing, opts: { compareFirst?: number; compareAfter?: (carried: number) => number; bisect: boolean }): Promise<Run> {
-  await quietMachine(o.quick ? 5 : 60, o.log);
+async function webinar(o: SectionOptions, workers: number, targets: number[], t: Timing, opts: { compareFirst?: number; bisect: boolean }): Promise<Run> {
+  await quietMachine(o.log);
   const loadStart = loadText();
   const peersPerRouter = workers > 1 ? DEFAULT_PEERS_PER_ROUTER : null;
   o.log(`room: ${workers} worker${workers > 1 ? 's' : ''}${peersPerRouter ? `, peersPerRouter ${peersPerRouter}` : ''}, SRTP, steps ${targets.join(' ')}`);
@@ -144,7 +148,7 @@ async function webinar(o: SectionOptions, workers: number, targets: number[], t:
     if (opts.compareFirst !== undefined) {
       compare = await compareStep(rig, opts.compareFirst, t, o.log);
       steps.push(compare);
-      if (compare.pass) snap();
+      snap();
     }
     for (const target of targets) {
       if (compare && target <= compare.consumers) continue;
@@ -163,12 +167,6 @@ async function webinar(o: SectionOptions, workers: number, targets: number[], t:
       st.bisect = true;
       steps.push(st);
       if (st.pass) snap();
-    }
-    if (opts.compareAfter) {
-      const at = opts.compareAfter(summarise({ workers, peersPerRouter, steps, compare, routers, pipeTransports: 0, pipedProducers: 0, loadStart }).carried);
-      rig.shrinkTo(at);
-      compare = await compareStep(rig, at, { ...t, settleMs: 3000 }, o.log);
-      compare.bisect = true;
     }
     return summarise({ workers, peersPerRouter, steps, compare, routers, pipeTransports: pipes.transports, pipedProducers: pipes.producers, loadStart });
   } finally {
@@ -198,11 +196,19 @@ export interface Mesh {
 
 const busy = (w: WindowResult) => w.workerCoresEach.length === 2 && Math.min(...w.workerCoresEach) >= BUSY_SHARE * w.workerCores;
 
+/** "at 26 peers loss 5.57%" / "at 26 peers adding the peers stalled (> 20 s)" */
+const meshFailText = (m: Mesh) => {
+  const f = m.failed;
+  if (!f) return m.steps.length && m.steps[m.steps.length - 1]!.peers >= MAX_ROOM ? `stopped at rooms.maxPeers (${MAX_ROOM})` : 'no failing size';
+  const w = meshBest(f);
+  return `at ${f.peers} peers ${f.reached ? `loss ${pct(w.lossFraction)}` : `adding the peers stalled (> 20 s; loss ${pct(w.lossFraction)})`}, workers ${cores(w)} cores (${f.routers.map((r) => r.peers).join(' / ')} peers per router)`;
+};
+
 const meshBest = (s: MeshStep) => s.windows.reduce((a, b) => (b.lossFraction < a.lossFraction ? b : a));
 
 /** Mesh-shaped room: peers that each send and consume everyone else, measured at each size in `sizes`. */
 export async function mesh(o: SectionOptions, workers: number, sizes: number[], t: Timing, perRouter = DEFAULT_PEERS_PER_ROUTER): Promise<Mesh> {
-  await quietMachine(60, o.log);
+  await quietMachine(o.log);
   const loadStart = loadText();
   const peersPerRouter = workers > 1 ? perRouter : null;
   o.log(`room: mesh on ${workers} worker${workers > 1 ? 's' : ''}${peersPerRouter ? `, peersPerRouter ${peersPerRouter}` : ''}, sizes ${sizes.join(' ')}`);
@@ -283,6 +289,7 @@ async function daemonPlacement(o: SectionOptions): Promise<Placement> {
 const meshPeersFor = (consumers: number) => Math.floor(0.5 + Math.sqrt(0.25 + consumers / 2));
 
 export async function room(o: SectionOptions): Promise<SectionResult> {
+  quietBudgetS = o.quick ? 5 : 60;
   const t: Timing = o.quick ? { windowS: 2, settleMs: 1000, growLimitMs: 15_000 } : { windowS: 4, settleMs: 1500, growLimitMs: 20_000 };
   let one: Run;
   let two: Run;
@@ -295,7 +302,11 @@ export async function room(o: SectionOptions): Promise<SectionResult> {
     // comparison with two workers. Two workers: from that same size, in steps of 1/8 of the one-worker
     // figure (so as many steps on a slow machine as on a fast one), up to 3× it.
     const coarse = Array.from({ length: 16 }, (_, i) => 500 + 250 * i);
-    one = await webinar(o, 1, coarse, t, { bisect: true, compareAfter: (c) => round10(0.75 * c) });
+    one = await webinar(o, 1, coarse, t, { bisect: true });
+    // The comparison point on a fresh worker: one that was driven past saturation keeps spending more
+    // (retransmission buffers fill while it drops packets), which would flatter the two-worker room.
+    const fresh = await webinar(o, 1, [], t, { compareFirst: round10(0.75 * one.carried), bisect: false });
+    one.compare = fresh.compare;
     const c1 = one.carried;
     const at = one.compare!.consumers;
     const stride = round10(c1 / 8);
@@ -304,6 +315,7 @@ export async function room(o: SectionOptions): Promise<SectionResult> {
   }
   let meshOne: Mesh | null = null;
   let meshTwo: Mesh | null = null;
+  let meshWide: Mesh | null = null;
   if (!o.quick) {
     // Mesh sizes from the one-worker figure: where 2·N·(N-1) reaches it, steps of 2 peers around it;
     // two workers continue past it in steps of 3 up to the default room cap.
@@ -311,10 +323,13 @@ export async function room(o: SectionOptions): Promise<SectionResult> {
     const start = Math.max(4, n1 - 6);
     meshOne = await mesh(o, 1, Array.from({ length: 10 }, (_, i) => start + 2 * i).filter((n) => n <= MAX_ROOM), t);
     const m1 = meshOne.carried?.peers ?? start;
-    meshTwo = await mesh(o, 2, [...new Set([m1, ...Array.from({ length: 12 }, (_, i) => m1 + 3 * (i + 1))])].filter((n) => n <= MAX_ROOM), t);
+    const sizes2 = [...new Set([m1, ...Array.from({ length: 12 }, (_, i) => m1 + 3 * (i + 1))])].filter((n) => n <= MAX_ROOM);
+    meshTwo = await mesh(o, 2, sizes2, t);
+    // The same with a router twice as full before the room spreads: where the default's margin goes.
+    meshWide = await mesh(o, 2, sizes2, t, 2 * DEFAULT_PEERS_PER_ROUTER);
   }
   const placement = o.quick ? null : await daemonPlacement(o);
-  return report(o, one, two, meshOne, meshTwo, placement);
+  return report(o, one, two, meshOne, meshTwo, meshWide, placement);
 }
 
 function runTable(r: Run): string {
@@ -333,7 +348,7 @@ function runTable(r: Run): string {
   }
   if (r.compare && !r.steps.includes(r.compare)) {
     for (const w of r.compare.windows)
-      lines.push(`| ${fmt(r.compare.consumers)} (again, for the comparison) | ${pct(w.lossFraction)} | ${fmt(w.receivedPps)} | ${cores(w)} | ${w.consumersEach.map(fmt).join(' / ')} | ${w.rigCores.toFixed(2)} | ${othersText(w)} | ${w.receiverDrops} / ${w.workerIngressDrops} | |`);
+      lines.push(`| ${fmt(r.compare.consumers)} (fresh worker, for the comparison) | ${pct(w.lossFraction)} | ${fmt(w.receivedPps)} | ${cores(w)} | ${w.consumersEach.map(fmt).join(' / ')} | ${w.rigCores.toFixed(2)} | ${othersText(w)} | ${w.receiverDrops} / ${w.workerIngressDrops} | |`);
   }
   return lines.join('\n');
 }
@@ -353,7 +368,7 @@ function meshTable(m: Mesh): string {
   return lines.join('\n');
 }
 
-function report(o: SectionOptions, one: Run, two: Run, meshOne: Mesh | null, meshTwo: Mesh | null, placement: Placement | null): SectionResult {
+function report(o: SectionOptions, one: Run, two: Run, meshOne: Mesh | null, meshTwo: Mesh | null, meshWide: Mesh | null, placement: Placement | null): SectionResult {
   const how = `the forwarding rig (bench/load/rtp-rig.ts) in the bench process driving the daemon's WorkerPool and RouterSet (src/sfu/worker-pool.ts, src/sfu/router-set.ts: placement on the least-loaded router, a router added on the other worker once every router holds peersPerRouter peers, pipeToRouter on demand, the active-speaker observer on the first router with audio piped to it); ${PUBLISHERS} PlainTransport publishers × (Opus + VP8), then subscribers (one PlainTransport each, SRTP AES_CM_128_HMAC_SHA1_80) consuming all ${PER_SUBSCRIBER} producers; loss from RTP sequence gaps per consumer at the receivers, CPU from /proc`;
   const fail = (r: Run) => {
     if (!r.failed) return o.quick ? 'one size only (quick mode)' : 'no failing step before the cap';
@@ -426,37 +441,37 @@ function report(o: SectionOptions, one: Run, two: Run, meshOne: Mesh | null, mes
     const cpu2 = mean(c2.windows, (w) => w.workerCores);
     const loss1 = mean(c1.windows, (w) => w.lossFraction);
     const loss2 = mean(c2.windows, (w) => w.lossFraction);
+    // A worker's CPU per consumer grows as it fills, so compare against the one-worker ramp's own spread.
+    const per1k = (st: Step | undefined) => (st ? (best(st).workerCores / st.consumers) * 1000 : NaN);
+    const firstStep = one.steps.find((x) => x.pass && !x.bisect);
     rows.push({
       name: `pipes: the same room (${fmt(c1.consumers)} consumers) on 2 workers vs 1`,
       value: (cpu2 - cpu1) * 100,
       unit: '% of a core more',
-      detail: `worker CPU ${cpu1.toFixed(2)} (1 worker) vs ${cpu2.toFixed(2)} cores (${cores(c2.windows[0]!)}); loss ${pct(loss1)} vs ${pct(loss2)}; ${two.pipeTransports} pipe transports (one pair), ${two.pipedProducers} producers piped${two.pipedProducers ? ` (~${fmt(((cpu2 - cpu1) / two.pipedProducers) * 100)}% of a core per piped stream, within the noise of two windows)` : ''}`,
-      note: `${how}; the mean of two windows at the same size on each run. The difference is the pipes (each piped stream is one more plain-RTP egress on its worker and one more ingress on the other) plus the second worker's fixed cost.`,
+      detail: `worker CPU ${cpu1.toFixed(2)} cores on 1 worker vs ${cpu2.toFixed(2)} on 2 (${cores(c2.windows[0]!)}); loss ${pct(loss1)} vs ${pct(loss2)}; ${two.pipeTransports} pipe transports (one pair), ${two.pipedProducers} producers piped (of ${fmt(c1.consumers)} consumers). ${cpu2 - cpu1 < 0.02 ? `The pipes cost less than this resolves: one worker's CPU per 1,000 consumers grew from ${per1k(firstStep).toFixed(2)} cores at ${fmt(firstStep?.consumers ?? NaN)} to ${per1k(one.carriedStep ?? undefined).toFixed(2)} at ${fmt(one.carried)}, so two half-full workers can undercut one fuller one` : `≈ ${fmt(((cpu2 - cpu1) / Math.max(1, two.pipedProducers)) * 100)}% of a core per piped producer, an upper bound (it includes the second worker's fixed cost)`}`,
+      note: `${how}; the mean of two windows at the same size (3/4 of the one-worker figure) on a fresh one-worker rig and at the start of the two-worker run. Each piped producer is one more plain-RTP egress on its worker and one more ingress on the other: in a webinar room that is one stream per producer and router against hundreds of consumers. Latency through the pipe (one more hop over loopback) is not measured: the rig's receivers cannot read the encrypted payloads.`,
     });
   }
   const notes = [runTable(one), runTable(two)];
   if (meshOne && meshTwo) {
     const b1 = meshOne.carried;
-    const b2 = meshTwo.carried;
+    const meshRow = (m: Mesh, label: string, note: string): Row => {
+      const b = m.carried;
+      return {
+        name: `largest mesh room at < 1% loss, ${label}`,
+        value: b?.peers ?? 0,
+        unit: 'peers',
+        detail: b ? `${fmt(b.consumers)} consumers, workers ${cores(meshBest(b))} cores, ${b.routers.map((r) => r.peers).join(' / ')} peers per router, ${b.pipedProducers} producers piped; ${meshFailText(m)}` : `no passing size; ${meshFailText(m)}`,
+        note,
+      };
+    };
     rows.push(
-      {
-        name: 'largest mesh room at < 1% loss, 1 worker',
-        value: b1?.peers ?? 0,
-        unit: 'peers',
-        detail: b1 ? `${fmt(b1.consumers)} consumers, worker ${cores(meshBest(b1))} cores${meshOne.failed ? `; at ${meshOne.failed.peers} peers loss ${pct(meshBest(meshOne.failed).lossFraction)}` : ''}` : 'no passing size',
-        note: `the rig as above with every peer sending Opus + VP8 (its own PlainTransport producer) and consuming every other peer (SRTP): 2·N·(N-1) consumers; sizes in steps of 2 peers around where 2·N·(N-1) reaches the one-worker webinar figure.`,
-      },
-      {
-        name: `largest mesh room at < 1% loss, 2 workers, peersPerRouter ${meshTwo.peersPerRouter}`,
-        value: b2?.peers ?? 0,
-        unit: 'peers',
-        detail: b2
-          ? `${fmt(b2.consumers)} consumers, workers ${cores(meshBest(b2))} cores, ${b2.routers.map((r) => r.peers).join(' / ')} peers per router, ${b2.pipedProducers} producers piped${meshTwo.failed ? `; at ${meshTwo.failed.peers} peers loss ${pct(meshBest(meshTwo.failed).lossFraction)}` : meshTwo.steps.length && meshTwo.steps[meshTwo.steps.length - 1]!.peers >= MAX_ROOM ? `; stopped at rooms.maxPeers (${MAX_ROOM})` : ''}`
-          : 'no passing size',
-        note: `as above on two workers with the default mediasoup.peersPerRouter; from the one-worker size in steps of 3 peers up to rooms.maxPeers (${MAX_ROOM}).`,
-      },
+      meshRow(meshOne, '1 worker', `the rig as above with every peer sending Opus + VP8 (its own PlainTransport producer) and consuming every other peer (SRTP): 2·N·(N-1) consumers; sizes in steps of 2 peers from 6 below where 2·N·(N-1) reaches the one-worker webinar figure${b1 ? '' : ''}.`),
+      meshRow(meshTwo, `2 workers, peersPerRouter ${meshTwo.peersPerRouter} (default)`, `as above on two workers with the default mediasoup.peersPerRouter; from the one-worker size in steps of 3 peers up to rooms.maxPeers (${MAX_ROOM}).`),
     );
+    if (meshWide) rows.push(meshRow(meshWide, `2 workers, peersPerRouter ${meshWide.peersPerRouter}`, 'as the row above with twice the default peersPerRouter, same sizes: what the default leaves in hand.'));
     notes.push(meshTable(meshOne), meshTable(meshTwo));
+    if (meshWide) notes.push(meshTable(meshWide));
   }
   if (placement) {
     rows.push({
@@ -467,11 +482,28 @@ function report(o: SectionOptions, one: Run, two: Run, meshOne: Mesh | null, mes
       note: 'a confd from test/helpers startConfd (mediasoup.workers 2, default peersPerRouter, rooms.maxPeers 300); a protocol-only publisher (audio + video producers) and protocol-only subscribers joining one after the other (bench/load/peers.ts LightPeer: signalling, transports and consumers, no ICE/DTLS or media); routers from GET /v1/rooms (`confctl --json rooms`), workers from GET /v1/status (`confctl --json status`). Checks that the daemon places and pipes as the rig above assumes.',
     });
   }
-  notes.push(analysis(one, two, meshOne, meshTwo, o.quick));
+  notes.push(analysis(one, two, meshOne, meshTwo, meshWide, o.quick));
   return { rows, notes };
 }
 
-function analysis(one: Run, two: Run, meshOne: Mesh | null, meshTwo: Mesh | null, quick: boolean): string {
+/** What the mesh did with twice the default peersPerRouter, against the default at the same size. */
+function wideText(m: Mesh | null, def: Mesh): string {
+  if (!m) return '';
+  const f = m.failed;
+  const b = m.carried;
+  const lopsided = [...m.steps].reverse().find((s) => s.pass && s.routers.length === 2 && s.routers[0]!.peers > s.routers[1]!.peers + 2);
+  const lw = lopsided ? meshBest(lopsided) : null;
+  const same = lopsided ? def.steps.find((s) => s.peers === lopsided.peers) : undefined;
+  const sw = same ? meshBest(same) : null;
+  return (
+    ` With peersPerRouter ${m.peersPerRouter} the room carried ${b ? `${b.peers} peers` : 'no measured size'}${f ? ` (${meshFailText(m)})` : ''}` +
+    (lopsided && lw
+      ? `; at ${lopsided.peers} peers its routers held ${lopsided.routers.map((r) => r.peers).join(' / ')} peers and the workers ran at ${cores(lw)} cores${sw && same ? `, against ${cores(sw)} with peersPerRouter ${def.peersPerRouter} (${same.routers.map((r) => r.peers).join(' / ')} peers)` : ''}: the first router's peers each receive the whole room, so its worker keeps filling while the other has room to spare. ${b && def.carried && b.peers === def.carried.peers ? `Both settings reach the same size here because the machine fills first (the rig shares it); what ${def.peersPerRouter} buys is that margin on the first worker, which heavier streams or a machine of its own would use up.` : ''}`
+      : '.')
+  );
+}
+
+function analysis(one: Run, two: Run, meshOne: Mesh | null, meshTwo: Mesh | null, meshWide: Mesh | null, quick: boolean): string {
   const w1 = one.carriedStep ? best(one.carriedStep) : null;
   const w2 = two.carriedStep ? best(two.carriedStep) : null;
   const parts: string[] = [];
@@ -489,7 +521,7 @@ function analysis(one: Run, two: Run, meshOne: Mesh | null, meshTwo: Mesh | null
     const ratio = two.carried / one.carried;
     const met = two.carried >= GOAL_CONSUMERS && busy(w2);
     parts.push(
-      `**One room over two workers.** ${quick ? `Quick mode measures only ${fmt(GOAL_CONSUMERS)} consumers: ` : ''}one worker carried ${fmt(one.carried)} SRTP consumers in one room at < 1% loss (worker ${cores(w1)} cores), two workers ${fmt(two.carried)} (${cores(w2)} cores, ${w2.consumersEach.map(fmt).join(' / ')} consumers): ${ratio.toFixed(2)}×. ` +
+      `**One room over two workers.** One worker carried ${fmt(one.carried)} SRTP consumers in one room at < 1% loss (worker ${cores(w1)} cores), two workers ${fmt(two.carried)} (${cores(w2)} cores, ${w2.consumersEach.map(fmt).join(' / ')} consumers): ${ratio.toFixed(2)}×. ` +
         (met ? `The goal of >= ${fmt(GOAL_CONSUMERS)} consumers with both workers busy is met` : `The goal of >= ${fmt(GOAL_CONSUMERS)} consumers with both workers busy is not met`) +
         (ratio >= 0.9 * GOAL_RATIO ? ', and so is ~2×.' : `; ~2× is not, and on this box cannot be: the load generator runs on the same 2 cores. At the two-worker figure the workers used ${w2.workerCores.toFixed(2)} cores, the rig's sender and receivers ${w2.rigCores.toFixed(2)} and everything else ${othersText(w2)}, ${machine.toFixed(2)} of the machine's 2 cores${machine >= 1.85 ? ' (the machine was full: what limits the room is the box, not a worker)' : ''}. With one worker the limit is that worker's single thread (${cores(w1)} cores) while the other core still has room for the rig. Two workers on a machine of their own, with the clients elsewhere, should come close to 2× the one-worker figure: each router forwards only its own consumers, and the pipes add one stream per producer and router, not per consumer.`),
     );
@@ -498,7 +530,7 @@ function analysis(one: Run, two: Run, meshOne: Mesh | null, meshTwo: Mesh | null
     const m1 = meshOne.carried;
     const m2 = meshTwo.carried;
     parts.push(
-      `**Where a room should spread (mediasoup.peersPerRouter).** A worker's load follows its consumers, and a router's consumers follow its peers times what each peer receives: in a webinar (a few publishers) that is linear in peers, in a mesh meeting (every camera on) each of the router's P peers receives 2·(N-1) streams, so the first router keeps getting busier as the room grows even after new peers go elsewhere. One worker carried a mesh room of ${m1.peers} peers (${fmt(m1.consumers)} consumers); two workers with peersPerRouter ${meshTwo.peersPerRouter} carried ${m2.peers} (${fmt(m2.consumers)} consumers, ${m2.routers.map((r) => r.peers).join(' / ')} peers per router, ${m2.pipedProducers} producers piped). A room must spread before its first router's peers alone saturate the worker: with P peers on the first router and the room at 2P peers, that router feeds P·2·(2P-1) consumers, so P may be at most about half the one-worker mesh size (here ~${Math.floor(m1.peers / 2)}) and still leave both routers able to reach the two-worker size. Piping costs one stream per producer and router (2 per peer in a mesh), against 2·(N-1) consumers per peer, so it adds ~1/(N-1) of the room's forwarding: ~10% at 10 peers, nothing worth having in a 2-6 person call, where spreading would only add a hop.`,
+      `**Where a room should spread (mediasoup.peersPerRouter).** A worker's load follows its consumers, and a router's consumers follow its peers times what each peer receives: in a webinar (a few publishers) that is linear in peers, in a mesh meeting (every camera on) each of the router's P peers receives 2·(N-1) streams, so the first router keeps getting busier as the room grows even after new peers go elsewhere. One worker carried a mesh room of ${m1.peers} peers (${fmt(m1.consumers)} consumers); two workers with peersPerRouter ${meshTwo.peersPerRouter} carried ${m2.peers} (${fmt(m2.consumers)} consumers, ${m2.routers.map((r) => r.peers).join(' / ')} peers per router, ${m2.pipedProducers} producers piped). A room must spread before its first router's peers alone saturate the worker: with P peers on the first router and the room at 2P peers, that router feeds P·2·(2P-1) consumers, so P may be at most about half the one-worker mesh size (here ~${Math.floor(m1.peers / 2)}) and still leave both routers able to reach the two-worker size.${wideText(meshWide, meshTwo)} Piping costs one stream per producer and router (2 per peer in a mesh), against 2·(N-1) consumers per peer, so it adds ~1/(N-1) of the room's forwarding: ~10% at 10 peers, nothing worth having in a 2-6 person call, where spreading would only add a hop. ${DEFAULT_PEERS_PER_ROUTER <= Math.floor(m1.peers / 2) ? `The default, ${DEFAULT_PEERS_PER_ROUTER}, is within that half (${Math.floor(m1.peers / 2)} here) and calls of up to ${DEFAULT_PEERS_PER_ROUTER} are never piped. It is not far inside it: the rig's video is ~${fmt(VIDEO_PPS)} pkt/s (~480 kbit/s), and 720p cameras at 2-3× that packet rate cut the one-worker mesh size by √2-√3, to ~${Math.round(m1.peers / Math.sqrt(3))}-${Math.round(m1.peers / Math.SQRT2)} peers, whose half is ${Math.floor(m1.peers / Math.sqrt(3) / 2)}-${Math.floor(m1.peers / Math.SQRT2 / 2)}: where large all-camera meetings at such rates are the norm, set it lower.` : `The default, ${DEFAULT_PEERS_PER_ROUTER}, is above that half (${Math.floor(m1.peers / 2)} here): on this machine a mesh room fills its first router before it spreads.`}`,
     );
   }
   return parts.join('\n\n');

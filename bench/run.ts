@@ -161,12 +161,20 @@ function mergeSections(file: string, fresh: string, ran: Section[], box: [string
   const out: string[] = [];
   const date = box.find(([k]) => k === 'Date (start)')?.[1] ?? '';
   const load = box.find(([k]) => k === 'Load average at start')?.[1]?.split(' (')[0] ?? '';
-  const note = `Section${ran.length > 1 ? 's' : ''} ${ran.map((s) => `"${s.title}"`).join(', ')} regenerated on ${date} with \`--only ${ran.map((s) => s.id).join(',')}\`${quick ? ' --quick' : ''} (load average at start ${load}); the rest is from the run described here.`;
+  const ms = box.find(([k]) => k === 'mediasoup')?.[1]?.split(' (')[0] ?? '';
+  const note = `Section${ran.length > 1 ? 's' : ''} ${ran.map((s) => `"${s.title}"`).join(', ')} regenerated on ${date} with \`--only ${ran.map((s) => s.id).join(',')}\`${quick ? ' --quick' : ''} (mediasoup ${ms}, load average at start ${load}); the rest is from the run described here.`;
   // Drop notes of earlier partial runs for the same sections, keep the rest of the preamble.
   const head = a.head.split('\n\n').filter((para) => !(para.startsWith('Section') && para.includes('regenerated on') && ran.some((s) => para.includes(`"${s.title}"`))));
   out.push(head.join('\n\n').replace(/\n*$/, '\n\n'), `${note}\n\n`);
-  const order = [...SECTIONS.map((s) => s.title), ...[...a.sections.keys()].filter((t) => !SECTIONS.some((s) => s.title === t))];
-  for (const t of ['Machine', ...order.filter((t) => t !== 'Machine')]) {
+  // The old file's order (hand-written blocks stay where they are); a section new to the file goes
+  // before the next section that follows it in SECTIONS.
+  const order = [...a.sections.keys()];
+  for (const s of ran) {
+    if (order.includes(s.title)) continue;
+    const next = SECTIONS.slice(SECTIONS.indexOf(s) + 1).map((x) => order.indexOf(x.title)).find((k) => k >= 0);
+    order.splice(next ?? order.length, 0, s.title);
+  }
+  for (const t of order) {
     const text = titles.has(t) ? b.sections.get(t) : a.sections.get(t);
     if (text) out.push(text);
   }
