@@ -25,7 +25,7 @@ export const DEFAULT_CONFIG = {
     listenIp: '127.0.0.1',
     announcedAddress: null,
     portRange: [40000, 49999],
-    peersPerRouter: 20,
+    peersPerRouter: 10,
   },
   rooms: { maxPeers: 50 },
   log: { level: 'info' },
