@@ -35,6 +35,12 @@ const GOAL_CONSUMERS = 1000;
 const GOAL_RATIO = 2;
 /** Both workers count as busy when each does at least this share of the room's forwarding. */
 const BUSY_SHARE = 0.4;
+/**
+ * Growing a step that takes longer than this counts as a failure: near saturation the worker answers
+ * its channel slowly (key frames for every new consumer), and waiting longer only makes the run longer
+ * on a slow machine (a normal step grows in 0.2-2 s here).
+ */
+const GROW_LIMIT_S = 12;
 /** Other work on the machine above this many cores makes a failing window suspect (measured again). */
 const DISTURBED = 0.3;
 const DEFAULT_PEERS_PER_ROUTER = DEFAULT_CONFIG.mediasoup.peersPerRouter as number;
@@ -196,12 +202,12 @@ export interface Mesh {
 
 const busy = (w: WindowResult) => w.workerCoresEach.length === 2 && Math.min(...w.workerCoresEach) >= BUSY_SHARE * w.workerCores;
 
-/** "at 26 peers loss 5.57%" / "at 26 peers adding the peers stalled (> 20 s)" */
+/** "at 26 peers loss 5.57%" / "at 26 peers adding the peers stalled (> 12 s)" */
 const meshFailText = (m: Mesh) => {
   const f = m.failed;
   if (!f) return m.steps.length && m.steps[m.steps.length - 1]!.peers >= MAX_ROOM ? `stopped at rooms.maxPeers (${MAX_ROOM})` : 'no failing size';
   const w = meshBest(f);
-  return `at ${f.peers} peers ${f.reached ? `loss ${pct(w.lossFraction)}` : `adding the peers stalled (> 20 s; loss ${pct(w.lossFraction)})`}, workers ${cores(w)} cores (${f.routers.map((r) => r.peers).join(' / ')} peers per router)`;
+  return `at ${f.peers} peers ${f.reached ? `loss ${pct(w.lossFraction)}` : `adding the peers stalled (> ${GROW_LIMIT_S} s; loss ${pct(w.lossFraction)})`}, workers ${cores(w)} cores (${f.routers.map((r) => r.peers).join(' / ')} peers per router)`;
 };
 
 const meshBest = (s: MeshStep) => s.windows.reduce((a, b) => (b.lossFraction < a.lossFraction ? b : a));
@@ -290,7 +296,7 @@ const meshPeersFor = (consumers: number) => Math.floor(0.5 + Math.sqrt(0.25 + co
 
 export async function room(o: SectionOptions): Promise<SectionResult> {
   quietBudgetS = o.quick ? 5 : 60;
-  const t: Timing = o.quick ? { windowS: 2, settleMs: 1000, growLimitMs: 15_000 } : { windowS: 4, settleMs: 1500, growLimitMs: 20_000 };
+  const t: Timing = o.quick ? { windowS: 2, settleMs: 1000, growLimitMs: GROW_LIMIT_S * 1000 } : { windowS: 4, settleMs: 1500, growLimitMs: GROW_LIMIT_S * 1000 };
   let one: Run;
   let two: Run;
   if (o.quick) {
@@ -402,7 +408,7 @@ function report(o: SectionOptions, one: Run, two: Run, meshOne: Mesh | null, mes
         value: one.carried,
         unit: 'consumers',
         detail: w1 ? `loss ${pct(w1.lossFraction)}, worker ${cores(w1)} cores, rig ${w1.rigCores.toFixed(2)}, others ${othersText(w1)}; ${fail(one)}` : fail(one),
-        note: `${how}; mediasoup.workers 1. Steps of 250 from 500 until a step loses >= 1% in two windows in a row (more windows when other work on the machine took > ${DISTURBED} cores) or adding its consumers stalls (20 s), then one bisection.`,
+        note: `${how}; mediasoup.workers 1. Steps of 250 from 500 until a step loses >= 1% in two windows in a row (more windows when other work on the machine took > ${DISTURBED} cores) or adding its consumers takes over ${GROW_LIMIT_S} s, then one bisection.`,
       },
       {
         name: `largest room at < 1% loss, 2 workers (SRTP consumers)`,
