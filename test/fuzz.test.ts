@@ -299,6 +299,8 @@ describe(`fuzzing (seed ${SEED})`, { timeout: Math.max(180_000, N * 100) }, () =
       const rec = model.tokens.get(p.jti!);
       if (!rec) return { ok: false, why: 'unknown jti' };
       if (rec.revoked) return { ok: false, why: 'revoked' };
+      // A presenter token speaks for a user ("guest" when issued without one): that user must still exist.
+      if (p.presenter && p.sub !== 'guest' && !model.users.has(p.sub!)) return { ok: false, why: 'presenter for a user that does not exist' };
       return { ok: true, presenter: p.presenter, sub: p.sub!, exp: p.exp! };
     }
   });
