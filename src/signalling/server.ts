@@ -6,13 +6,13 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from '../log.ts';
 import type { JoinAttempt, JoinPolicy } from '../auth/admission.ts';
 import type { Rooms } from '../rooms/registry.ts';
-import type { Peer, TransportQuota } from '../rooms/peer.ts';
+import type { Peer, PeerChannel, TransportQuota } from '../rooms/peer.ts';
 import type { Room } from '../rooms/room.ts';
 import { isRoomName } from '../sfu/room-name.ts';
 import type { ClientIpResolver } from '../http/client-ip.ts';
 import type { HostCheck } from '../http/host-check.ts';
 import { rateKeyForIp } from '../store/ips.ts';
-import { closeWith, CLOSE_CODES, createChannel, floodGuard, handleRequest, readEnvelope, replyError, describeIssue, sendJson } from './connection.ts';
+import { closeWith, CLOSE_CODES, createChannel, type Incoming, floodGuard, handleRequest, readEnvelope, replyError, describeIssue, sendJson } from './connection.ts';
 import { DISPLAY_NAME_MAX, ERROR_CODES, MAX_MESSAGE_BYTES, PEER_ID_RE, SECRET_QUERY_KEYS, type Hello, type HelloResponse } from '../protocol/index.ts';
 import { helloSchema } from './schemas.ts';
 
@@ -56,6 +56,9 @@ interface Conn {
   displayName: string;
   /** Frames that came before the connection was ready for them, replayed in order. */
   early: [RawData, boolean][];
+  /** How the room talks to this connection, and where the client's answers to it go. */
+  channel: PeerChannel;
+  answer: (m: Extract<Incoming, { kind: 'response' }>) => void;
   timer?: NodeJS.Timeout;
   inRoom?: { room: Room; peer: Peer };
   leaveWaiting?: () => void;
@@ -157,11 +160,11 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     ws.on('pong', () => alive.set(ws, true));
     ws.on('error', (e) => log.debug({ err: e.message }, 'websocket error'));
     const q = parseQuery(req);
-    const conn: Conn = { ws, ip, ipKey, state: 'hello', room: q.ok ? q.room : '', peerId: q.ok ? q.peerId : '', displayName: q.ok ? q.displayName : '', early: [] };
+    const { channel, answer } = createChannel(ws);
+    const conn: Conn = { ws, ip, ipKey, state: 'hello', room: q.ok ? q.room : '', peerId: q.ok ? q.peerId : '', displayName: q.ok ? q.displayName : '', early: [], channel, answer };
     let set = byIp.get(ipKey);
     if (!set) byIp.set(ipKey, (set = new Set()));
     set.add(conn);
-    const { channel, answer } = createChannel(ws);
     ws.on('close', () => forget(conn));
     if (!q.ok) return refusal(ws, CLOSE_CODES.badRequest, q.message);
     conn.timer = setTimeout(() => refusal(ws, CLOSE_CODES.badRequest, 'no hello message in time; send {request, id, method: "hello", data: {session, ...}} first'), HELLO_TIMEOUT_MS);
@@ -174,11 +177,12 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       channel.close('rate_limited', USER_MESSAGES.flood);
     });
     ws.on('message', (raw, isBinary) => {
-      if (allowed()) route(conn, raw, isBinary, answer, channel);
+      if (allowed()) route(conn, raw, isBinary);
     });
   }
 
-  function route(conn: Conn, raw: RawData, isBinary: boolean, answer: ReturnType<typeof createChannel>['answer'], channel: ReturnType<typeof createChannel>['channel']): void {
+  function route(conn: Conn, raw: RawData, isBinary: boolean): void {
+    const { channel } = conn;
     switch (conn.state) {
       case 'hello': {
         const m = readEnvelope(conn.ws, raw, isBinary);
@@ -193,7 +197,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
         }
         clearTimeout(conn.timer);
         conn.state = 'pending';
-        admit(conn, m.id, parsed.data, channel, (raw2, bin2) => route(conn, raw2, bin2, answer, channel)).catch((e: unknown) => {
+        admit(conn, m.id, parsed.data).catch((e: unknown) => {
           log.error({ err: e }, 'could not admit signalling connection');
           channel.refuse(CLOSE_CODES.internal, USER_MESSAGES.couldNotOpen);
         });
@@ -211,7 +215,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       }
       case 'room': {
         const m = readEnvelope(conn.ws, raw, isBinary);
-        if (m.kind === 'response') return answer(m);
+        if (m.kind === 'response') return conn.answer(m);
         // Clients have nothing to notify; bad frames were answered.
         if (m.kind === 'request') void handleRequest(conn.ws, conn.inRoom!.room, conn.inRoom!.peer, m, log).catch((e: unknown) => log.error({ err: e }, 'signalling message handler failed'));
         return;
@@ -232,8 +236,8 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     conn.leaveWaiting?.();
   }
 
-  async function admit(conn: Conn, helloId: number, h: Hello, channel: ReturnType<typeof createChannel>['channel'], replay: (raw: RawData, isBinary: boolean) => void): Promise<void> {
-    const { ws } = conn;
+  async function admit(conn: Conn, helloId: number, h: Hello): Promise<void> {
+    const { ws, channel } = conn;
     const attempt: JoinAttempt = {
       room: conn.room,
       peerId: conn.peerId,
@@ -264,7 +268,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     const replayEarly = () => {
       const early = conn.early;
       conn.early = [];
-      for (const [raw, isBinary] of early) replay(raw, isBinary);
+      for (const [raw, isBinary] of early) route(conn, raw, isBinary);
     };
     const inRoom = (peer: Peer) => {
       if (conn.state === 'closed') return room.leave(peer); // gone while it was let in
