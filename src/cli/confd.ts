@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type ConfigFlags } from '../config/load.ts';
+import { reachabilityWarnings } from '../config/reachability.ts';
 import { redactConfig } from '../config/redact.ts';
 import { isConfdError } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -23,6 +24,9 @@ async function start(flags: ConfigFlags): Promise<void> {
     throw e;
   }
   const log = createLogger(config.log.level);
+  // Warnings, not errors: a public-looking config on a test box is legitimate, and the log is where a
+  // sysadmin looks when guests see the page but get no media.
+  for (const w of reachabilityWarnings(config)) log.warn({ key: w.key, fix: w.fix }, w.problem);
   const { startDaemon } = await import('../daemon.ts');
   let daemon;
   try {
@@ -67,14 +71,20 @@ async function start(flags: ConfigFlags): Promise<void> {
   });
 }
 
-function checkConfig(flags: ConfigFlags): void {
+function checkConfig(flags: ConfigFlags & { strict?: boolean }): void {
+  let config;
   try {
-    const config = loadConfig(flags);
-    process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
-    process.stderr.write(`confd: configuration is valid (${config.configFile ?? 'embedded default'})\n`);
+    config = loadConfig(flags);
   } catch (e) {
     if (isConfdError(e)) fail(e.message, 1);
     throw e;
+  }
+  process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
+  const warnings = reachabilityWarnings(config);
+  for (const w of warnings) process.stderr.write(`confd: warning: ${w.key}: ${w.problem}; fix: ${w.fix}\n`);
+  process.stderr.write(`confd: configuration is valid (${config.configFile ?? 'embedded default'})\n`);
+  if (flags.strict && warnings.length > 0) {
+    fail(`--strict: ${warnings.length} warning${warnings.length === 1 ? '' : 's'} above; fix ${warnings.length === 1 ? 'it' : 'them'} or drop --strict`, 1);
   }
 }
 
@@ -97,7 +107,7 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('start')
-    .description('run the daemon in the foreground; logs JSON lines to stdout; SIGTERM/SIGINT stop it gracefully')
+    .description('run the daemon in the foreground; logs JSON lines to stdout (check-config\'s warnings at warn level); SIGTERM/SIGINT stop it gracefully')
     .addOption(configOption())
     .option('-d, --data-dir <dir>', 'data directory (env CONFD_DATA_DIR, systemd STATE_DIRECTORY; default ./data)')
     .option('-s, --socket <path>', 'admin socket path (env CONFD_SOCKET; default RUNTIME_DIRECTORY/confd.sock or DATA_DIR/confd.sock)')
@@ -108,11 +118,15 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('check-config')
-    .description('validate the configuration and print it with secrets redacted; exits 1 naming the offending key')
+    .description(
+      'validate the configuration and print it with secrets redacted; exits 1 naming the offending key. ' +
+        'Setups remote guests cannot use (media on loopback, http:// public URL, port collisions, ...) are warnings on stderr, exit 0',
+    )
     .addOption(configOption())
     .option('-d, --data-dir <dir>', 'data directory override')
     .option('-s, --socket <path>', 'admin socket override')
-    .action((opts: ConfigFlags) => checkConfig(opts));
+    .option('--strict', 'exit 1 when there are warnings too (for CI and deploy scripts)')
+    .action((opts: ConfigFlags & { strict?: boolean }) => checkConfig(opts));
 
   program
     .command('hash-password')
