@@ -19,6 +19,7 @@ import { startSignalling } from './signalling/server.ts';
 import { createJoinPolicy } from './auth/join-policy.ts';
 import { createHostProtection } from './auth/host-protection.ts';
 import { createApiKeyCheck } from './auth/api-key.ts';
+import { turnIssuer } from './auth/turn-credentials.ts';
 import { createClientIpResolver } from './http/client-ip.ts';
 import { createLoginRoutes } from './http/login-routes.ts';
 import { createApiRoutes } from './http/api-routes.ts';
@@ -97,14 +98,18 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     const rooms = await startRooms({
       workers: config.mediasoup.workers,
-      portRange: config.mediasoup.portRange,
+      media: {
+        ip: config.mediasoup.listenIp,
+        announcedAddress: config.mediasoup.announcedAddress,
+        port: config.mediasoup.port,
+        portRange: config.mediasoup.portRange,
+      },
       settings: {
         hostProtected: config.host.protected,
         maxPeers: config.rooms.maxPeers,
         peersPerRouter: config.mediasoup.peersPerRouter,
         reserveIdMs: Math.max(10, config.host.leaveGraceSeconds) * 1000,
-        listenIp: config.mediasoup.listenIp,
-        announcedAddress: config.mediasoup.announcedAddress,
+        iceServers: turnIssuer(config.turn, parseDuration),
       },
       presence: hosts,
       log,

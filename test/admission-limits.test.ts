@@ -44,7 +44,7 @@ describe('admission: seats, transports and limits', () => {
   before(async () => {
     // 20 media ports: a quarter (5) per address at most, 20 transports in all. Above Linux's ephemeral
     // range (32768-60999), so that no other process's client socket can hold one of them.
-    d = await startConfd({ config: { server: { trustProxy: ['127.0.0.1'] }, rooms: { maxPeers: 3 }, mediasoup: { workers: 1, portRange: [62100, 62119] } } });
+    d = await startConfd({ config: { server: { trustProxy: ['127.0.0.1'] }, rooms: { maxPeers: 3 }, mediasoup: { workers: 1, port: null, portRange: [62100, 62119] } } });
   });
   after(async () => {
     await d.stop();

@@ -179,7 +179,10 @@ export class ForwardingRig {
 
   static async start(opts: RigOptions): Promise<ForwardingRig> {
     const log = createLogger('silent');
-    const pool = await startWorkerPool({ workers: opts.workers ?? 1, portRange: [opts.portRange.min, opts.portRange.max], log, onWorkerDied: () => {} });
+    const pool = await startWorkerPool({
+      workers: opts.workers ?? 1,
+      media: { ip: '127.0.0.1', announcedAddress: null, port: null, portRange: [opts.portRange.min, opts.portRange.max] },
+      log, onWorkerDied: () => {} });
     let set: RouterSet;
     try {
       set = await createRouterSet({ pool, peersPerRouter: opts.peersPerRouter ?? 1_000_000, log, room: 'bench', onLost: () => {} });

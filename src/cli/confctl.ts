@@ -177,10 +177,17 @@ export async function main(argv: string[]): Promise<void> {
       show(r, () => `${o.all ? `revoked ${r.revoked.length} authorised IP entr${r.revoked.length === 1 ? 'y' : 'ies'}` : `revoked ${addr}`}${tokens}`);
     });
 
+  /** The ports a firewall must let in for media, as the workers report them. */
+  const mediaPorts = (workers: { port: number | null }[]): string => {
+    const ports = workers.map((w) => w.port).filter((p): p is number => p !== null);
+    if (ports.length === 0) return 'a UDP+TCP port per transport from mediasoup.portRange';
+    return `UDP+TCP port${ports.length === 1 ? '' : 's'} ${ports.sort((a, b) => a - b).join(', ')} (one per worker)`;
+  };
+
   // ----- status, rooms, kick, audit
   program
     .command('status')
-    .description('version, uptime, workers (pid, CPU), rooms and peers')
+    .description('version, uptime, workers (pid, media port, CPU), rooms and peers')
     .action(async () => {
       const r = await call('GET', '/v1/status');
       show(r, () =>
@@ -193,11 +200,12 @@ export async function main(argv: string[]): Promise<void> {
           `host protection: ${r.hostProtected ? 'on' : 'off'}${r.userAuth ? ', user auth on' : ''}`,
           `users: ${r.users}   authorised IPs: ${r.authorisedIps}   active tokens: ${r.activeTokens}`,
           `rooms: ${r.rooms}   peers: ${r.peers}`,
+          ...(r.workers.length === 0 ? [] : [`media:           ${mediaPorts(r.workers)}`]),
           r.workers.length === 0
             ? 'workers: none'
             : `workers:\n${table(
-                ['  PID', 'CPU USER', 'CPU SYS', 'ROUTERS', 'PEERS', 'CONSUMERS'],
-                r.workers.map((w: any) => [`  ${w.pid}`, `${(w.cpu.userMs / 1000).toFixed(1)}s`, `${(w.cpu.systemMs / 1000).toFixed(1)}s`, w.routers, w.peers, w.consumers]),
+                ['  PID', 'PORT', 'CPU USER', 'CPU SYS', 'ROUTERS', 'PEERS', 'CONSUMERS'],
+                r.workers.map((w: any) => [`  ${w.pid}`, w.port ?? '-', `${(w.cpu.userMs / 1000).toFixed(1)}s`, `${(w.cpu.systemMs / 1000).toFixed(1)}s`, w.routers, w.peers, w.consumers]),
               )}`,
         ].join('\n'),
       );

@@ -24,12 +24,14 @@ export const DEFAULT_CONFIG = {
     workers: 'auto',
     listenIp: '127.0.0.1',
     announcedAddress: null,
+    port: 40000,
     portRange: [40000, 49999],
     peersPerRouter: 10,
   },
+  turn: { urls: [], secret: null, ttl: '12h' },
   rooms: { maxPeers: 50 },
   log: { level: 'info' },
 } as const;
 
 /** Keys whose values are secrets: never printed, never logged. */
-export const SECRET_PATHS = ['jwt.secret', 'api.keySecret', 'host.users[].password'] as const;
+export const SECRET_PATHS = ['jwt.secret', 'api.keySecret', 'turn.secret', 'host.users[].password'] as const;

@@ -88,13 +88,41 @@ export const fileConfigSchema = z.strictObject({
   mediasoup: z.strictObject({
     workers: z.union([z.literal('auto'), z.int().min(1).max(64)], { error: 'must be "auto" or a whole number from 1 to 64' }),
     listenIp: z.string().refine((s) => isIP(s) !== 0, { error: 'must be an IP address' }),
-    announcedAddress: z.string().min(1).nullable(),
+    /** Where guests reach the media: an IP address or DNS name, for a server behind NAT or listening on 0.0.0.0. */
+    announcedAddress: z
+      .string()
+      .refine((s) => isIP(s) !== 0 || /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(s), {
+        error: 'must be a public IP address or DNS name, e.g. 203.0.113.10 or media.example.org',
+      })
+      .nullable(),
+    /** Single-port media: worker i listens on UDP and TCP port + i (a mediasoup WebRtcServer). null: one port per transport from portRange. */
+    port: z.int({ error: 'must be a whole number from 1024 to 65535, or null for a port per transport from portRange' }).min(1024).max(65535).nullable(),
     portRange: z
       .tuple([z.int().min(1024).max(65535), z.int().min(1024).max(65535)])
       .refine(([lo, hi]) => lo <= hi, { error: 'must be [low, high] with low <= high' }),
     /** Peers on one router before a room spreads onto another worker (see README, "Rooms, media and signalling"). */
     peersPerRouter: z.int({ error: 'must be a whole number' }).min(1).max(1000),
   }),
+  turn: z
+    .strictObject({
+      /** turn:/turns: URLs of a TURN server (coturn) that shares `secret` (use-auth-secret). */
+      urls: z
+        .array(
+          z.string().regex(/^turns?:[^\s?#]+(\?transport=(udp|tcp))?$/, {
+            error: 'must be a turn: or turns: URL, e.g. turn:turn.example.org:3478?transport=udp or turns:turn.example.org:443?transport=tcp',
+          }),
+        )
+        .max(16),
+      secret: secret('turn.secret'),
+      /** How long the TURN credentials handed to an admitted peer stay valid. */
+      ttl: duration.refine((s) => {
+        const t = parseDuration(s) ?? 0;
+        return t >= 300 && t <= 7 * 86400;
+      }, { error: 'must be from 5m to 7d' }),
+    })
+    .refine((t) => (t.urls.length === 0) === (t.secret === null), {
+      error: 'set both turn.urls and turn.secret (the static-auth-secret of coturn), or neither',
+    }),
   rooms: z.strictObject({ maxPeers: z.int().min(1).max(1000) }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 });

@@ -132,6 +132,24 @@ export interface JoinResponse {
   room: RoomState;
 }
 
+/** A TURN server with credentials valid for a while (RTCIceServer). */
+export interface IceServer {
+  urls: string[];
+  username: string;
+  credential: string;
+}
+
+/** Answer to `createWebRtcTransport`: what mediasoup-client's createSendTransport/createRecvTransport take. */
+export interface TransportInfo {
+  id: string;
+  iceParameters: unknown;
+  iceCandidates: unknown[];
+  dtlsParameters: unknown;
+  sctpParameters?: unknown;
+  /** TURN relays for this transport, with short-lived credentials; [] when the server has none. */
+  iceServers: IceServer[];
+}
+
 /** Server -> client request: the client sets up the consumer, answers, then the server resumes it. */
 export interface NewConsumerData {
   peerId: string;

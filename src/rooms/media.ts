@@ -5,7 +5,7 @@
  */
 import type { types } from 'mediasoup';
 import type { Logger } from '../log.ts';
-import type { ClientRequestData } from '../protocol/messages.ts';
+import type { ClientRequestData, IceServer, TransportInfo } from '../protocol/messages.ts';
 import type { RouterSet } from '../sfu/router-set.ts';
 import { RequestError, type Peer } from './peer.ts';
 
@@ -40,8 +40,8 @@ export type MediaMethod =
 export interface MediaContext {
   room: string;
   log: Logger;
-  listenIp: string;
-  announcedAddress: string | null;
+  /** TURN servers with fresh credentials for `peer` (none when TURN is not configured). */
+  iceServers: (peer: Peer) => IceServer[];
   /** The room's routers; null when the room has no media (no peer in it). */
   routers: () => RouterSet | null;
   /** Joined peers other than `peer`. */
@@ -162,19 +162,10 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) throw new RequestError(409, `at most ${MAX_TRANSPORTS_PER_PEER} transports per connection`);
       const refused = peer.quota.take();
       if (refused) throw new RequestError(refused.code, refused.message);
-      const listen = (protocol: 'udp' | 'tcp') => ({
-        protocol,
-        ip: ctx.listenIp,
-        ...(ctx.announcedAddress ? { announcedAddress: ctx.announcedAddress } : {}),
-        portRange: home.worker.portRange,
-      });
       let transport: types.WebRtcTransport;
       try {
         transport = await home.router.createWebRtcTransport({
-          listenInfos: d.forceTcp ? [listen('tcp')] : [listen('udp'), listen('tcp')],
-          enableUdp: !d.forceTcp,
-          enableTcp: true,
-          preferUdp: true,
+          ...home.worker.listenOptions(Boolean(d.forceTcp)),
           initialAvailableOutgoingBitrate: 1_000_000,
           enableSctp: Boolean(d.sctpCapabilities),
           appData: { producing: d.producing, consuming: d.consuming },
@@ -201,13 +192,16 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         if (state === 'failed' || state === 'closed') log.debug({ room: ctx.room, peer: peer.id, state }, 'transport dtls state');
       });
       await transport.setMaxIncomingBitrate(3_000_000).catch(() => {});
-      return {
+      const info: TransportInfo = {
         id: transport.id,
         iceParameters: transport.iceParameters,
         iceCandidates: transport.iceCandidates,
         dtlsParameters: transport.dtlsParameters,
         sctpParameters: transport.sctpParameters,
+        // Only here, after admission: a peer that never got in never gets a relay.
+        iceServers: ctx.iceServers(peer),
       };
+      return info;
     },
 
     async connectWebRtcTransport(peer, d) {

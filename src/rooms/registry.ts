@@ -2,7 +2,7 @@ import type { Logger } from '../log.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { MediaPlane, RoomSummary } from '../sfu/media-plane.ts';
-import { startWorkerPool, type WorkerPool } from '../sfu/worker-pool.ts';
+import { startWorkerPool, type MediaListen, type WorkerPool } from '../sfu/worker-pool.ts';
 import { createRoom, type Room, type RoomSettings } from './room.ts';
 
 /** Host presence for the leave-grace logout (auth/host-protection.ts). */
@@ -28,7 +28,7 @@ const SWEEP_MS = 15_000;
 /** Rooms by name over a pool of mediasoup workers. */
 export async function startRooms(opts: {
   workers: number | 'auto';
-  portRange: readonly [number, number];
+  media: MediaListen;
   settings: RoomSettings;
   presence?: HostPresence;
   log: Logger;
@@ -40,7 +40,7 @@ export async function startRooms(opts: {
 
   const pool = await startWorkerPool({
     workers: opts.workers,
-    portRange: opts.portRange,
+    media: opts.media,
     log,
     onWorkerDied: (dead) => {
       for (const room of rooms.values()) room.workerDied(dead);

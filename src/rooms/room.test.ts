@@ -14,11 +14,11 @@ import { createRoom, type Room, type RoomSettings } from './room.ts';
 const log = pino({ level: 'silent' });
 let pool: WorkerPool;
 before(async () => {
-  pool = await startWorkerPool({ workers: 1, portRange: [62200, 62299], log, onWorkerDied: () => {} });
+  pool = await startWorkerPool({ workers: 1, media: { ip: '127.0.0.1', announcedAddress: null, port: null, portRange: [62200, 62299] }, log, onWorkerDied: () => {} });
 });
 after(() => pool.close());
 
-const SETTINGS: RoomSettings = { hostProtected: true, maxPeers: 3, peersPerRouter: 20, reserveIdMs: 10_000, listenIp: '127.0.0.1', announcedAddress: null };
+const SETTINGS: RoomSettings = { hostProtected: true, maxPeers: 3, peersPerRouter: 20, reserveIdMs: 10_000, iceServers: () => [] };
 
 interface Recorder extends PeerChannel {
   said: { how: string; what: unknown }[];

@@ -9,7 +9,7 @@ import type { types } from 'mediasoup';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
-import type { ClientMethod, ClientRequestData, JoinResponse, RoomState, ServerNotifications } from '../protocol/messages.ts';
+import type { ClientMethod, ClientRequestData, IceServer, JoinResponse, RoomState, ServerNotifications } from '../protocol/messages.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
 import type { RoomSummary, PeerSummary } from '../sfu/media-plane.ts';
 import { createRouterSet, type RoomRouter, type RouterSet } from '../sfu/router-set.ts';
@@ -31,8 +31,8 @@ export interface RoomSettings {
   peersPerRouter: number;
   /** How long a departed peer id stays reserved for its own tab. */
   reserveIdMs: number;
-  listenIp: string;
-  announcedAddress: string | null;
+  /** TURN servers with fresh credentials for an admitted peer (auth makes them; [] without TURN). */
+  iceServers: (peerId: string) => IceServer[];
 }
 
 /** What a room tells the rest of the daemon (the registry aggregates it over rooms). */
@@ -115,8 +115,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   const media = createRoomMedia({
     room: name,
     log,
-    listenIp: settings.listenIp,
-    announcedAddress: settings.announcedAddress,
+    iceServers: (peer) => settings.iceServers(peer.id),
     routers: () => routers,
     others,
     warnOnce,

@@ -18,6 +18,8 @@ export interface RoomSummary {
 
 export interface WorkerSummary {
   pid: number;
+  /** Its media port (UDP and TCP), or null when each transport has its own port from mediasoup.portRange. */
+  port: number | null;
   /** CPU time used so far, in milliseconds. */
   cpu: { userMs: number; systemMs: number };
   /** Routers on this worker (one per room placed on it). `rooms` is the same number, kept for scripts. */

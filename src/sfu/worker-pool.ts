@@ -7,17 +7,46 @@ import type { WorkerSummary } from './media-plane.ts';
 export interface PooledWorker {
   readonly index: number;
   readonly worker: types.Worker;
-  /** This worker's share of mediasoup.portRange, so workers never race for the same port. */
+  /** This worker's share of mediasoup.portRange, so workers never race for the same port (per-transport mode). */
   readonly portRange: { min: number; max: number };
+  /** Single-port mode: the worker's WebRtcServer on UDP and TCP `port`, which every transport of it uses. */
+  readonly webRtcServer: types.WebRtcServer | null;
+  readonly port: number | null;
+  /** How many transports the worker may hold: its port share, or a bound on memory in single-port mode. */
+  readonly transportCapacity: number;
+  /** Where a new WebRtcTransport on this worker listens: its WebRtcServer, or ports of its share. */
+  listenOptions(forceTcp: boolean): TransportListen;
   /** Routers on it (at most one per room), the peers placed on them and their consumers: new routers go to the worker with the fewest peers. */
   routers: number;
   peers: number;
   consumers: number;
 }
 
+/** Where a worker's media listens. */
+export interface MediaListen {
+  ip: string;
+  announcedAddress: string | null;
+  /** Worker i on UDP+TCP port + i; null: a port per transport from portRange. */
+  port: number | null;
+  portRange: readonly [number, number];
+}
+
+export type TransportListen = ({ webRtcServer: types.WebRtcServer } | { listenInfos: types.TransportListenInfo[] }) & {
+  enableUdp: boolean;
+  enableTcp: boolean;
+  preferUdp: boolean;
+};
+
+/**
+ * Transports one worker holds in single-port mode, where they no longer use up ports: far more than a
+ * worker can feed (a peer has two; a worker saturates near 1,300-2,500 consumers, BENCHMARKS.md), so
+ * only a client opening transports for their own sake meets it.
+ */
+export const TRANSPORTS_PER_WORKER = 1000;
+
 export interface WorkerPoolOptions {
   workers: number | 'auto';
-  portRange: readonly [number, number];
+  media: MediaListen;
   log: Logger;
   /** Called after a worker died, before its replacement is started. */
   onWorkerDied: (dead: PooledWorker) => void;
@@ -39,17 +68,67 @@ export function splitPortRange(lo: number, hi: number, n: number): { min: number
 
 const RESTART_DELAYS_MS = [0, 1000, 5000, 15000, 60000];
 
+export const workerCount = (workers: number | 'auto'): number => (workers === 'auto' ? availableParallelism() : workers);
+
+async function listenOnePort(worker: types.Worker, media: MediaListen, port: number): Promise<types.WebRtcServer> {
+  const on = (protocol: 'udp' | 'tcp') => ({ protocol, ip: media.ip, port, ...(media.announcedAddress ? { announcedAddress: media.announcedAddress } : {}) });
+  try {
+    return await worker.createWebRtcServer({ listenInfos: [on('udp'), on('tcp')] });
+  } catch (e) {
+    const why = (e as Error).message;
+    throw new Error(
+      /in use|EADDRINUSE|address already/i.test(why)
+        ? `media port ${port} (UDP or TCP on ${media.ip}) is already in use; free it, or set mediasoup.port to another base (worker i uses port + i)`
+        : `cannot listen for media on ${media.ip} port ${port}: ${why}`,
+    );
+  }
+}
+
 export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPool> {
-  const { log } = opts;
-  const count = opts.workers === 'auto' ? availableParallelism() : opts.workers;
-  const ranges = splitPortRange(opts.portRange[0], opts.portRange[1], count);
+  const { log, media } = opts;
+  const count = workerCount(opts.workers);
+  const ranges = splitPortRange(media.portRange[0], media.portRange[1], count);
+  if (media.port !== null && media.port + count - 1 > 65535) {
+    throw new Error(`mediasoup.port ${media.port} + ${count} workers goes past port 65535; lower mediasoup.port`);
+  }
   const slots: (PooledWorker | null)[] = new Array(count).fill(null);
   const failures: number[] = new Array(count).fill(0);
   let closed = false;
 
   async function spawn(index: number): Promise<PooledWorker> {
     const worker = await mediasoup.createWorker({ logLevel: 'warn' });
-    const pooled: PooledWorker = { index, worker, portRange: ranges[index]!, routers: 0, peers: 0, consumers: 0 };
+    const port = media.port === null ? null : media.port + index;
+    let webRtcServer: types.WebRtcServer | null = null;
+    if (port !== null) {
+      try {
+        webRtcServer = await listenOnePort(worker, media, port);
+      } catch (e) {
+        worker.close();
+        throw e;
+      }
+    }
+    const range = ranges[index]!;
+    const listenInfo = (protocol: 'udp' | 'tcp') => ({
+      protocol,
+      ip: media.ip,
+      ...(media.announcedAddress ? { announcedAddress: media.announcedAddress } : {}),
+      portRange: range,
+    });
+    const pooled: PooledWorker = {
+      listenOptions: (forceTcp) =>
+        webRtcServer
+          ? { webRtcServer, enableUdp: !forceTcp, enableTcp: true, preferUdp: true }
+          : { listenInfos: forceTcp ? [listenInfo('tcp')] : [listenInfo('udp'), listenInfo('tcp')], enableUdp: !forceTcp, enableTcp: true, preferUdp: true },
+      index,
+      worker,
+      portRange: range,
+      webRtcServer,
+      port,
+      transportCapacity: port === null ? range.max - range.min + 1 : TRANSPORTS_PER_WORKER,
+      routers: 0,
+      peers: 0,
+      consumers: 0,
+    };
     worker.on('died', (err) => {
       if (closed) return;
       log.error({ worker: index, pid: worker.pid, err: err.message }, 'mediasoup worker died; replacing it');
@@ -61,7 +140,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
       }
       respawn(index);
     });
-    log.info({ worker: index, pid: worker.pid, ports: ranges[index] }, 'mediasoup worker started');
+    log.info({ worker: index, pid: worker.pid, ...(port === null ? { ports: range } : { port }) }, 'mediasoup worker started');
     return pooled;
   }
 
@@ -99,7 +178,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
       return Promise.all(
         live.map(async (w) => {
           const usage = await w.worker.getResourceUsage().catch(() => null);
-          return { pid: w.worker.pid, cpu: { userMs: usage?.ru_utime ?? 0, systemMs: usage?.ru_stime ?? 0 }, rooms: w.routers, routers: w.routers, peers: w.peers, consumers: w.consumers };
+          return { pid: w.worker.pid, port: w.port, cpu: { userMs: usage?.ru_utime ?? 0, systemMs: usage?.ru_stime ?? 0 }, rooms: w.routers, routers: w.routers, peers: w.peers, consumers: w.consumers };
         }),
       );
     },

@@ -94,9 +94,10 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
   const byIp = new Map<string, Set<Conn>>();
   const alive = new WeakMap<WebSocket, boolean>();
 
-  // Media transports: each takes a UDP and a TCP port of its worker's slice of mediasoup.portRange. No
-  // one address may hold more than a quarter of them, so one client cannot starve every other room.
-  const portCapacity = rooms.pool.list().reduce((n, w) => n + (w.portRange.max - w.portRange.min + 1), 0);
+  // Media transports cost the server ports (per-transport mode) or memory (single-port mode): each worker
+  // says how many it can hold. No one address may hold more than a quarter of them, so one client cannot
+  // starve every other room.
+  const portCapacity = rooms.pool.list().reduce((n, w) => n + w.transportCapacity, 0);
   const maxTransports = Math.max(2, portCapacity);
   const maxTransportsPerIp = Math.max(2, Math.min(128, Math.floor(portCapacity / 4)));
   let transportsInUse = 0;

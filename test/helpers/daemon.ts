@@ -3,7 +3,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createSocket } from 'node:dgram';
+import { createServer as createNetServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { adminRequest, type AdminResponse } from '../../src/admin/client.ts';
 
@@ -81,14 +83,53 @@ export function parseLogLines(text: string): any[] {
     });
 }
 
+function canBind(port: number, ip: string): Promise<boolean> {
+  const tcp = new Promise<boolean>((done) => {
+    const srv = createNetServer();
+    srv.once('error', () => done(false));
+    srv.listen(port, ip, () => srv.close(() => done(true)));
+  });
+  const udp = new Promise<boolean>((done) => {
+    const sock = createSocket(ip.includes(':') ? 'udp6' : 'udp4');
+    sock.once('error', () => {
+      sock.close();
+      done(false);
+    });
+    sock.bind(port, ip, () => sock.close(() => done(true)));
+  });
+  return Promise.all([tcp, udp]).then(([a, b]) => a && b);
+}
+
+/**
+ * A base port whose next `count` ports are free on UDP and TCP, for `mediasoup.port` (worker i on
+ * base + i): test daemons run side by side and must not all take the default 40000. Below the kernel's
+ * ephemeral range (32768-60999), so outgoing connections don't take them between the check and the bind.
+ */
+export async function freeMediaPort(count = availableParallelism(), ip = '0.0.0.0'): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 12000);
+    let free = true;
+    for (let i = 0; i < count && free; i++) free = await canBind(base + i, ip);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free UDP+TCP ports found in 20000-32767`);
+}
+
 /** Spawns `confd start` and waits for its "confd ready" line. Rejects (with its output) if it exits first. */
 export async function startConfd(opts: StartOptions = {}): Promise<RunningDaemon> {
   const dataDir = opts.dataDir ?? join(tempDir(), 'data');
   const args = ['start', '--data-dir', dataDir];
   if (opts.anyPort !== false) args.push('--port', '0');
-  if (opts.config) {
+  const ownConfig = (opts.args ?? []).includes('--config') || (opts.env?.CONFD_CONFIG ?? '') !== '';
+  let config = opts.config;
+  const media = (config?.mediasoup ?? {}) as Record<string, unknown>;
+  if (!ownConfig && !('port' in media)) {
+    const workers = typeof media.workers === 'number' ? media.workers : availableParallelism();
+    config = { ...config, mediasoup: { ...media, port: await freeMediaPort(workers) } };
+  }
+  if (config) {
     const file = join(resolve(dataDir, '..'), 'config.json');
-    writeFileSync(file, JSON.stringify(opts.config));
+    writeFileSync(file, JSON.stringify(config));
     args.push('--config', file);
   }
   args.push(...(opts.args ?? []));

@@ -6,7 +6,7 @@
  * republishes what was on.
  */
 import { Device, types } from 'mediasoup-client';
-import { ERROR_CODES, USER_MESSAGES, type Hello, type JoinResponse, type PeerInfo, type Role, type RoomState } from '../../protocol/index.ts';
+import { ERROR_CODES, USER_MESSAGES, type Hello, type JoinResponse, type PeerInfo, type Role, type RoomState, type TransportInfo } from '../../protocol/index.ts';
 import { Signal, RequestFailed, type CloseInfo } from './signalling.ts';
 import { hostToken, type JoinParams } from './params.ts';
 import { loginHref } from './auth.ts';
@@ -248,8 +248,17 @@ export class RoomSession {
     this.ui.notice('waiting', message, { level: 'info', sticky: true, actions });
   }
 
-  #makeTransport(sig: Signal, device: Device, dir: 'send' | 'recv', info: any): types.Transport {
-    const t = dir === 'send' ? device.createSendTransport(info) : device.createRecvTransport(info);
+  #makeTransport(sig: Signal, device: Device, dir: 'send' | 'recv', info: TransportInfo): types.Transport {
+    // iceServers: the TURN relay (if the server has one) for guests whose network blocks the media ports.
+    const options = {
+      id: info.id,
+      iceParameters: info.iceParameters,
+      iceCandidates: info.iceCandidates,
+      dtlsParameters: info.dtlsParameters,
+      sctpParameters: info.sctpParameters,
+      iceServers: info.iceServers,
+    } as types.TransportOptions;
+    const t = dir === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
     t.on('connect', ({ dtlsParameters }, done, fail) => {
       sig.request('connectWebRtcTransport', { transportId: t.id, dtlsParameters: dtlsParameters as never }).then(() => done(), fail);
     });
