@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cleanup, confctl, freeMediaPort, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { joinPeer, receiving, type SfuClient } from './helpers/sfu-client.ts';
+import { connect, joinPeer, receiving, type SfuClient } from './helpers/sfu-client.ts';
 import { pidAlive, until } from './helpers/wait.ts';
 
 interface Sockets {
@@ -144,6 +144,19 @@ describe('single-port media', { timeout: 120_000 }, () => {
     const s = socketsOf(w!.pid);
     assert.equal(s.udp.length, 4, `four transports, four UDP ports: ${JSON.stringify(s)}`);
     for (const p of [...s.udp, ...s.tcpListen]) assert.ok(p >= 62300 && p <= 62399, `port ${p} in portRange`);
+  });
+
+  test('mediasoup.announcedAddress is what the ICE candidates carry (a server behind NAT), for UDP and TCP', async () => {
+    const d = await startConfd({ config: { mediasoup: { workers: 1, listenIp: '127.0.0.1', announcedAddress: 'media.example.org' } } });
+    daemons.push(d);
+    const c = await connect(d.http, { room: 'nat', peerId: 'nat-a' });
+    clients.push(c);
+    const t = await c.request('createWebRtcTransport', { producing: false, consuming: true });
+    const [w] = await workersOf(d);
+    assert.deepEqual(
+      t.iceCandidates.map((x: any) => [x.protocol, x.address, x.port]).sort(),
+      [['tcp', 'media.example.org', w!.port], ['udp', 'media.example.org', w!.port]],
+    );
   });
 
   test('a media port already taken: confd refuses to start and names the port and the key', async () => {
