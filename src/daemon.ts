@@ -135,6 +135,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log,
       clientIp,
       hostOk: http.hostOk,
+      publicOrigin: config.server.publicUrl ? new URL(config.server.publicUrl).origin : null,
     });
     undo.push(() => signalling.close());
 
@@ -171,7 +172,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     http.setReady(true);
     undo.push(() => http.setReady(false));
-    log.info({ http: publicBase(), socket: admin.path, dataDir: config.dataDir, hostProtected: config.host.protected }, 'confd ready');
+    const bound = http.address();
+    log.info({ http: publicBase(), listening: `${config.server.tls.cert ? 'https' : 'http'}://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}`, socket: admin.path, dataDir: config.dataDir, hostProtected: config.host.protected }, 'confd ready');
     return { store, rooms, tokens, http, publicBase, stop };
   } catch (e) {
     await stop();

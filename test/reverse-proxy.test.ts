@@ -70,17 +70,11 @@ const loginIps = async (d: RunningDaemon) => {
   return events.filter((e) => e.type === 'login.ok').map((e) => e.ip);
 };
 
-/**
- * A daemon with host protection behind nginx on `port`. Its own port is chosen here: with publicUrl set,
- * the "confd ready" line (RunningDaemon.http) shows publicUrl, not the address bound, so --port 0 would
- * leave nginx nowhere to send requests.
- */
+/** A daemon with host protection behind nginx on `port` (its own port is any free one: d.listening). */
 async function startProtected(port: number, trustProxy: string[]): Promise<{ d: RunningDaemon; upstream: string }> {
-  const own = await freePort();
   const d = await startConfd({
-    anyPort: false,
     config: {
-      server: { listen: '127.0.0.1', port: own, publicUrl: `https://localhost:${port}`, trustProxy },
+      server: { listen: '127.0.0.1', publicUrl: `https://localhost:${port}`, trustProxy },
       host: { protected: true },
       mediasoup: { workers: 1 }, // single-port media; startConfd picks a free mediasoup.port
     },
@@ -88,7 +82,8 @@ async function startProtected(port: number, trustProxy: string[]): Promise<{ d: 
   const r = await confctl(['--socket', d.socket, 'user', 'add', USER, '--password-stdin'], { input: PW });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(d.http, `https://localhost:${port}`);
-  return { d, upstream: `http://127.0.0.1:${own}` };
+  assert.match(d.listening, /^http:\/\/127\.0\.0\.1:\d+$/);
+  return { d, upstream: d.listening };
 }
 
 async function stopDaemon(d: RunningDaemon | undefined): Promise<void> {
@@ -311,5 +306,36 @@ describe('confd behind nginx over TLS', { concurrency: false }, () => {
     });
     assert.match(raw, /^HTTP\/1\.1 421 Misdirected Request\r\n/, raw);
     assert.equal(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).error.message, misdirected(''));
+  });
+});
+
+describe('a proxy that passes the name without the port (nginx $host on a port other than 443)', () => {
+  let d: RunningDaemon | undefined;
+  after(() => stopDaemon(d));
+
+  test('an upgrade whose Origin is server.publicUrl\'s origin is accepted; any other port or scheme is 403', async () => {
+    d = await startConfd({ config: { server: { publicUrl: 'https://localhost:8443' }, mediasoup: { workers: 1 } } });
+    const upgrade = (origin: string) =>
+      new Promise<number>((resolve, reject) => {
+        const u = new URL(d!.listening);
+        const req = httpRequest({
+          host: u.hostname,
+          port: Number(u.port),
+          path: `/ws?room=r&peer=p1`,
+          headers: { host: 'localhost', origin, upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+        });
+        req.on('upgrade', (res, socket) => {
+          socket.destroy();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('response', (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    assert.equal(await upgrade('https://localhost:8443'), 101);
+    for (const origin of ['https://localhost:9443', 'http://localhost:8443', 'https://evil.example:8443']) assert.equal(await upgrade(origin), 403, origin);
   });
 });

@@ -36,6 +36,8 @@ export interface SignallingOptions {
   clientIp: ClientIpResolver;
   /** Host header check (DNS rebinding), shared with the HTTP server. */
   hostOk: HostCheck;
+  /** server.publicUrl's origin (e.g. https://meet.example.org), or null: pages served there may connect. */
+  publicOrigin: string | null;
 }
 
 export interface SignallingServer {
@@ -139,12 +141,14 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     const refuse = (status: string) => void socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     if (path !== SIGNALLING_PATH) return refuse('404 Not Found');
     if (!opts.hostOk(req.headers.host)) return refuse('421 Misdirected Request');
-    // A page on another site must not open sessions with the visitor's cookies/IP: same origin only.
+    // A page on another site must not open sessions with the visitor's cookies/IP: same origin only. The
+    // public URL's origin counts too, as a proxy may pass on the name without the port (nginx's $host).
     const origin = req.headers.origin;
     if (origin) {
       let same = false;
       try {
-        same = new URL(origin).host === req.headers.host;
+        const o = new URL(origin);
+        same = o.host === req.headers.host || o.origin === opts.publicOrigin;
       } catch {
         same = false;
       }

@@ -37,8 +37,10 @@ export interface RunningDaemon {
   proc: ChildProcess;
   dataDir: string;
   socket: string;
-  /** e.g. http://127.0.0.1:41234 */
+  /** e.g. http://127.0.0.1:41234 (server.publicUrl when one is set) */
   http: string;
+  /** The address the daemon bound, e.g. http://127.0.0.1:41234, publicUrl or not. */
+  listening: string;
   /** Every stdout line so far, parsed when it is JSON. */
   logs: any[];
   stdout: () => string;
@@ -163,6 +165,7 @@ export async function startConfd(opts: StartOptions = {}): Promise<RunningDaemon
     dataDir,
     socket: ready.socket,
     http: ready.http,
+    listening: ready.listening,
     get logs() {
       return parseLogLines(io.out());
     },
