@@ -13,26 +13,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from './helpers/browser.ts';
 
-/** Debian's browsers; CONFD_TEST_CHROMIUM / CONFD_TEST_FIREFOX point elsewhere (or at nothing, to try the skip). */
-const CHROMIUM = process.env.CONFD_TEST_CHROMIUM ?? '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-  '--autoplay-policy=no-user-gesture-required',
-];
-
+/** Debian's browsers (Chromium's launch is test/helpers/browser.ts's); CONFD_TEST_FIREFOX points elsewhere (or at nothing, to try the skip). */
 const FIREFOX = process.env.CONFD_TEST_FIREFOX ?? '/usr/bin/firefox-esr';
 const HAVE_FIREFOX = existsSync(FIREFOX);
 
@@ -286,7 +272,7 @@ test('web page HTTP: content types, caching and security headers', async () => {
 describe('guest web page with real browsers', { concurrency: false }, () => {
   before(async () => {
     if (!HAVE_CHROMIUM) return;
-    [daemon, browser] = await Promise.all([startConfd(), chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true })]);
+    [daemon, browser] = await Promise.all([startConfd(), launchChromium()]);
   });
 
   after(async () => {

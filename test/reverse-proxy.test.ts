@@ -20,9 +20,9 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type Se
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { dirname } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { cleanup, confctl, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { announceMissingChromium, CHROMIUM, closePage, HAVE_CHROMIUM, hostView, joined, openPage, peerId, receivingFrom, skipWithoutChromium, waitFor } from './helpers/browser.ts';
+import { announceMissingChromium, closePage, HAVE_CHROMIUM, launchChromium, hostView, joined, openPage, peerId, receivingFrom, skipWithoutChromium, waitFor } from './helpers/browser.ts';
 import { freePort, makeCert, removeCert, requireNginx, startNginx, type RunningNginx, type TestCert } from './helpers/nginx.ts';
 
 announceMissingChromium('the reverse-proxy tests in Chromium');
@@ -168,25 +168,8 @@ describe('confd behind nginx over TLS', { concurrency: false }, () => {
     // confd's publicUrl names nginx's port, and nginx's upstream names confd's: the port first.
     const port = await freePort();
     const launch = HAVE_CHROMIUM
-      ? chromium.launch({
-          executablePath: CHROMIUM,
-          headless: true,
-          // The launch of test/helpers/browser.ts, and the throwaway certificate accepted by its key
-          // (as if it were issued by a trusted CA), so the pages are ordinary https pages.
-          args: [
-            '--no-sandbox',
-            '--disable-gpu',
-            '--disable-quic',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-            '--use-fake-ui-for-media-stream',
-            '--use-fake-device-for-media-stream',
-            '--autoplay-policy=no-user-gesture-required',
-            `--ignore-certificate-errors-spki-list=${cert.spki}`,
-          ],
-        })
+      ? // The throwaway certificate accepted by its key (as if a trusted CA issued it): ordinary https pages.
+        launchChromium([`--ignore-certificate-errors-spki-list=${cert.spki}`])
       : undefined;
     const [started, launched] = await Promise.all([startProtected(port, ['127.0.0.1']), launch]);
     [d, browser] = [started.d, launched];

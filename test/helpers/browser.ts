@@ -23,8 +23,9 @@ const ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+/** Debian's Chromium, headless, with fake camera and microphone; `extraArgs` e.g. to accept a test certificate. */
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...extraArgs], headless: true });
 }
 
 /** A loud line once per file, and `t.skip` per test, when Chromium is missing. */
