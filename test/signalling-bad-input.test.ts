@@ -141,6 +141,10 @@ const CASES: { [M in ClientMethod]: { valid: Record<string, unknown>; wrong: Rec
     valid: { consumerId: NO_ID, spatialLayer: 0, temporalLayer: 0 },
     wrong: { consumerId: [1], spatialLayer: [-1, 11, 1.5, '1', null], temporalLayer: [-1, 11, 0.5, '0'] },
   },
+  setConsumerView: {
+    valid: { consumerId: NO_ID, width: 320, height: 180, visible: true },
+    wrong: { consumerId: [1, ''], width: [-1, 16385, 1.5, '320', null], height: [-1, 1e9, 0.5, '180'], visible: ['yes', 1, null] },
+  },
   requestConsumerKeyFrame: { valid: { consumerId: NO_ID }, wrong: { consumerId: [1, ''] } },
   changeDisplayName: { valid: { displayName: 'Zed' }, wrong: { displayName: ['', 'x'.repeat(65), 5, null] } },
   getStats: { valid: {}, wrong: {} },
@@ -297,7 +301,7 @@ describe('malformed signalling against a real daemon', { timeout: 110_000 }, () 
     const c = await bad();
     // Before join: produce is refused first of all; the rest is "not found".
     await expectRefused(c, 'produce', CASES.produce.valid, 409, 'produce before join', /join/);
-    for (const method of ['connectWebRtcTransport', 'restartIce', 'closeProducer', 'pauseProducer', 'resumeProducer', 'pauseConsumer', 'resumeConsumer', 'setConsumerPreferredLayers', 'requestConsumerKeyFrame'] as const) {
+    for (const method of ['connectWebRtcTransport', 'restartIce', 'closeProducer', 'pauseProducer', 'resumeProducer', 'pauseConsumer', 'resumeConsumer', 'setConsumerPreferredLayers', 'setConsumerView', 'requestConsumerKeyFrame'] as const) {
       await expectRefused(c, method, CASES[method].valid, 404, `${method} with an unknown id`, /^no (transport|producer|consumer) /);
     }
     const send = await c.request('createWebRtcTransport', { producing: true, consuming: false });
@@ -353,6 +357,7 @@ describe('malformed signalling against a real daemon', { timeout: 110_000 }, () 
     for (const method of ['closeProducer', 'pauseProducer', 'resumeProducer'] as const) await expectRefused(c, method, { producerId: aliceProducer }, 404, `${method} of alice's producer`);
     for (const method of ['pauseConsumer', 'resumeConsumer', 'requestConsumerKeyFrame'] as const) await expectRefused(c, method, { consumerId: carolConsumer }, 404, `${method} of carol's consumer`);
     await expectRefused(c, 'setConsumerPreferredLayers', { consumerId: carolConsumer, spatialLayer: 0 }, 404, "carol's consumer layers");
+    await expectRefused(c, 'setConsumerView', { consumerId: carolConsumer, width: 1, height: 1, visible: false }, 404, "carol's consumer view");
     await expectRefused(c, 'restartIce', { transportId: carol.recvTransport!.id }, 404, "restartIce of carol's transport");
 
     // Limits: 4 transports, 4 producers per connection.

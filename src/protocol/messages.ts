@@ -57,7 +57,8 @@ export interface ClientRequests {
     transportId: string;
     kind: MediaKind;
     rtpParameters: { codecs: Loose[]; [k: string]: unknown };
-    appData?: { source?: MediaSource | undefined; [k: string]: unknown } | undefined;
+    /** width/height: the track's size as captured, from which the server sizes the simulcast layers. */
+    appData?: { source?: MediaSource | undefined; width?: number | undefined; height?: number | undefined; [k: string]: unknown } | undefined;
   };
   closeProducer: { producerId: string };
   pauseProducer: { producerId: string };
@@ -65,6 +66,12 @@ export interface ClientRequests {
   pauseConsumer: { consumerId: string };
   resumeConsumer: { consumerId: string };
   setConsumerPreferredLayers: { consumerId: string; spatialLayer: number; temporalLayer?: number | undefined };
+  /**
+   * Adaptive stream: the size (device pixels) a video consumer's tile renders at, and whether it can be
+   * seen (tab shown, tile on screen and not minimised). The server picks the consumer's layer from it
+   * and pauses it while invisible (src/rooms/layers.ts).
+   */
+  setConsumerView: { consumerId: string; width: number; height: number; visible: boolean };
   requestConsumerKeyFrame: { consumerId: string };
   changeDisplayName: { displayName: string };
   getStats: Record<string, never>;
@@ -91,6 +98,7 @@ export const CLIENT_METHODS = [
   'pauseConsumer',
   'resumeConsumer',
   'setConsumerPreferredLayers',
+  'setConsumerView',
   'requestConsumerKeyFrame',
   'changeDisplayName',
   'getStats',
@@ -174,6 +182,13 @@ export interface ServerNotifications {
   consumerPaused: { consumerId: string };
   consumerResumed: { consumerId: string };
   consumerScore: { consumerId: string; score: unknown };
+  /** The layers mediasoup forwards to this consumer now (null: none, e.g. paused). */
+  consumerLayers: { consumerId: string; spatialLayer: number | null; temporalLayer: number | null };
+  /**
+   * Dynacast: nobody receives the layers of this producer above `maxSpatialLayer`; the sender stops
+   * encoding them (encodings[i].active = false) until a later notification raises it.
+   */
+  producerLayers: { producerId: string; maxSpatialLayer: number };
   producerScore: { producerId: string; score: unknown };
   activeSpeaker: { peerId: string | null; volume?: number };
   /** Sent instead of admitting a guest while the room has no host; the guest is admitted when one arrives. */

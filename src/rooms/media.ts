@@ -8,6 +8,8 @@ import type { Logger } from '../log.ts';
 import type { ClientRequestData, IceServer, TransportInfo } from '../protocol/messages.ts';
 import type { RouterSet } from '../sfu/router-set.ts';
 import { RequestError, type Peer } from './peer.ts';
+import { consumerShouldPause, dynacastStep, layerSizes, maxWantedSpatialLayer, preferredSpatialLayer, type ConsumerView, type LayerSize } from './layers.ts';
+import type { ConsumerLayersSummary, DynacastSummary } from '../sfu/media-plane.ts';
 
 /**
  * Every new video consumer asks its producer for a key frame, and the worker forwards that key frame
@@ -19,6 +21,12 @@ export const KEY_FRAME_REQUEST_DELAY_MS = 1000;
 const MAX_TRANSPORTS_PER_PEER = 4;
 const MAX_PRODUCERS_PER_PEER = 4;
 const NEW_CONSUMER_TIMEOUT_MS = 10_000;
+/**
+ * Dynacast: a producer's top layers are switched off only once nobody has wanted them for this long,
+ * so that tiles being resized (or a tab switched back and forth) do not make the sender flap. Raising
+ * is immediate.
+ */
+export const DYNACAST_HOLD_MS = 2500;
 /** mediasoup's PortManager says this when a worker's share of mediasoup.portRange is used up. */
 const PORTS_EXHAUSTED = /no more available ports/i;
 
@@ -34,6 +42,7 @@ export type MediaMethod =
   | 'pauseConsumer'
   | 'resumeConsumer'
   | 'setConsumerPreferredLayers'
+  | 'setConsumerView'
   | 'requestConsumerKeyFrame'
   | 'getStats';
 
@@ -55,10 +64,98 @@ export interface RoomMedia {
   handlers: { [M in MediaMethod]: (peer: Peer, data: ClientRequestData<M>) => Promise<unknown> };
   /** Offers `producer` of `from` to `to` (a consumer, piped over when they are on different routers). */
   consume(to: Peer, from: Peer, producer: types.Producer): Promise<void>;
+  /** The peer's video consumers (layers, pauses) and its simulcast producers' dynacast layer, for the admin view. */
+  describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[] };
 }
+
+/** What the room keeps per consumer for adaptive stream: the reasons it may be paused, kept apart. */
+interface Adaptive {
+  consumer: types.Consumer;
+  producer: types.Producer;
+  /** Set up on the page (the newConsumer request was answered). */
+  ready: boolean;
+  /** The client paused it itself (pauseConsumer). */
+  clientPaused: boolean;
+  /** The tile, as last reported (setConsumerView); null until the page reports one. */
+  view: ConsumerView | null;
+  /** Layers the client asked for itself (setConsumerPreferredLayers): a ceiling on the view's choice. */
+  clientLayers: { spatialLayer: number; temporalLayer?: number | undefined } | null;
+  /** mediasoup calls for this consumer, one after the other. */
+  chain: Promise<void>;
+}
+
+/** Dynacast state of one simulcast video producer. */
+interface Dynacast {
+  producer: types.Producer;
+  peer: Peer;
+  layers: LayerSize[];
+  consumers: Set<Adaptive>;
+  /** The highest layer the sender was last told to encode (it starts with all of them on). */
+  sent: number;
+  lowerSince: number | null;
+  timer: NodeJS.Timeout | null;
+}
+
 
 export function createRoomMedia(ctx: MediaContext): RoomMedia {
   const { log } = ctx;
+  const adaptive = new Map<string, Adaptive>();
+  const dynacast = new Map<string, Dynacast>();
+  /** Spatial layers of this room's video producers, from the encodings their clients sent (see layerSizes). */
+  const producerLayers = new Map<string, LayerSize[]>();
+  const layersOf = (producer: types.Producer): LayerSize[] =>
+    producerLayers.get(producer.id) ?? layerSizes(producer.rtpParameters.encodings ?? [], producer.appData as { width?: unknown; height?: unknown });
+
+  const wantedLayer = (a: Adaptive): number => {
+    const l = preferredSpatialLayer(layersOf(a.producer), a.view);
+    return a.clientLayers ? Math.min(l, a.clientLayers.spatialLayer) : l;
+  };
+
+  /** Brings the consumer in line with its reasons (pause, layers), then re-counts its producer's dynacast. */
+  function apply(a: Adaptive): Promise<void> {
+    a.chain = a.chain
+      .then(async () => {
+        const c = a.consumer;
+        if (c.closed) return;
+        const pause = consumerShouldPause(a);
+        if (pause && !c.paused) await c.pause();
+        else if (!pause && c.paused) await c.resume();
+        if (c.kind !== 'video' || (c.type !== 'simulcast' && c.type !== 'svc')) return;
+        const spatialLayer = wantedLayer(a);
+        const temporalLayer = a.clientLayers?.temporalLayer;
+        const now = c.preferredLayers;
+        if (!now || now.spatialLayer !== spatialLayer || (temporalLayer !== undefined && now.temporalLayer !== temporalLayer)) {
+          // A ceiling: mediasoup's bandwidth estimation still picks lower layers on a weak link.
+          await c.setPreferredLayers({ spatialLayer, temporalLayer });
+        }
+      })
+      .catch(() => {
+        // Closed meanwhile (consumer, transport or router): nothing to apply.
+      });
+    const d = dynacast.get(a.producer.id);
+    if (d) updateDynacast(d);
+    return a.chain;
+  }
+
+  /** Tells the sender the highest layer anyone receives, raised at once, lowered after DYNACAST_HOLD_MS. */
+  function updateDynacast(d: Dynacast): void {
+    if (d.timer) clearTimeout(d.timer);
+    d.timer = null;
+    if (d.producer.closed) return;
+    const wants = [...d.consumers].filter((a) => !a.consumer.closed).map((a) => ({ paused: consumerShouldPause(a), spatialLayer: wantedLayer(a) }));
+    const wanted = maxWantedSpatialLayer(d.layers.length, wants);
+    const step = dynacastStep(d, wanted, Date.now(), DYNACAST_HOLD_MS);
+    d.lowerSince = step.lowerSince;
+    if (step.send !== null) {
+      d.sent = step.send;
+      d.peer.channel.notify('producerLayers', { producerId: d.producer.id, maxSpatialLayer: step.send });
+      log.debug({ room: ctx.room, producer: d.producer.id, maxSpatialLayer: step.send }, 'dynacast');
+    }
+    if (step.recheckInMs !== null) {
+      d.timer = setTimeout(() => updateDynacast(d), step.recheckInMs);
+      d.timer.unref();
+    }
+  }
 
   const transportOf = (peer: Peer, id: string) => {
     const t = peer.transports.get(id);
@@ -74,6 +171,11 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     const c = peer.consumers.get(id);
     if (!c) throw new RequestError(404, `no consumer ${id} on this connection`);
     return c;
+  };
+  const adaptiveOf = (peer: Peer, id: string) => {
+    const a = adaptive.get(consumerOf(peer, id).id);
+    if (!a) throw new RequestError(404, `no consumer ${id} on this connection`);
+    return a;
   };
   const requireJoined = (peer: Peer) => {
     if (!peer.joined) throw new RequestError(409, 'send "join" first');
@@ -122,14 +224,23 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     }
     consumerPeer.consumers.set(consumer.id, consumer);
     home.worker.consumers++;
+    const a: Adaptive = { consumer, producer, ready: false, clientPaused: false, view: null, clientLayers: null, chain: Promise.resolve() };
+    adaptive.set(consumer.id, a);
+    dynacast.get(producer.id)?.consumers.add(a);
     consumer.observer.once('close', () => {
       consumerPeer.consumers.delete(consumer.id);
       home.worker.consumers = Math.max(0, home.worker.consumers - 1);
+      adaptive.delete(consumer.id);
+      const d = dynacast.get(producer.id);
+      if (d?.consumers.delete(a)) updateDynacast(d);
     });
     consumer.on('producerclose', () => consumerPeer.channel.notify('consumerClosed', { consumerId: consumer.id }));
     consumer.on('producerpause', () => consumerPeer.channel.notify('consumerPaused', { consumerId: consumer.id }));
     consumer.on('producerresume', () => consumerPeer.channel.notify('consumerResumed', { consumerId: consumer.id }));
     consumer.on('score', (score) => consumerPeer.channel.notify('consumerScore', { consumerId: consumer.id, score }));
+    consumer.on('layerschange', (layers) =>
+      consumerPeer.channel.notify('consumerLayers', { consumerId: consumer.id, spatialLayer: layers?.spatialLayer ?? null, temporalLayer: layers?.temporalLayer ?? null }),
+    );
     try {
       await consumerPeer.channel.request(
         'newConsumer',
@@ -145,7 +256,9 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         },
         NEW_CONSUMER_TIMEOUT_MS,
       );
-      if (!consumer.closed) await consumer.resume();
+      // Resumed unless the page already said the tile is hidden (or paused it itself).
+      a.ready = true;
+      await apply(a);
     } catch (e) {
       log.debug({ room: ctx.room, peer: consumerPeer.id, err: (e as Error).message }, 'newConsumer not accepted; closing consumer');
       consumer.close();
@@ -242,6 +355,21 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       }
       peer.producers.set(producer.id, producer);
       producer.observer.on('close', () => peer.producers.delete(producer.id));
+      if (producer.kind === 'video') {
+        const sent = (d.rtpParameters as { encodings?: unknown }).encodings;
+        producerLayers.set(producer.id, layerSizes(Array.isArray(sent) ? sent : [], d.appData ?? {}));
+        producer.observer.once('close', () => producerLayers.delete(producer.id));
+      }
+      if (producer.kind === 'video' && (producer.rtpParameters.encodings?.length ?? 0) > 1) {
+        // Simulcast: dynacast tells this sender which layers anyone receives. It starts with all of them on.
+        const layers = layersOf(producer);
+        const d: Dynacast = { producer, peer, layers, consumers: new Set(), sent: layers.length - 1, lowerSince: null, timer: null };
+        dynacast.set(producer.id, d);
+        producer.observer.once('close', () => {
+          if (d.timer) clearTimeout(d.timer);
+          dynacast.delete(producer.id);
+        });
+      }
       producer.on('score', (score) => peer.channel.notify('producerScore', { producerId: producer.id, score }));
       if (producer.kind === 'audio') ctx.onAudioProducer(peer, producer);
       for (const other of ctx.others(peer)) void consume(other, peer, producer);
@@ -263,16 +391,31 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       await producer.resume();
       return {};
     },
+    // The client's own pause is one reason among others (adaptiveOf): its resume does not resume a
+    // consumer whose tile is hidden, nor does a visible tile resume a consumer the client paused.
     async pauseConsumer(peer, d) {
-      await consumerOf(peer, d.consumerId).pause();
+      const a = adaptiveOf(peer, d.consumerId);
+      a.clientPaused = true;
+      await apply(a);
       return {};
     },
     async resumeConsumer(peer, d) {
-      await consumerOf(peer, d.consumerId).resume();
+      const a = adaptiveOf(peer, d.consumerId);
+      a.clientPaused = false;
+      await apply(a);
       return {};
     },
     async setConsumerPreferredLayers(peer, d) {
-      await consumerOf(peer, d.consumerId).setPreferredLayers({ spatialLayer: d.spatialLayer, temporalLayer: d.temporalLayer });
+      const a = adaptiveOf(peer, d.consumerId);
+      a.clientLayers = { spatialLayer: d.spatialLayer, temporalLayer: d.temporalLayer };
+      await apply(a);
+      return {};
+    },
+    async setConsumerView(peer, d) {
+      const a = adaptiveOf(peer, d.consumerId);
+      if (a.consumer.kind !== 'video') throw new RequestError(400, `consumer ${d.consumerId} is not video`);
+      a.view = { width: d.width, height: d.height, visible: d.visible };
+      await apply(a);
       return {};
     },
     async requestConsumerKeyFrame(peer, d) {
@@ -290,5 +433,31 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     },
   };
 
-  return { handlers, consume };
+  function describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[] } {
+    const videoConsumers: ConsumerLayersSummary[] = [];
+    for (const c of peer.consumers.values()) {
+      const a = adaptive.get(c.id);
+      if (c.kind !== 'video' || !a) continue;
+      videoConsumers.push({
+        id: c.id,
+        producerId: c.producerId,
+        fromPeer: String((a.producer.appData as { peerId?: unknown }).peerId ?? ''),
+        source: String((a.producer.appData as { source?: unknown }).source ?? ''),
+        type: c.type,
+        paused: c.paused,
+        producerPaused: c.producerPaused,
+        view: a.view,
+        preferredSpatialLayer: c.preferredLayers?.spatialLayer ?? null,
+        currentSpatialLayer: c.currentLayers?.spatialLayer ?? null,
+        currentTemporalLayer: c.currentLayers?.temporalLayer ?? null,
+      });
+    }
+    const mine = [...peer.producers.values()].flatMap((p) => {
+      const d = dynacast.get(p.id);
+      return d ? [{ producerId: p.id, layers: d.layers.length, maxSpatialLayer: d.sent }] : [];
+    });
+    return { videoConsumers, dynacast: mine };
+  }
+
+  return { handlers, consume, describe };
 }

@@ -512,7 +512,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         createdAt: createdAt.toISOString(),
         workerPid: routers?.routers[0]?.worker.worker.pid ?? null,
         routers: (routers?.routers ?? []).map((r) => ({ id: r.router.id, workerPid: r.worker.worker.pid, peers: r.peers })),
-        peers: [...peers.values()].map((p): PeerSummary => ({ id: p.id, name: p.displayName, producers: p.producers.size, consumers: p.consumers.size })),
+        peers: [...peers.values()].map((p): PeerSummary => ({ id: p.id, name: p.displayName, producers: p.producers.size, consumers: p.consumers.size, ...media.describe(p) })),
       };
     },
 

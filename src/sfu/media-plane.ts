@@ -4,6 +4,35 @@ export interface PeerSummary {
   name: string;
   producers: number;
   consumers: number;
+  /** Adaptive stream: each video consumer's layers and pauses, as mediasoup has them now. */
+  videoConsumers?: ConsumerLayersSummary[];
+  /** Dynacast: the highest layer each of the peer's simulcast producers was last told to encode. */
+  dynacast?: DynacastSummary[];
+}
+
+export interface ConsumerLayersSummary {
+  id: string;
+  producerId: string;
+  /** The sending peer's id, and what it sends (webcam, screen). */
+  fromPeer: string;
+  source: string;
+  /** mediasoup's consumer type: simple, simulcast or svc. */
+  type: string;
+  /** Paused at the server (hidden tile, client pause), apart from `producerPaused` (the sender paused). */
+  paused: boolean;
+  producerPaused: boolean;
+  /** The tile as the page last reported it (setConsumerView). */
+  view: { width: number; height: number; visible: boolean } | null;
+  preferredSpatialLayer: number | null;
+  /** What mediasoup forwards now (below the preferred layer under congestion); null when nothing. */
+  currentSpatialLayer: number | null;
+  currentTemporalLayer: number | null;
+}
+
+export interface DynacastSummary {
+  producerId: string;
+  layers: number;
+  maxSpatialLayer: number;
 }
 
 export interface RoomSummary {
@@ -14,6 +43,11 @@ export interface RoomSummary {
   /** One per worker the room is spread over. */
   routers: { id: string; workerPid: number; peers: number }[];
   peers: PeerSummary[];
+  /** The dominant speaker the room announced (null until someone spoke), and who is audible now. */
+  activeSpeaker?: string | null;
+  speaking?: string[];
+  /** Consumers whose priority is above the default (the active speaker's video, to each receiver). */
+  priorities?: { consumerId: string; peer: string; fromPeer: string | null; kind: string; priority: number }[];
 }
 
 export interface WorkerSummary {

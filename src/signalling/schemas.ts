@@ -45,7 +45,9 @@ export const clientRequests = {
     transportId: id,
     kind,
     rtpParameters: z.looseObject({ codecs: z.array(obj).max(32) }),
-    appData: z.looseObject({ source: z.enum(['mic', 'webcam', 'screen']).optional() }).optional(),
+    appData: z
+      .looseObject({ source: z.enum(['mic', 'webcam', 'screen']).optional(), width: z.int().min(1).max(16384).optional(), height: z.int().min(1).max(16384).optional() })
+      .optional(),
   }),
   closeProducer: z.strictObject({ producerId: id }),
   pauseProducer: z.strictObject({ producerId: id }),
@@ -53,6 +55,7 @@ export const clientRequests = {
   pauseConsumer: z.strictObject({ consumerId: id }),
   resumeConsumer: z.strictObject({ consumerId: id }),
   setConsumerPreferredLayers: z.strictObject({ consumerId: id, spatialLayer: z.int().min(0).max(10), temporalLayer: z.int().min(0).max(10).optional() }),
+  setConsumerView: z.strictObject({ consumerId: id, width: z.int().min(0).max(16384), height: z.int().min(0).max(16384), visible: z.boolean() }),
   requestConsumerKeyFrame: z.strictObject({ consumerId: id }),
   changeDisplayName: z.strictObject({ displayName: z.string().min(1).max(DISPLAY_NAME_MAX) }),
   getStats: z.strictObject({}),

@@ -59,6 +59,8 @@ function validData(rng: Rng, method: ClientMethod, ids: KnownIds): Record<string
       return { consumerId: anyId(ids.consumers) };
     case 'setConsumerPreferredLayers':
       return { consumerId: anyId(ids.consumers), spatialLayer: rng.int(0, 10), ...(rng.chance(0.5) ? { temporalLayer: rng.int(0, 10) } : {}) };
+    case 'setConsumerView':
+      return { consumerId: anyId(ids.consumers), width: rng.int(0, 4000), height: rng.int(0, 3000), visible: rng.chance(0.7) };
     case 'changeDisplayName':
       return { displayName: randomString(rng, 30).slice(0, 64) || 'x' };
     case 'hostMutePeer':
