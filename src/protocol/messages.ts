@@ -190,7 +190,13 @@ export interface ServerNotifications {
    */
   producerLayers: { producerId: string; maxSpatialLayer: number };
   producerScore: { producerId: string; score: unknown };
+  /**
+   * The room's dominant speaker (ActiveSpeakerObserver), once they have been heard: the page gives their
+   * tile the large slot. null: none any more (they left). Sent to a joining peer too, if there is one.
+   */
   activeSpeaker: { peerId: string | null; volume?: number };
+  /** Everyone whose audio is above the speaking threshold now (AudioLevelObserver), sorted; [] when silent. */
+  speaking: { peerIds: string[] };
   /** Sent instead of admitting a guest while the room has no host; the guest is admitted when one arrives. */
   waiting: { message: string };
   /** The waiting guest was admitted: proceed with getRouterRtpCapabilities / join. */

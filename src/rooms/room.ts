@@ -17,6 +17,8 @@ import type { PooledWorker, WorkerPool } from '../sfu/worker-pool.ts';
 import { claim, gate, hashRoomPassword, type IdClaim } from './admission.ts';
 import { createRoomMedia, type MediaMethod } from './media.ts';
 import { newPeer, peerInfo, RequestError, type Entrant, type Peer } from './peer.ts';
+import { DEFAULT_PRIORITY, priorityChanges, priorityFor } from './priorities.ts';
+import { DOMINANT_INTERVAL_MS, SPEAKING_INTERVAL_MS, SPEAKING_THRESHOLD_DBOV, SpeakerTracker, type SpeakerChange } from './speaker.ts';
 
 /** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
 export const KICK_BAN_MS = 60_000;
@@ -71,6 +73,12 @@ export interface Room {
   close(reason: ServerNotifications['disconnected']['reason'], message: string, rejoin: boolean): void;
 }
 
+interface SpeakerObservers {
+  active: types.ActiveSpeakerObserver;
+  levels: types.AudioLevelObserver;
+  router: types.Router;
+}
+
 interface Waiter {
   entrant: Entrant;
   resolve: (peer: Peer | null) => void;
@@ -96,7 +104,12 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   const present = new WeakSet<Peer>();
   let routers: RouterSet | null = null;
   let opening: Promise<RouterSet> | null = null;
-  let speaker: { observer: types.ActiveSpeakerObserver; router: types.Router } | null = null;
+  /** The room's speaker observers, on its first router (speaker.ts). */
+  let speaker: SpeakerObservers | null = null;
+  let observing: Promise<SpeakerObservers> | null = null;
+  const speakers = new SpeakerTracker();
+  /** Routers whose new consumers get their priority set (priorities.ts). */
+  const prioritised = new WeakSet<types.Router>();
 
   const roomState = (): RoomState => ({ locked: access.locked, hasPassword: access.passwordHash !== null });
   const joined = () => [...peers.values()].filter((p) => p.joined);
@@ -122,20 +135,65 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     onAudioProducer: (peer, producer) => void addToSpeaker(peer, producer),
   });
 
-  /** The active-speaker observer lives on the room's first router; audio from other routers is piped to it. */
+  /** The peer whose producer this is (a pipe producer has the same id), or null. */
+  function ownerOf(producerId: string): string | null {
+    for (const p of peers.values()) if (p.producers.has(producerId)) return p.id;
+    return null;
+  }
+
+  /** Tells everyone what changed, and gives the new speaker's video the bandwidth first. */
+  function spoke(change: SpeakerChange): void {
+    if (change.speaking) broadcast('speaking', { peerIds: change.speaking });
+    if (change.speaker === undefined) return;
+    broadcast('activeSpeaker', { peerId: change.speaker });
+    log.debug({ room: name, speaker: change.speaker }, 'dominant speaker');
+    // Every consumer of the room: the new speaker's video goes up, the previous one's back to the default.
+    const all = [...peers.values()].flatMap((p) => [...p.consumers.values()]).map((c) => ({ c, kind: c.kind, producerPeerId: ownerOf(c.producerId), priority: c.priority }));
+    for (const { consumer, priority } of priorityChanges(all, speakers.announced)) void consumer.c.setPriority(priority).catch(() => {});
+  }
+
+  /** A consumer made on one of the room's routers starts with the priority the rule gives it now. */
+  function prioritiseNewConsumers(router: types.Router): void {
+    if (prioritised.has(router)) return;
+    prioritised.add(router);
+    router.observer.on('newtransport', (t) =>
+      t.observer.on('newconsumer', (c) => {
+        if (c.type === 'pipe') return;
+        const priority = priorityFor({ kind: c.kind, producerPeerId: ownerOf(c.producerId) }, speakers.announced);
+        if (priority !== c.priority) void c.setPriority(priority).catch(() => {});
+      }),
+    );
+  }
+
+  /** The observers, made once on `target` (concurrent first producers wait for the same ones). */
+  function observersOn(target: RoomRouter): Promise<SpeakerObservers> {
+    if (speaker && !speaker.router.closed && speaker.router === target.router) return Promise.resolve(speaker);
+    observing ??= (async () => {
+      const active = await target.router.createActiveSpeakerObserver({ interval: DOMINANT_INTERVAL_MS });
+      const levels = await target.router.createAudioLevelObserver({ interval: SPEAKING_INTERVAL_MS, threshold: SPEAKING_THRESHOLD_DBOV, maxEntries: 64 });
+      active.on('dominantspeaker', ({ producer: p }) => spoke(speakers.dominant(ownerOf(p.id))));
+      levels.on('volumes', (volumes) => spoke(speakers.levels(volumes.map((v) => ownerOf(v.producer.id)).filter((id): id is string => id !== null))));
+      levels.on('silence', () => spoke(speakers.levels([])));
+      speaker = { active, levels, router: target.router };
+      return speaker;
+    })().finally(() => (observing = null));
+    return observing;
+  }
+
+  /**
+   * The speaker observers live on the room's first router; audio from its other routers is piped there
+   * (once per producer, as for a consumer there).
+   */
   async function addToSpeaker(peer: Peer, producer: types.Producer): Promise<void> {
     const set = routers;
     if (!set || !peer.home) return;
     const target = set.routers[0];
     if (!target) return;
     try {
-      if (!speaker || speaker.router.closed || speaker.router !== target.router) {
-        const observer = await target.router.createActiveSpeakerObserver({ interval: 300 });
-        observer.on('dominantspeaker', ({ producer: p }) => broadcast('activeSpeaker', { peerId: (p.appData as { peerId?: string }).peerId ?? null }));
-        speaker = { observer, router: target.router };
-      }
+      const o = await observersOn(target);
       await set.pipe(producer.id, peer.home, target);
-      await speaker.observer.addProducer({ producerId: producer.id });
+      await o.active.addProducer({ producerId: producer.id });
+      await o.levels.addProducer({ producerId: producer.id });
     } catch {
       // A producer that closed meanwhile, or a router that died: nothing to observe.
     }
@@ -155,7 +213,8 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   /** A router of the room died with its worker: its peers rejoin (the page does it), the others go on. */
   function routerLost(lost: RoomRouter): void {
     log.warn({ room: name, workerPid: lost.worker.worker.pid, peers: lost.peers }, 'room lost a media worker; its peers there are asked to rejoin');
-    if (speaker?.router === lost.router) speaker = null;
+    const observersLost = speaker?.router === lost.router;
+    if (observersLost) speaker = null;
     const empty = routers !== null && routers.routers.length === 0;
     for (const peer of [...peers.values()]) {
       // With no router left, peers still being placed must come back too.
@@ -164,6 +223,8 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         removePeer(peer);
       }
     }
+    // The speaker observers went with the first router: the audio of those who stay is observed on the next one.
+    if (observersLost) for (const peer of peers.values()) for (const p of peer.producers.values()) if (p.kind === 'audio' && !p.closed) void addToSpeaker(peer, p);
   }
 
   function closeMediaIfEmpty(): void {
@@ -204,6 +265,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     if (peer.home && routers) routers.release(peer.home);
     peer.home = null;
     if (peer.joined) for (const other of joined()) other.channel.notify('peerClosed', { peerId: peer.id });
+    if (peer.joined) spoke(speakers.left(peer.id));
     const h = holders.get(peer.id);
     if (h?.peer === peer) holders.set(peer.id, { sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null });
     if (peer.admission.hostKey && present.delete(peer)) events.hostLeft(peer.admission.hostKey);
@@ -225,6 +287,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     try {
       const set = await mediaFor();
       peer.home = await set.place();
+      prioritiseNewConsumers(peer.home.router);
     } catch (e2) {
       peers.delete(peer.id);
       if (h?.peer === peer) holders.delete(peer.id);
@@ -367,6 +430,8 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     // Consumers for what is already being sent are created after the join response goes out.
     setImmediate(() => {
       for (const other of existing) for (const producer of other.producers.values()) void media.consume(peer, other, producer);
+      if (speakers.announced !== null) peer.channel.notify('activeSpeaker', { peerId: speakers.announced });
+      if (speakers.speaking.length > 0) peer.channel.notify('speaking', { peerIds: [...speakers.speaking] });
     });
     return { peers: existing.map(peerInfo), role: peer.role, room: roomState() };
   }
@@ -512,6 +577,11 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         createdAt: createdAt.toISOString(),
         workerPid: routers?.routers[0]?.worker.worker.pid ?? null,
         routers: (routers?.routers ?? []).map((r) => ({ id: r.router.id, workerPid: r.worker.worker.pid, peers: r.peers })),
+        activeSpeaker: speakers.announced,
+        speaking: [...speakers.speaking],
+        priorities: [...peers.values()].flatMap((p) =>
+          [...p.consumers.values()].filter((c) => c.priority > DEFAULT_PRIORITY).map((c) => ({ consumerId: c.id, peer: p.id, fromPeer: ownerOf(c.producerId), kind: c.kind, priority: c.priority })),
+        ),
         peers: [...peers.values()].map((p): PeerSummary => ({ id: p.id, name: p.displayName, producers: p.producers.size, consumers: p.consumers.size, ...media.describe(p) })),
       };
     },

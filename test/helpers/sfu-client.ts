@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { Device, MediaStreamTrack, RTCRtpCodecParameters, RtpHeader, RtpPacket, useAbsSendTime, useNACK, usePLI, useREMB, useSdesMid, useFIR } from 'msc-node';
+import { Device, MediaStreamTrack, RTCRtpCodecParameters, RtpHeader, RtpPacket, serializeAudioLevelIndication, useAbsSendTime, useAudioLevelIndication, useNACK, usePLI, useREMB, useSdesMid, useFIR } from 'msc-node';
 import type { types as msc } from 'msc-node';
 import type { NewConsumerData } from '../../src/protocol/index.ts';
 import { until } from './wait.ts';
@@ -151,12 +151,27 @@ export function checkPayload(kind: Kind, payload: Buffer): PayloadCheck {
   return { ok: true, tag, counter };
 }
 
+/**
+ * The audio level an RtpGenerator puts in its ssrc-audio-level header extension (RFC 6464): a constant
+ * level in -dBov (0 loudest, 127 silence), or 'speech': syllables (-10 dBov, 340 ms) and pauses (-60 dBov,
+ * 160 ms), as mediasoup's ActiveSpeakerObserver needs to see activity (a constant level, however loud,
+ * becomes its noise floor and counts as no activity); null: no extension.
+ */
+export type AudioLevel = number | 'speech' | null;
+
+export function audioLevelAt(level: Exclude<AudioLevel, null>, counter: number): number {
+  return level === 'speech' ? (counter % 25 < 17 ? 10 : 60) : level;
+}
+
 /** Feeds a werift track with generated RTP at a realistic rate: Opus 50 pkt/s; VP8 30 fps, key frames on PLI and every 2 s. */
 export class RtpGenerator {
   readonly kind: Kind;
   readonly track: MediaStreamTrack;
   /** Identifies this track in every payload. */
   readonly tag: number;
+  /** Audio: the level sent in the ssrc-audio-level extension (once its id is known from the producer). */
+  audioLevel: AudioLevel = null;
+  audioLevelId: number | null = null;
   packets = 0;
   bytes = 0;
   keyFrames = 0;
@@ -191,6 +206,9 @@ export class RtpGenerator {
 
   private write(payload: Buffer, marker: boolean): void {
     const header = new RtpHeader({ sequenceNumber: this.seq, timestamp: this.ts, marker, payloadType: 96 });
+    if (this.kind === 'audio' && this.audioLevel !== null && this.audioLevelId !== null) {
+      header.extensions = [{ id: this.audioLevelId, payload: serializeAudioLevelIndication(audioLevelAt(this.audioLevel, this.counter)) }];
+    }
     this.seq = (this.seq + 1) & 0xffff;
     this.track.writeRtp(new RtpPacket(header, payload));
     this.packets++;
@@ -243,7 +261,7 @@ const NATIVE_CAPS = {
     audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2 })],
     video: [new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, rtcpFeedback: [useFIR(), useNACK(), usePLI(), useREMB()] })],
   },
-  headerExtensions: { audio: [useSdesMid()], video: [useSdesMid(), useAbsSendTime()] },
+  headerExtensions: { audio: [useSdesMid(), useAudioLevelIndication()], video: [useSdesMid(), useAbsSendTime()] },
 };
 
 export function wsUrl(baseUrl: string, params: Record<string, string | undefined>): string {
@@ -480,10 +498,19 @@ export class SfuClient {
     const gen = new RtpGenerator(kind);
     const producer = await this.sendTransport.produce({ track: gen.track, appData: { source: kind === 'audio' ? 'mic' : 'webcam' } });
     producer.rtpSender?.onPictureLossIndication.subscribe(() => gen.requestKeyFrame());
+    gen.audioLevelId = producer.rtpParameters.headerExtensions?.find((e) => e.uri === 'urn:ietf:params:rtp-hdrext:ssrc-audio-level')?.id ?? null;
     this.generators.set(producer.id, gen);
     this.producerIds.set(kind, producer.id);
     gen.start();
     return producer.id;
+  }
+
+  /** What this peer's microphone "says" from now on (see AudioLevel); sent with no level by default. */
+  setAudioLevel(level: AudioLevel): void {
+    const id = this.producerIds.get('audio');
+    const gen = id ? this.generators.get(id) : undefined;
+    if (!gen) throw new Error('no audio producer: produce audio first');
+    gen.audioLevel = level;
   }
 
   tagOf(kind: Kind): number | undefined {
