@@ -23,9 +23,13 @@ const ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-/** Debian's Chromium, headless, with fake camera and microphone; `extraArgs` e.g. to accept a test certificate. */
-export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...extraArgs], headless: true });
+/**
+ * Debian's Chromium, headless, with fake camera and microphone; `extraArgs` e.g. to accept a test certificate.
+ * `executablePath` runs another binary with the same flags, e.g. test/helpers/netlab.ts's wrapper that
+ * starts Chromium inside a network namespace.
+ */
+export function launchChromium(extraArgs: readonly string[] = [], executablePath: string = CHROMIUM): Promise<Browser> {
+  return chromium.launch({ executablePath, args: [...ARGS, ...extraArgs], headless: true });
 }
 
 /** A loud line once per file, and `t.skip` per test, when Chromium is missing. */
