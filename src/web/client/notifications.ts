@@ -60,6 +60,8 @@ export function onNotification<M extends keyof ServerNotifications>(t: Notificat
       return t.host.applyRoomState(n as ServerNotifications['roomState']);
     case 'activeSpeaker':
       return t.ui.setSpeaker((n as ServerNotifications['activeSpeaker']).peerId);
+    case 'speaking':
+      return t.ui.setSpeaking((n as ServerNotifications['speaking']).peerIds);
     case 'error':
       // Kept by the signalling client; shown if the server closes right after (a refusal).
       return;

@@ -3,6 +3,7 @@
  * attributes are set from data, never HTML, so names from other participants cannot inject markup.
  */
 import type { MediaKind, Role } from '../../protocol/index.ts';
+import { SpeakerFocus } from './speaker-focus.ts';
 
 export type Kind = MediaKind;
 export type { Role };
@@ -55,6 +56,13 @@ export class RoomUi {
   readonly #tiles = new Map<string, Tile>();
   readonly #roles = new Map<string, Role>();
   #soundBlocked = false;
+  /** Who is audible now (the server's `speaking`): their tiles show the speaking indicator. */
+  #speaking = new Set<string>();
+  /** Who is shown large (speaker layout); never our own tile. */
+  readonly #focus = new SpeakerFocus({
+    self: () => [...this.#tiles.values()].find((t) => t.root.classList.contains('local'))?.root.dataset.peer ?? null,
+    onChange: () => this.#layout(),
+  });
   /** Called by a tile's host buttons (mute / remove that participant). */
   onHostAction: ((action: HostAction, peerId: string) => void) | null = null;
 
@@ -236,7 +244,9 @@ export class RoomUi {
     video.muted = true; // sound goes through the <audio> element (or nowhere, for our own tile)
     const label = el('figcaption', 'label');
     const nameEl = el('span', 'name', name);
-    label.append(nameEl, el('span', 'badge role-host', 'host'), el('span', 'badge mic-off', 'muted'));
+    const speakingBadge = el('span', 'badge speaking-badge', 'speaking');
+    speakingBadge.setAttribute('aria-hidden', 'true'); // the tile's label says it
+    label.append(nameEl, el('span', 'badge role-host', 'host'), el('span', 'badge mic-off', 'muted'), speakingBadge);
     root.append(avatar, video, label);
     let audio: HTMLAudioElement | null = null;
     let actions: HTMLElement | null = null;
@@ -254,6 +264,8 @@ export class RoomUi {
     if (opts.local) this.#grid.prepend(root);
     else this.#grid.append(root);
     this.#count();
+    this.#markSpeaking(t);
+    this.#layout();
     return t;
   }
 
@@ -282,7 +294,7 @@ export class RoomUi {
     if (!t) return;
     t.name.textContent = name;
     t.avatar.textContent = initials(name);
-    t.root.setAttribute('aria-label', name);
+    this.#markSpeaking(t);
   }
 
   hideTile(key: string, hidden: boolean): void {
@@ -347,8 +359,13 @@ export class RoomUi {
     if (t.audio) t.audio.srcObject = null;
     t.root.remove();
     this.#tiles.delete(key);
-    if (!key.includes(':')) this.#roles.delete(key);
+    if (!key.includes(':')) {
+      this.#roles.delete(key);
+      this.#speaking.delete(key);
+      this.#focus.removed(key);
+    }
     this.#count();
+    this.#layout();
   }
 
   /** Removes every tile except ours. */
@@ -356,8 +373,42 @@ export class RoomUi {
     for (const [key, t] of this.#tiles) if (!t.root.classList.contains('local')) this.removeTile(key);
   }
 
+  /** The room's dominant speaker (null: none, back to the grid): shown large, after the hold (speaker-focus.ts). */
   setSpeaker(peerId: string | null): void {
-    for (const t of this.#tiles.values()) t.root.classList.toggle('speaking', peerId !== null && t.root.dataset.peer === peerId && !t.root.classList.contains('screen'));
+    this.#focus.dominant(peerId);
+    if (peerId === null) this.setSpeaking([]);
+  }
+
+  /** Who is audible now: a ring, a "speaking" badge and ", speaking" in the tile's accessible name. */
+  setSpeaking(peerIds: readonly string[]): void {
+    this.#speaking = new Set(peerIds);
+    this.#focus.speaking(peerIds);
+    for (const t of this.#tiles.values()) this.#markSpeaking(t);
+  }
+
+  #markSpeaking(t: Tile): void {
+    const on = !t.root.classList.contains('screen') && this.#speaking.has(t.root.dataset.peer ?? '');
+    t.root.classList.toggle('speaking', on);
+    t.root.dataset.speaking = String(on);
+    const name = t.name.textContent ?? '';
+    t.root.setAttribute('aria-label', on ? `${name}, speaking` : name);
+  }
+
+  /**
+   * Speaker layout when someone is featured (their camera tile large, everyone else in a strip below),
+   * the grid otherwise; the grid's data-layout and the tile's `featured` class / data-featured say which.
+   */
+  #layout(): void {
+    const f = this.#focus.featured;
+    let found = false;
+    for (const t of this.#tiles.values()) {
+      const on = f !== null && t.root.dataset.peer === f && !t.root.classList.contains('screen') && !t.root.classList.contains('local') && !t.root.hidden;
+      found ||= on;
+      t.root.classList.toggle('featured', on);
+      if (on) t.root.dataset.featured = 'true';
+      else delete t.root.dataset.featured;
+    }
+    this.#grid.dataset.layout = found ? 'speaker' : 'grid';
   }
 
   /** `off` marks a muted mic / stopped camera (red), `active` an ongoing screen share (highlighted). */
