@@ -212,7 +212,7 @@ else setInterval(() => {}, 1000);
     cleanup(dir);
   });
 
-  test('tc caps each direction separately, with a bounded queue, and can change mid-transfer-session', async () => {
+  test('tc caps each direction separately, with a bounded queue that drops, and are replaced in place', async () => {
     const lab = await newLab();
     const p = await lab.addPeer();
     const base = await startServerIn(p);
@@ -225,7 +225,8 @@ else setInterval(() => {}, 1000);
 
     await p.shape({ downKbit: 300 });
     // While the capped direction is saturated, a small request waits behind a queue of at most ~200 ms
-    // (not the seconds a default 1000-packet queue would hold at this rate): sample a few round trips.
+    // (not the seconds a default 1000-packet queue would hold at this rate); a request on a new
+    // connection crosses it twice (SYN, then the request): sample a few, expect well under 1.5 s.
     const probe = (async () => {
       await sleep(1500);
       const rtts: number[] = [];
@@ -258,9 +259,9 @@ else setInterval(() => {}, 1000);
     assert.deepEqual((await p.qdiscStats()).down.kind, null);
   });
 
-  test('confd: a Chromium page inside a namespace and one in the root namespace exchange audio and video', async () => {
+  test('confd: Chromium pages inside a namespace and in the root namespace, and a werift peer in another namespace, exchange media', async () => {
     const lab = await newLab();
-    const p = await lab.addPeer();
+    const [p, q] = [await lab.addPeer(), await lab.addPeer()];
     let d: RunningDaemon | undefined;
     const browsers: Browser[] = [];
     const pages: Page[] = [];
@@ -268,9 +269,10 @@ else setInterval(() => {}, 1000);
     try {
       d = await startConfd({ config: lab.daemonConfig() });
       const url = lab.url(d);
-      // A generous cap: media crosses tbf queues in both directions (and their counters prove that
-      // this page's traffic took the namespace's veth).
+      // Generous caps: media crosses tbf queues in both directions (and their counters prove that
+      // each namespaced peer's traffic took its own veth).
       await p.shape({ downKbit: 20_000, upKbit: 20_000 });
+      await q.shape({ downKbit: 20_000, upKbit: 20_000 });
       browsers.push(await p.launchChromium(lab.chromiumArgs(url)), await launchChromium(lab.chromiumArgs(url)));
       pages.push(await openPage(browsers[0]!, `${url}/join/lab?name=Inside`, 'lab/Inside', problems));
       pages.push(await openPage(browsers[1]!, `${url}/join/lab?name=Outside`, 'lab/Outside', problems));
@@ -280,8 +282,30 @@ else setInterval(() => {}, 1000);
       await Promise.all([receivingFrom(inside, [idOut]), receivingFrom(outside, [idIn])]);
       const st = await waitFor('media through the namespace link', () => p.qdiscStats(), (s) => s.down.sentBytes > 200_000 && s.up.sentBytes > 200_000);
       console.log(`namespace link after joining: ${JSON.stringify(st)}`);
-      // The namespace reaches nothing but the lab's subnet, so the page can only be there.
       assert.equal(await inside.evaluate(() => location.origin), new URL(url).origin);
+
+      // A Node peer (test/helpers/sfu-client.ts: werift via msc-node) in the second namespace, a child
+      // process run with `ip netns exec`: both pages receive its audio and video.
+      const script = join(tempDir('confd-netlab-test-'), 'werift-peer.mts');
+      writeFileSync(
+        script,
+        `import { joinPeer } from ${JSON.stringify(join(import.meta.dirname, 'helpers/sfu-client.ts'))};
+const c = await joinPeer(process.argv[2], { room: 'lab', peerId: 'werift-ns', name: 'werift', produce: ['audio', 'video'] });
+console.log('joined', c.peerId);
+setInterval(() => {}, 1000);
+`,
+      );
+      const child = q.spawn(process.execPath, ['--import', 'tsx', script, url], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (t: string) => (out += t));
+      child.stderr!.setEncoding('utf8').on('data', (t: string) => (out += t));
+      await waitFor('the werift peer to join', async () => out, (o) => /joined werift-ns/.test(o) || child.exitCode !== null, 30_000);
+      assert.match(out, /joined werift-ns/);
+      await Promise.all([joined(inside, 2), joined(outside, 2)]);
+      await Promise.all([receivingFrom(inside, ['werift-ns']), receivingFrom(outside, ['werift-ns'])]);
+      // (its media took the namespace's link)
+      await waitFor('media of the werift peer through its link', () => q.qdiscStats(), (sq) => sq.up.sentBytes > 30_000 && sq.down.sentBytes > 5_000, 10_000);
+      child.kill('SIGTERM');
       assert.deepEqual(problems, []);
     } finally {
       for (const pg of pages) await closePage(pg).catch(() => {});

@@ -7,13 +7,14 @@
  *   const lab = await createNetLab();             // a bridge in the root namespace, 198.18.X.1/24
  *   const d = await startConfd({ config: lab.daemonConfig() });      // HTTP + media on 198.18.X.1
  *   const url = lab.url(d);                         // http://198.18.X.1:PORT
- *   const weak = await lab.addPeer();               // namespace confd-<pid>-<n>, address 198.18.X.(n+1)
+ *   const weak = await lab.addPeer();               // namespace confd-<pid>-<k>; the lab's n-th peer is 198.18.X.(n+1)
  *   const b = await weak.launchChromium(lab.chromiumArgs(url));      // Chromium inside that namespace
  *   const local = await launchChromium(lab.chromiumArgs(url));       // root namespace, unshaped (loopback)
  *   await weak.shape({ downKbit: 300 });            // toward the peer capped; may change mid-call
  *   await weak.shape({ downKbit: 300, upKbit: 500 });
  *   await weak.unshape();
- *   const child = weak.spawn(process.execPath, ['client.ts']);       // any process in the namespace
+ *   const w = weak.spawn(process.execPath, ['--import', 'tsx', 'peer.mts', url]);  // e.g. a werift peer
+ *   (await weak.qdiscStats()).down                  // {kind: 'tbf', sentBytes, sentPackets, dropped}
  *   await lab.close();                              // also done on process exit (sync), see below
  *
  * Layout, and why: one bridge `cfbr<X>` in the root namespace holds 198.18.X.1/24 (X is a free /24 of
@@ -25,7 +26,8 @@
  * daemon is reachable nowhere else; per-link /30s would need a routed or announced address instead.
  * Shaping is per veth, so every peer has its own link: down (toward the peer) is the egress qdisc of
  * `cf<X>h<n>`, up (from the peer) the egress qdisc of `cf<X>p<n>` inside the namespace.
- * The root namespace's own pages reach 198.18.X.1 over loopback, unshaped.
+ * The root namespace's own pages reach 198.18.X.1 over loopback, unshaped; traffic between two
+ * namespaces crosses the sender's up and the receiver's down qdisc.
  *
  * Nothing leaves the machine: a namespace has only its /24 route (no default route, no NAT), IPv6 is
  * off on every interface the lab makes (no link-local addresses), and 198.18/15 is used only on them.
