@@ -9,7 +9,35 @@ import type { SessionContext } from './session-context.ts';
 
 export type Source = MediaSource;
 
-const VIDEO_CONSTRAINTS: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } };
+/** 720p when the camera has it: the top simulcast layer (browsers send fewer layers below 960×540). */
+const VIDEO_CONSTRAINTS: MediaTrackConstraints = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24, max: 30 } };
+/** Screens: full resolution, few frames (text stays sharp; slides and code change rarely). */
+const SCREEN_CONSTRAINTS: MediaTrackConstraints = { width: { max: 1920 }, height: { max: 1080 }, frameRate: { ideal: 10, max: 15 } };
+
+/**
+ * Webcam simulcast: three VP8 spatial layers, ≈180p/360p/720p from a 1280×720 camera, each with three
+ * temporal layers (L1T3: mediasoup can also drop the frame rate to 1/2 or 1/4). Measured on
+ * loopback (README, "Simulcast"): Chromium 156's fake camera (1280×720, ~20 fps, an easy picture)
+ * sends ~145, ~360 and ~750 kbit/s for them, r0 at its cap, r1 and r2 below theirs. A real camera's
+ * noisier picture uses more, so the caps sit a little under libwebrtc's own for these sizes
+ * (200k/700k/2.5M): 180p stays usable on a ~300 kbit/s link, and all three (2.15 Mbit/s) fit the
+ * server's 3 Mbit/s intake per transport.
+ * The server picks a layer per receiver (tile size, bandwidth) and tells us to stop encoding layers
+ * nobody receives (dynacast, setMaxSpatialLayer).
+ */
+export const WEBCAM_SIMULCAST: types.RtpEncodingParameters[] = [
+  { scaleResolutionDownBy: 4, maxBitrate: 150_000, scalabilityMode: 'L1T3' },
+  { scaleResolutionDownBy: 2, maxBitrate: 500_000, scalabilityMode: 'L1T3' },
+  { scaleResolutionDownBy: 1, maxBitrate: 1_500_000, scalabilityMode: 'L1T3' },
+];
+/** A sender that cannot simulcast: one encoding, as before (the server then has one layer to offer). */
+const WEBCAM_SINGLE: types.RtpEncodingParameters[] = [{ maxBitrate: 900_000 }];
+/**
+ * Screen share: one full-resolution encoding with temporal layers (a weak receiver gets fewer frames,
+ * never blurrier text) and the encoder told to keep the resolution (contentHint 'detail',
+ * degradationPreference 'maintain-resolution').
+ */
+const SCREEN_ENCODINGS: types.RtpEncodingParameters[] = [{ maxBitrate: 1_500_000, maxFramerate: 15, scalabilityMode: 'L1T3' }];
 const AUDIO_CONSTRAINTS: MediaTrackConstraints = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 
 function mediaError(what: string, e: unknown): string {
@@ -18,6 +46,35 @@ function mediaError(what: string, e: unknown): string {
   if (name === 'NotFoundError' || name === 'OverconstrainedError') return `${what}: no such device was found.`;
   if (name === 'NotReadableError') return `${what}: the device is in use by another program.`;
   return `${what}: ${(e as Error)?.message ?? String(e)}`;
+}
+
+/** Screens: ask the encoder to drop frames rather than resolution when short of bandwidth or CPU. */
+async function keepResolution(producer: types.Producer): Promise<void> {
+  const sender = producer.rtpSender;
+  if (!sender) return;
+  try {
+    const params = sender.getParameters() as RTCRtpSendParameters & { degradationPreference?: string };
+    params.degradationPreference = 'maintain-resolution';
+    await sender.setParameters(params);
+  } catch {
+    // Not settable in this browser: contentHint 'detail' already leans the same way.
+  }
+}
+
+/** One video producer as its sender sees it (tests and debugging). */
+export interface SendingView {
+  source: Source;
+  producerId: string;
+  encodings: {
+    rid: string | null;
+    active: boolean;
+    bytesSent: number;
+    frameWidth: number;
+    frameHeight: number;
+    framesPerSecond: number;
+    framesEncoded: number;
+    qualityLimitationReason: string;
+  }[];
 }
 
 export class LocalMedia {
@@ -82,8 +139,9 @@ export class LocalMedia {
     if (!this.#want[source]) return false;
     try {
       if (source === 'screen') {
-        const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+        const stream = await navigator.mediaDevices.getDisplayMedia({ video: SCREEN_CONSTRAINTS, audio: false });
         this.#tracks.screen = stream.getVideoTracks()[0] ?? null;
+        if (this.#tracks.screen) this.#tracks.screen.contentHint = 'detail';
         this.#tracks.screen?.addEventListener('ended', () => void this.toggle('screen', false));
       } else {
         if (!navigator.mediaDevices?.getUserMedia) throw new Error('this browser (or an insecure http:// address) gives the page no access to devices');
@@ -114,14 +172,32 @@ export class LocalMedia {
         }
         return;
       }
-      const producer = await send.produce({
-        track,
-        stopTracks: false,
-        appData: { source },
-        ...(source === 'mic' ? { codecOptions: { opusStereo: false, opusFec: true } } : {}),
-        ...(source === 'webcam' ? { encodings: [{ maxBitrate: 900_000 }] } : {}),
-        ...(source === 'screen' ? { encodings: [{ maxBitrate: 1_500_000 }] } : {}),
-      });
+      const { width, height } = track.kind === 'video' ? track.getSettings() : {};
+      const produce = (encodings?: types.RtpEncodingParameters[]) =>
+        send.produce({
+          track,
+          stopTracks: false,
+          // The captured size: the server sizes the simulcast layers from it (adaptive stream).
+          appData: { source, ...(width && height ? { width, height } : {}) },
+          ...(source === 'mic' ? { codecOptions: { opusStereo: false, opusFec: true } } : {}),
+          ...(encodings ? { encodings: encodings.map((e) => ({ ...e })) } : {}),
+        });
+      let producer: types.Producer;
+      if (source === 'webcam') {
+        try {
+          producer = await produce(WEBCAM_SIMULCAST);
+        } catch (e) {
+          // A browser (or codec) without simulcast: one encoding still works, with one layer to offer.
+          if (sig.closed || this.#send !== send || send.closed) throw e;
+          console.warn(`simulcast refused (${(e as Error).message}); sending one encoding`);
+          producer = await produce(WEBCAM_SINGLE);
+        }
+      } else if (source === 'screen') {
+        producer = await produce(SCREEN_ENCODINGS).catch(() => produce([{ maxBitrate: 1_500_000 }]));
+        void keepResolution(producer);
+      } else {
+        producer = await produce();
+      }
       // The connection may have gone while we waited.
       if (this.#send !== send) return void producer.close();
       this.#producers.set(source, producer);
@@ -156,6 +232,50 @@ export class LocalMedia {
     } else if (this.#tracks.mic) {
       this.#tracks.mic.enabled = false;
     }
+  }
+
+  /**
+   * Dynacast (the server's producerLayers): encode only the spatial layers up to `maxSpatialLayer`,
+   * since nobody receives the ones above (mediasoup-client sets encodings[i].active on the sender).
+   */
+  async setMaxSpatialLayer(producerId: string, maxSpatialLayer: number): Promise<void> {
+    const producer = [...this.#producers.values()].find((p) => p.id === producerId);
+    if (!producer || producer.closed || producer.kind !== 'video') return;
+    const layers = producer.rtpParameters.encodings?.length ?? 1;
+    if (layers < 2) return;
+    const layer = Math.max(0, Math.min(layers - 1, Math.floor(maxSpatialLayer)));
+    await producer.setMaxSpatialLayer(layer).catch(() => {});
+  }
+
+  /** Each video producer's encodings: on or off (dynacast), and what the browser sends for them (window.confd.adaptive()). */
+  async sending(): Promise<SendingView[]> {
+    const out: SendingView[] = [];
+    for (const [source, p] of this.#producers) {
+      if (p.closed || p.kind !== 'video' || !p.rtpSender) continue;
+      const stats = new Map<string, any>();
+      try {
+        (await p.getStats()).forEach((s: any) => {
+          if (s.type === 'outbound-rtp') stats.set(s.rid ?? '', s);
+        });
+      } catch {
+        /* closed meanwhile */
+      }
+      const encodings = p.rtpSender.getParameters().encodings.map((e) => {
+        const s = stats.get(e.rid ?? '') ?? (stats.size === 1 ? [...stats.values()][0] : undefined);
+        return {
+          rid: e.rid ?? null,
+          active: e.active !== false,
+          bytesSent: Number(s?.bytesSent) || 0,
+          frameWidth: Number(s?.frameWidth) || 0,
+          frameHeight: Number(s?.frameHeight) || 0,
+          framesPerSecond: Number(s?.framesPerSecond) || 0,
+          framesEncoded: Number(s?.framesEncoded) || 0,
+          qualityLimitationReason: String(s?.qualityLimitationReason ?? ''),
+        };
+      });
+      out.push({ source, producerId: p.id, encodings });
+    }
+    return out;
   }
 
   /** Turns a source on or off; works while connected and while reconnecting. */

@@ -4,7 +4,7 @@
  * `window.confd` exposes the session's state for tests and debugging.
  */
 import { adoptToken, identity, NAME_MAX, readJoinParams, rememberedName, rememberName } from './params.ts';
-import { RoomSession, type MediaStats, type SessionState, type RemoteSummary } from './room.ts';
+import { RoomSession, type AdaptiveDebug, type MediaStats, type SessionState, type RemoteSummary } from './room.ts';
 import { RoomUi } from './ui.ts';
 import { loginPage, renderHostStatus } from './auth.ts';
 import { ROOM_NAME_HELP, ROOM_NAME_RE, type Role, type RoomState } from '../../protocol/index.ts';
@@ -20,6 +20,8 @@ export interface ConfdDebug {
   peerStats(): Promise<Record<string, { audioBytesReceived: number; videoBytesReceived: number }>>;
   /** Our role and the room's lock/password state as the page knows them (null before a session). */
   host(): { role: Role; room: RoomState } | null;
+  /** Adaptive stream and dynacast: tiles reported, layers received, encodings sent. */
+  adaptive(): Promise<AdaptiveDebug>;
 }
 
 declare global {
@@ -38,6 +40,7 @@ function idle(state: SessionState): ConfdDebug {
     stats: async () => ({ audioBytesReceived: 0, videoBytesReceived: 0, audioBytesSent: 0, videoBytesSent: 0 }),
     peerStats: async () => ({}),
     host: () => null,
+    adaptive: async () => ({ receiving: [], sending: [] }),
   };
 }
 
@@ -100,6 +103,7 @@ function roomPage(): void {
     stats: () => session?.stats() ?? idle('idle').stats(),
     peerStats: () => session?.peerStats() ?? Promise.resolve({}),
     host: () => session?.hostView() ?? null,
+    adaptive: () => session?.adaptive() ?? Promise.resolve({ receiving: [], sending: [] }),
   };
 
   const begin = (name: string, p = params) => {

@@ -58,6 +58,14 @@ export function onNotification<M extends keyof ServerNotifications>(t: Notificat
     }
     case 'roomState':
       return t.host.applyRoomState(n as ServerNotifications['roomState']);
+    case 'producerLayers': {
+      const d = n as ServerNotifications['producerLayers'];
+      return void t.media.setMaxSpatialLayer(d.producerId, d.maxSpatialLayer);
+    }
+    case 'consumerLayers': {
+      const d = n as ServerNotifications['consumerLayers'];
+      return t.peers.consumerLayers(d.consumerId, d.spatialLayer, d.temporalLayer);
+    }
     case 'activeSpeaker':
       return t.ui.setSpeaker((n as ServerNotifications['activeSpeaker']).peerId);
     case 'speaking':

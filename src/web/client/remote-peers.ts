@@ -6,6 +6,7 @@ import type { types } from 'mediasoup-client';
 import type { NewConsumerData, PeerInfo, Role } from '../../protocol/index.ts';
 import type { Source } from './local-media.ts';
 import type { SessionContext } from './session-context.ts';
+import { TileViews, type ConsumerViewReport } from './tile-views.ts';
 import type { Kind } from './ui.ts';
 
 export interface RemoteSummary {
@@ -24,6 +25,17 @@ interface RemoteConsumer {
   source: Source;
   /** Paused at the producer (the other side muted / stopped its camera). */
   producerPaused: boolean;
+  /** The layers the server forwards now (consumerLayers), for video; null before any report. */
+  layers: { spatialLayer: number | null; temporalLayer: number | null } | null;
+}
+
+/** Per video consumer: its tile as last reported to the server, and the layers it gets (window.confd.adaptive()). */
+export interface AdaptiveView {
+  consumerId: string;
+  peerId: string;
+  source: Source;
+  reported: ConsumerViewReport | null;
+  layers: { spatialLayer: number | null; temporalLayer: number | null } | null;
 }
 
 const ALONE = 'Connected — you are the only one here';
@@ -33,9 +45,31 @@ export class RemotePeers {
   readonly #peers = new Map<string, PeerInfo>();
   readonly #consumers = new Map<string, RemoteConsumer>();
   #recv: types.Transport | null = null;
+  /** Adaptive stream: each video tile's size and visibility, reported to the server. */
+  readonly #views: TileViews;
 
   constructor(ctx: SessionContext) {
     this.#ctx = ctx;
+    this.#views = new TileViews((v) => ctx.signal()?.request('setConsumerView', v) ?? Promise.resolve());
+  }
+
+  /** Video consumers: what their tiles reported and the layers they get. */
+  adaptive(): AdaptiveView[] {
+    const reported = this.#views.reported();
+    return [...this.#consumers.values()]
+      .filter((c) => c.consumer.kind === 'video')
+      .map((c) => ({ consumerId: c.consumer.id, peerId: c.peerId, source: c.source, reported: reported[c.consumer.id] ?? null, layers: c.layers }));
+  }
+
+  /** The server's consumerLayers: what a video consumer gets now. */
+  consumerLayers(consumerId: string, spatialLayer: number | null, temporalLayer: number | null): void {
+    const c = this.#consumers.get(consumerId);
+    if (c) c.layers = { spatialLayer, temporalLayer };
+  }
+
+  /** Tiles were laid out anew (minimised, enlarged): report their sizes again. */
+  refreshViews(): void {
+    this.#views.refresh();
   }
 
   /** The receive transport of the current connection (null between connections). */
@@ -108,6 +142,7 @@ export class RemotePeers {
       if (c.peerId !== peerId) continue;
       c.consumer.close();
       this.#consumers.delete(id);
+      this.#views.unwatch(id);
     }
     ui.removeTile(peerId);
     ui.removeTile(`${peerId}:screen`);
@@ -134,11 +169,15 @@ export class RemotePeers {
     const raw = (d.appData as { source?: unknown }).source;
     const source: Source = raw === 'screen' ? 'screen' : raw === 'mic' || d.kind === 'audio' ? 'mic' : 'webcam';
     const consumer = await recv.consume({ id: d.id, producerId: d.producerId, kind: d.kind, rtpParameters: d.rtpParameters as types.RtpParameters, appData: { peerId: d.peerId, source } });
-    const c: RemoteConsumer = { consumer, peerId: d.peerId, source, producerPaused: d.producerPaused };
+    const c: RemoteConsumer = { consumer, peerId: d.peerId, source, producerPaused: d.producerPaused, layers: null };
     this.#consumers.set(consumer.id, c);
-    consumer.on('transportclose', () => this.#consumers.delete(consumer.id));
+    consumer.on('transportclose', () => {
+      this.#consumers.delete(consumer.id);
+      this.#views.unwatch(consumer.id);
+    });
     if (!this.#peers.has(d.peerId)) this.#peers.set(d.peerId, { id: d.peerId, displayName: 'Guest', device: {}, role: 'guest' });
     this.#render(c);
+    if (consumer.kind === 'video') this.#views.watch(consumer.id, this.#tileKey(c));
     return {};
   }
 
@@ -147,6 +186,7 @@ export class RemotePeers {
     if (!c) return;
     c.consumer.close();
     this.#consumers.delete(c.consumer.id);
+    this.#views.unwatch(c.consumer.id);
     if (c.source === 'screen') this.#ctx.ui.removeTile(this.#tileKey(c));
     else this.#ctx.ui.setTrack(this.#tileKey(c), c.consumer.kind as Kind, null);
   }
@@ -163,6 +203,7 @@ export class RemotePeers {
   clear(): void {
     for (const c of this.#consumers.values()) c.consumer.close();
     this.#consumers.clear();
+    this.#views.clear();
     this.#recv?.close();
     this.#recv = null;
     this.#peers.clear();

@@ -12,14 +12,19 @@ import { hostToken, type JoinParams } from './params.ts';
 import { loginHref } from './auth.ts';
 import { closeOutcome } from './close-outcome.ts';
 import { HostControls } from './host-controls.ts';
-import { LocalMedia, type Source } from './local-media.ts';
+import { LocalMedia, type SendingView, type Source } from './local-media.ts';
 import { onNotification, type NotificationTargets } from './notifications.ts';
-import { RemotePeers, type PeerBytes } from './remote-peers.ts';
+import { RemotePeers, type AdaptiveView, type PeerBytes } from './remote-peers.ts';
 import type { SessionContext, SessionState } from './session-context.ts';
 import type { Kind, RoomUi } from './ui.ts';
 
 export type { SessionState } from './session-context.ts';
 export type { RemoteSummary } from './remote-peers.ts';
+
+export interface AdaptiveDebug {
+  receiving: AdaptiveView[];
+  sending: SendingView[];
+}
 
 export interface MediaStats {
   audioBytesReceived: number;
@@ -132,6 +137,11 @@ export class RoomSession {
       });
     }
     return out;
+  }
+
+  /** Adaptive stream and dynacast as this page sees them: tiles reported, layers received, encodings sent. */
+  async adaptive(): Promise<AdaptiveDebug> {
+    return { receiving: this.#peers.adaptive(), sending: await this.#media.sending() };
   }
 
   /** Bytes received per remote peer (from each consumer's RTCRtpReceiver), keyed by peer id. */
@@ -265,7 +275,12 @@ export class RoomSession {
     if (dir === 'send') {
       t.on('produce', ({ kind, rtpParameters, appData }, done, fail) => {
         sig
-          .request('produce', { transportId: t.id, kind, rtpParameters: rtpParameters as never, appData: { source: appData.source as Source } })
+          .request('produce', {
+            transportId: t.id,
+            kind,
+            rtpParameters: rtpParameters as never,
+            appData: { source: appData.source as Source, ...(typeof appData.width === 'number' && typeof appData.height === 'number' ? { width: appData.width, height: appData.height } : {}) },
+          })
           .then((r: { id: string }) => done({ id: r.id }), fail);
       });
     }
