@@ -13,12 +13,13 @@ import { version as mediasoupVersion } from 'mediasoup';
 import { ROOT } from '../test/helpers/daemon.ts';
 import { controlPlaneSection } from './control-plane.ts';
 import { confctlStartupSection } from './confctl-startup.ts';
+import { portsSection } from './ports.ts';
 import { roomSection } from './room.ts';
 import { sfuSection } from './sfu.ts';
 import { signallingSection } from './signalling.ts';
 import { fmt, type Row, type Section, type SectionResult } from './lib.ts';
 
-const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection, sfuSection, roomSection, signallingSection];
+const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection, sfuSection, roomSection, signallingSection, portsSection];
 
 function parseArgs(argv: string[]) {
   const quick = argv.includes('--quick');

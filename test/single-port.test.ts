@@ -6,6 +6,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { cleanup, confctl, freeMediaPort, startConfd, type RunningDaemon } from './helpers/daemon.ts';
@@ -105,6 +106,14 @@ describe('single-port media', { timeout: 120_000 }, () => {
       const ports = candidatePorts(c);
       assert.equal(ports.length, 4, `${c.peerId}: a UDP and a TCP candidate for each of its two transports`);
       for (const p of ports) assert.ok(p.port === base || p.port === base + 1, `${c.peerId}: candidate ${JSON.stringify(p)} is on a worker's port`);
+    }
+    // One socket carries every peer of a worker: its receive buffer is raised (up to the kernel's cap).
+    const cap = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    for (const w of workers) {
+      const ss = execFileSync('ss', ['-uanmH', 'sport', '=', `:${w.port}`], { encoding: 'utf8' });
+      const rb = Number(/skmem:\([^)]*\brb(\d+)/.exec(ss)?.[1]);
+      // Linux doubles what setsockopt asks for (bookkeeping) and caps the request at rmem_max.
+      assert.equal(rb, 2 * Math.min(4 * 1024 * 1024, cap), `worker ${w.pid} UDP receive buffer: ${ss}`);
     }
     for (const w of workers) {
       const s = socketsOf(w.pid);

@@ -8,9 +8,19 @@
  * Messages from the parent: {type:'add', ssrcs:[[ssrc, source]]}, {type:'remove', ssrcs}, {type:'start'},
  * {type:'end', sent: number[] (packets each source sent in the window)}; replies to 'init' with the
  * ports, to 'start' with {type:'started'} and to 'end' with the window's totals.
+ *
+ * With workerData.webrtc, it also plays the client of WebRtcTransports (bench/load/webrtc-client.ts):
+ * {type:'webrtc', id, target, ssrcs} opens a socket of its own for that transport, runs ICE and DTLS
+ * and answers {type:'webrtc-ready', id, ms} (or 'webrtc-failed'); the SRTP that follows is counted like
+ * the rest; {type:'webrtc-close', id, ssrcs} closes it. The 'ports' message then carries the client
+ * certificate's fingerprint, for transport.connect().
+ * {type:'flood', id, pps} makes the connected clients send `pps` packets/s in all (round-robin, 100
+ * bytes, first byte 0xff: neither STUN, DTLS, RTP nor RTCP, so the worker receives, demultiplexes and
+ * drops each one); pps 0 stops and answers {type:'flood-stopped', id, sent}.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
+import { IceDtlsClient, makeClientCert, type WebRtcTarget } from './webrtc-client.ts';
 
 interface Stream {
   source: number;
@@ -65,19 +75,90 @@ function onPacket(m: Buffer): void {
 }
 
 const sockets: Socket[] = [];
-const count = (workerData as { sockets: number }).sockets;
+const { sockets: count, webrtc = false } = workerData as { sockets: number; webrtc?: boolean };
+const cert = webrtc ? await makeClientCert() : null;
+const clients = new Map<number, IceDtlsClient>();
+// Consent checks, as browsers send them (RFC 7675: every 4-6 s).
+const consent = webrtc ? setInterval(() => {
+  for (const c of clients.values()) if (c.dtlsDone) c.consent();
+}, 5000) : null;
+
+function addStreams(ssrcs: [number, number][]): void {
+  for (const [ssrc, source] of ssrcs) streams.set(ssrc, { source, count: 0, cycles: 0, lastSeq: 0, maxExt: -1, winCount: 0, winFirst: 0 });
+}
+
+let flood: NodeJS.Timeout | null = null;
+let floodSent = 0;
+const junk = Buffer.alloc(100, 0xff);
+
+function startFlood(pps: number): void {
+  const ready = [...clients.values()].filter((c) => c.dtlsDone);
+  if (ready.length === 0) return;
+  let k = 0;
+  let due = 0;
+  const t0 = performance.now();
+  flood = setInterval(() => {
+    // Catch up on what is due (timers run late under load), never more than 50 ms' worth at once.
+    const target = ((performance.now() - t0) / 1000) * pps;
+    due = Math.max(due, target - pps * 0.05);
+    while (due < target) {
+      const c = ready[k++ % ready.length]!;
+      c.socket.send(junk, c.target.port, c.target.ip);
+      floodSent++;
+      due++;
+    }
+  }, 2);
+}
+
+async function openClient(id: number, target: WebRtcTarget, ssrcs: [number, number][]): Promise<void> {
+  const t0 = performance.now();
+  const s = createSocket({ type: 'udp4', recvBufferSize: 2 ** 20 });
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const client = new IceDtlsClient(s, target);
+  clients.set(id, client);
+  s.on('message', (m) => {
+    const b0 = m[0]!;
+    if (b0 >= 128 && b0 <= 191) onPacket(m);
+    else client.handle(m);
+  });
+  addStreams(ssrcs);
+  try {
+    await client.connect(cert!);
+    port.postMessage({ type: 'webrtc-ready', id, ms: performance.now() - t0 });
+  } catch (e) {
+    port.postMessage({ type: 'webrtc-failed', id, error: (e as Error).message });
+  }
+}
 for (let k = 0; k < count; k++) {
   const s = createSocket({ type: 'udp4', recvBufferSize: 4 * 2 ** 20 });
   s.on('message', onPacket);
   sockets.push(s);
 }
 await Promise.all(sockets.map((s) => new Promise<void>((r) => s.bind(0, '127.0.0.1', r))));
-port.postMessage({ type: 'ports', ports: sockets.map((s) => s.address().port) });
+port.postMessage({ type: 'ports', ports: sockets.map((s) => s.address().port), fingerprint: cert?.fingerprint ?? null });
 
-port.on('message', (msg: { type: string; ssrcs?: [number, number][] | number[]; sent?: number[] }) => {
+port.on('message', (msg: { type: string; ssrcs?: [number, number][] | number[]; sent?: number[]; id?: number; target?: WebRtcTarget }) => {
   switch (msg.type) {
     case 'add':
-      for (const [ssrc, source] of msg.ssrcs as [number, number][]) streams.set(ssrc, { source, count: 0, cycles: 0, lastSeq: 0, maxExt: -1, winCount: 0, winFirst: 0 });
+      addStreams(msg.ssrcs as [number, number][]);
+      break;
+    case 'webrtc':
+      void openClient(msg.id!, msg.target!, msg.ssrcs as [number, number][]);
+      break;
+    case 'flood': {
+      const pps = (msg as { pps?: number }).pps ?? 0;
+      if (flood) clearInterval(flood);
+      flood = null;
+      if (pps > 0) {
+        floodSent = 0;
+        startFlood(pps);
+      } else port.postMessage({ type: 'flood-stopped', id: msg.id, sent: floodSent });
+      break;
+    }
+    case 'webrtc-close':
+      clients.get(msg.id!)?.close();
+      clients.delete(msg.id!);
+      for (const ssrc of msg.ssrcs as number[]) streams.delete(ssrc);
       break;
     case 'remove':
       for (const ssrc of msg.ssrcs as number[]) streams.delete(ssrc);
@@ -104,6 +185,9 @@ port.on('message', (msg: { type: string; ssrcs?: [number, number][] | number[]; 
       break;
     }
     case 'close':
+      if (consent) clearInterval(consent);
+      if (flood) clearInterval(flood);
+      for (const c of clients.values()) c.close();
       for (const s of sockets) s.close();
       port.close();
       break;

@@ -9,7 +9,11 @@
  * piped with pipeToRouter on demand). With one worker (the default) that is one router, as before.
  * An ActiveSpeakerObserver is fed with the audio producers like a room's, and consumers are made like
  * the room makes them (enableRtx, ignoreDtx). What a WebRtcTransport adds on top (ICE consent checks,
- * DTLS, transport-cc feedback and bandwidth estimation) is not here.
+ * DTLS, transport-cc feedback and bandwidth estimation) is not here, unless `webrtcSubscribers` is set:
+ * then each subscriber's transport is a WebRtcTransport made as the daemon makes it (the pool's
+ * listenOptions: its worker's WebRtcServer when `mediaPort` is set, else ports of its own from
+ * portRange), whose ICE and DTLS a light client in the receiver thread completes
+ * (bench/load/webrtc-client.ts; SRTP counted, not decrypted; consent checks every 5 s, no RTCP back).
  *
  * Two room shapes: fixed publishers (`publishers` peers sending audio + video, then subscribers added
  * with growTo() that each consume every producer) and a mesh (addMeshPeer(): each peer sends and
@@ -68,9 +72,11 @@ interface Publisher {
 }
 
 interface Subscriber {
-  transport: types.PlainTransport;
+  transport: types.PlainTransport | types.WebRtcTransport;
   ssrcs: number[];
   home: RoomRouter;
+  /** The receiver thread's client for a WebRtcTransport. */
+  clientId?: number;
 }
 
 export interface RigOptions {
@@ -86,6 +92,10 @@ export interface RigOptions {
   /** mediasoup.workers for the room (default 1) and mediasoup.peersPerRouter (default: never spread). */
   workers?: number;
   peersPerRouter?: number;
+  /** Subscribers get WebRtcTransports (ICE + DTLS by a light client, SRTP out) instead of PlainTransports. */
+  webrtcSubscribers?: boolean;
+  /** mediasoup.port: each worker's WebRtcServer on this port + i; null (default): a port per transport. */
+  mediaPort?: number | null;
 }
 
 export interface WindowResult {
@@ -162,6 +172,12 @@ export class ForwardingRig {
   private speaker: types.ActiveSpeakerObserver | null = null;
   private receiver: Worker | null = null;
   private receiverPorts: number[] = [];
+  private clientFingerprint: string | null = null;
+  private nextClientId = 1;
+  private readonly clientWaits = new Map<number, { resolve: (ms: number) => void; reject: (e: Error) => void }>();
+  /** WebRTC subscribers: ms to create + connect each transport (the worker's side), and for its client's ICE + DTLS. */
+  readonly transportMs: number[] = [];
+  readonly handshakeMs: number[] = [];
   private consumerCount = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly seenRouters = new Set<types.Router>();
@@ -181,7 +197,7 @@ export class ForwardingRig {
     const log = createLogger('silent');
     const pool = await startWorkerPool({
       workers: opts.workers ?? 1,
-      media: { ip: '127.0.0.1', announcedAddress: null, port: null, portRange: [opts.portRange.min, opts.portRange.max] },
+      media: { ip: '127.0.0.1', announcedAddress: null, port: opts.mediaPort ?? null, portRange: [opts.portRange.min, opts.portRange.max] },
       log, onWorkerDied: () => {} });
     let set: RouterSet;
     try {
@@ -236,9 +252,18 @@ export class ForwardingRig {
   }
 
   private async setUp(): Promise<void> {
-    this.receiver = new Worker(new URL('./rtp-receiver.ts', import.meta.url), { workerData: { sockets: this.opts.receiverSockets ?? 4 } });
-    const [ready] = (await once(this.receiver, 'message')) as [{ ports: number[] }];
+    this.receiver = new Worker(new URL('./rtp-receiver.ts', import.meta.url), { workerData: { sockets: this.opts.receiverSockets ?? 4, webrtc: Boolean(this.opts.webrtcSubscribers) } });
+    const [ready] = (await once(this.receiver, 'message')) as [{ ports: number[]; fingerprint: string | null }];
     this.receiverPorts = ready.ports;
+    this.clientFingerprint = ready.fingerprint;
+    this.receiver.on('message', (m: { type: string; id?: number; ms?: number; sent?: number; error?: string }) => {
+      const w = m.id === undefined ? undefined : this.clientWaits.get(m.id);
+      if (!w) return;
+      this.clientWaits.delete(m.id!);
+      if (m.type === 'webrtc-ready') w.resolve(m.ms!);
+      else if (m.type === 'flood-stopped') w.resolve(m.sent!);
+      else w.reject(new Error(m.error ?? 'webrtc client failed'));
+    });
     for (let p = 0; p < this.opts.publishers; p++) await this.addPublisher(`pub${p}`);
     this.timer = setInterval(() => this.tick(), 5);
   }
@@ -350,7 +375,73 @@ export class ForwardingRig {
     s.sentInWindow++;
   }
 
+  /** Stops sending (the worker's consumers stay): another rig on the same machine can be measured meanwhile. */
+  pause(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  resume(): void {
+    if (this.timer) return;
+    const now = performance.now();
+    for (const s of this.streams) s.due = now + randomInt(0, 20);
+    this.timer = setInterval(() => this.tick(), 5);
+  }
+
+  /** A subscriber's WebRtcTransport, made and connected as the daemon makes it (src/rooms/media.ts). */
+  private async newWebRtcSubscriber(home: RoomRouter): Promise<Subscriber> {
+    const t0 = performance.now();
+    const transport = await home.router.createWebRtcTransport({ ...home.worker.listenOptions(false), initialAvailableOutgoingBitrate: 1_000_000, enableSctp: false });
+    await transport.setMaxIncomingBitrate(3_000_000).catch(() => {});
+    await transport.connect({ dtlsParameters: { role: 'server', fingerprints: [{ algorithm: 'sha-256', value: this.clientFingerprint! }] } });
+    this.transportMs.push(performance.now() - t0);
+    return { transport, ssrcs: [], home, clientId: this.nextClientId++ };
+  }
+
+  /** Runs the subscriber's client (ICE + DTLS) in the receiver thread and waits until it is connected. */
+  private async connectClient(sub: Subscriber, ssrcs: [number, number][]): Promise<void> {
+    const t = sub.transport as types.WebRtcTransport;
+    const cand = t.iceCandidates.find((c) => c.protocol === 'udp');
+    if (!cand) throw new Error('WebRtcTransport without a UDP candidate');
+    const id = sub.clientId!;
+    const done = new Promise<number>((resolve, reject) => this.clientWaits.set(id, { resolve, reject }));
+    this.receiver!.postMessage({ type: 'webrtc', id, ssrcs, target: { ip: cand.address ?? cand.ip, port: cand.port, usernameFragment: t.iceParameters.usernameFragment, password: t.iceParameters.password } });
+    this.handshakeMs.push(await done);
+  }
+
+  /**
+   * WebRTC subscribers: every connected client sends junk to its transport (`pps` packets/s in all) that
+   * the worker receives and drops, to measure its receive path (and the WebRtcServer's demultiplexing).
+   */
+  startFlood(pps: number): void {
+    this.receiver!.postMessage({ type: 'flood', pps });
+  }
+
+  /** Stops the flood; resolves with the packets sent. */
+  async stopFlood(): Promise<number> {
+    const id = this.nextClientId++;
+    const done = new Promise<number>((resolve, reject) => this.clientWaits.set(id, { resolve, reject }));
+    this.receiver!.postMessage({ type: 'flood', id, pps: 0 });
+    return done;
+  }
+
+  /** The worker's UDP ports the WebRTC subscribers send to (one per transport, or each worker's WebRtcServer). */
+  get clientTargetPorts(): number[] {
+    const ports = new Set<number>();
+    for (const sub of this.subscribers) {
+      const c = sub.clientId !== undefined ? (sub.transport as types.WebRtcTransport).iceCandidates.find((x) => x.protocol === 'udp') : undefined;
+      if (c) ports.add(c.port);
+    }
+    return [...ports];
+  }
+
+  /** Worker ports that receive from the WebRTC clients in single-port mode (each worker's WebRtcServer). */
+  get serverPorts(): number[] {
+    return this.pool.list().flatMap((w) => (w.port === null ? [] : [w.port]));
+  }
+
   private async newSubscriber(home: RoomRouter): Promise<Subscriber> {
+    if (this.opts.webrtcSubscribers) return this.newWebRtcSubscriber(home);
     const transport = await home.router.createPlainTransport({
       listenInfo: this.listenInfo(home),
       rtcpMux: true,
@@ -397,7 +488,8 @@ export class ForwardingRig {
       this.subscribers.push(sub);
       const added: [number, number][] = [];
       for (const pub of this.publishers) for (const s of pub.streams) added.push(await this.consumeOne(sub, pub, s));
-      this.receiver!.postMessage({ type: 'add', ssrcs: added });
+      if (sub.clientId !== undefined) await this.connectClient(sub, added);
+      else this.receiver!.postMessage({ type: 'add', ssrcs: added });
     }
     return true;
   }
@@ -407,6 +499,7 @@ export class ForwardingRig {
    * mesh peer already in consumes the newcomer's. Returns false if that took longer than `maxMs`.
    */
   async addMeshPeer(maxMs = Infinity): Promise<boolean> {
+    if (this.opts.webrtcSubscribers) throw new Error('mesh peers are PlainTransport only');
     const t0 = performance.now();
     const home = await this.place();
     const others = [...this.publishers];
@@ -433,7 +526,8 @@ export class ForwardingRig {
       sub.transport.close();
       this.set.release(sub.home);
       sub.home.worker.consumers -= sub.ssrcs.length;
-      this.receiver!.postMessage({ type: 'remove', ssrcs: sub.ssrcs });
+      if (sub.clientId !== undefined) this.receiver!.postMessage({ type: 'webrtc-close', id: sub.clientId, ssrcs: sub.ssrcs });
+      else this.receiver!.postMessage({ type: 'remove', ssrcs: sub.ssrcs });
       this.consumerCount -= sub.ssrcs.length;
     }
   }
@@ -453,7 +547,7 @@ export class ForwardingRig {
     const rx = this.receiver!;
     const streams = this.streams;
     // Where the workers receive: the publishers' transports and both ends of every pipe.
-    const ingressPorts = [...this.publishers.map((p) => p.transport.tuple.localPort), ...this.pipeTransports.filter((t) => !t.closed).map((t) => (t as types.PipeTransport).tuple.localPort)];
+    const ingressPorts = [...this.publishers.map((p) => p.transport.tuple.localPort), ...this.pipeTransports.filter((t) => !t.closed).map((t) => (t as types.PipeTransport).tuple.localPort), ...this.serverPorts];
     const workers = this.pool.list();
     rx.postMessage({ type: 'start' });
     await once(rx, 'message');

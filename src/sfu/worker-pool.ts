@@ -68,10 +68,21 @@ export function splitPortRange(lo: number, hi: number, n: number): { min: number
 
 const RESTART_DELAYS_MS = [0, 1000, 5000, 15000, 60000];
 
+export const SINGLE_PORT_SOCKET_BUFFER = 4 * 1024 * 1024;
+
 export const workerCount = (workers: number | 'auto'): number => (workers === 'auto' ? availableParallelism() : workers);
 
 async function listenOnePort(worker: types.Worker, media: MediaListen, port: number): Promise<types.WebRtcServer> {
-  const on = (protocol: 'udp' | 'tcp') => ({ protocol, ip: media.ip, port, ...(media.announcedAddress ? { announcedAddress: media.announcedAddress } : {}) });
+  const on = (protocol: 'udp' | 'tcp') => ({
+    protocol,
+    ip: media.ip,
+    port,
+    ...(media.announcedAddress ? { announcedAddress: media.announcedAddress } : {}),
+    // Every peer of the worker shares this one UDP socket: the kernel's default buffer (~208 KiB, a few
+    // hundred packets) drops under a burst the per-transport sockets would have spread (BENCHMARKS.md,
+    // "Single-port media"). The kernel caps it at net.core.rmem_max / wmem_max (README, deploying).
+    ...(protocol === 'udp' ? { recvBufferSize: SINGLE_PORT_SOCKET_BUFFER, sendBufferSize: SINGLE_PORT_SOCKET_BUFFER } : {}),
+  });
   try {
     return await worker.createWebRtcServer({ listenInfos: [on('udp'), on('tcp')] });
   } catch (e) {
