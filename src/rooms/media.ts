@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import type { ClientRequestData, IceServer, TransportInfo } from '../protocol/messages.ts';
 import type { RouterSet } from '../sfu/router-set.ts';
 import { RequestError, type Peer } from './peer.ts';
+import { allocateLayers, ceilingStep, layerCosts, RAISE_HEADROOM, type Ceiling } from './bandwidth.ts';
 import { consumerShouldPause, dynacastStep, layerSizes, maxWantedSpatialLayer, preferredSpatialLayer, type ConsumerView, type LayerSize } from './layers.ts';
 import type { ConsumerLayersSummary, DynacastSummary } from '../sfu/media-plane.ts';
 
@@ -27,6 +28,14 @@ const NEW_CONSUMER_TIMEOUT_MS = 10_000;
  * is immediate.
  */
 export const DYNACAST_HOLD_MS = 2500;
+/** How often a producer's per-layer bitrates are read (for the bandwidth allocation). */
+const LAYER_STATS_MS = 2000;
+/**
+ * What mediasoup assumes a new receiving link carries until transport-cc has measured it: enough for the
+ * middle layer of one simulcast stream (~360 kbit/s) with audio, so a weak link starts near what it can
+ * take, and a good one climbs to the top layer within seconds (bandwidth.ts, RAISE_HOLD_MS).
+ */
+const INITIAL_OUTGOING_BPS = 600_000;
 /** mediasoup's PortManager says this when a worker's share of mediasoup.portRange is used up. */
 const PORTS_EXHAUSTED = /no more available ports/i;
 
@@ -65,7 +74,7 @@ export interface RoomMedia {
   /** Offers `producer` of `from` to `to` (a consumer, piped over when they are on different routers). */
   consume(to: Peer, from: Peer, producer: types.Producer): Promise<void>;
   /** The peer's video consumers (layers, pauses) and its simulcast producers' dynacast layer, for the admin view. */
-  describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[] };
+  describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[]; receiveEstimateBps: number | null };
 }
 
 /** What the room keeps per consumer for adaptive stream: the reasons it may be paused, kept apart. */
@@ -82,6 +91,8 @@ interface Adaptive {
   clientLayers: { spatialLayer: number; temporalLayer?: number | undefined } | null;
   /** mediasoup calls for this consumer, one after the other. */
   chain: Promise<void>;
+  /** The layer the receiver's link carries (bandwidth.ts); a ceiling on top of the tile's layer. */
+  bandwidth: Ceiling;
 }
 
 /** Dynacast state of one simulcast video producer. */
@@ -106,10 +117,58 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
   const layersOf = (producer: types.Producer): LayerSize[] =>
     producerLayers.get(producer.id) ?? layerSizes(producer.rtpParameters.encodings ?? [], producer.appData as { width?: unknown; height?: unknown });
 
+  /** What the tile (and the client's own choice) wants: what dynacast keeps the sender encoding. */
   const wantedLayer = (a: Adaptive): number => {
     const l = preferredSpatialLayer(layersOf(a.producer), a.view);
     return a.clientLayers ? Math.min(l, a.clientLayers.spatialLayer) : l;
   };
+  /** What the consumer is given: the tile's layer, no more than the receiver's link carries. */
+  const givenLayer = (a: Adaptive): number => Math.min(wantedLayer(a), a.bandwidth.layer ?? Number.POSITIVE_INFINITY);
+
+  /** The last transport-cc estimate of each peer's receiving link (admin view). */
+  const estimates = new WeakMap<Peer, number>();
+  /** Measured bitrate of each spatial layer of a producer, refreshed at most every LAYER_STATS_MS. */
+  const measured = new Map<string, { at: number; bps: (number | undefined)[] }>();
+  function layerCostsOf(producer: types.Producer): number[] {
+    const encodings = producer.rtpParameters.encodings ?? [];
+    const m = measured.get(producer.id);
+    if (!m || Date.now() - m.at >= LAYER_STATS_MS) {
+      measured.set(producer.id, { at: Date.now(), bps: m?.bps ?? [] });
+      producer
+        .getStats()
+        .then((stats) => {
+          const bps = encodings.map((e, i) => (e.rid ? stats.find((x) => x.rid === e.rid) : e.ssrc ? stats.find((x) => x.ssrc === e.ssrc) : stats[i])?.bitrate);
+          measured.set(producer.id, { at: Date.now(), bps });
+        })
+        .catch(() => {});
+    }
+    return layerCosts(measured.get(producer.id)!.bps, encodings.map((e) => e.maxBitrate), layersOf(producer).length);
+  }
+
+  /**
+   * A new transport-cc estimate for `peer`'s receiving transport: shares it among its video consumers
+   * (bandwidth.ts) and moves their ceilings, down at once, up after a hold.
+   */
+  function onEstimate(peer: Peer, availableBps: number): void {
+    estimates.set(peer, availableBps);
+    const mine = [...peer.consumers.values()].map((c) => adaptive.get(c.id)).filter((a): a is Adaptive => a !== undefined && !a.consumer.closed);
+    const video = mine.filter((a) => a.consumer.kind === 'video' && a.consumer.type === 'simulcast' && !consumerShouldPause(a));
+    const audio = mine.filter((a) => a.consumer.kind === 'audio' && !a.consumer.paused).length;
+    const demands = video.map((a) => ({ id: a.consumer.id, wanted: wantedLayer(a), costs: layerCostsOf(a.producer), priority: a.consumer.priority }));
+    const keep = allocateLayers(availableBps, audio, demands);
+    const raise = allocateLayers(availableBps, audio, demands, RAISE_HEADROOM);
+    const now = Date.now();
+    for (const a of video) {
+      const id = a.consumer.id;
+      const next = ceilingStep(a.bandwidth, keep.get(id)!, Math.min(keep.get(id)!, raise.get(id)!), now);
+      const changed = next.layer !== a.bandwidth.layer;
+      a.bandwidth = next;
+      if (changed) {
+        log.debug({ room: ctx.room, peer: peer.id, consumer: a.consumer.id, layer: next.layer, availableBps }, 'bandwidth ceiling');
+        void apply(a);
+      }
+    }
+  }
 
   /** Brings the consumer in line with its reasons (pause, layers), then re-counts its producer's dynacast. */
   function apply(a: Adaptive): Promise<void> {
@@ -121,7 +180,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         if (pause && !c.paused) await c.pause();
         else if (!pause && c.paused) await c.resume();
         if (c.kind !== 'video' || (c.type !== 'simulcast' && c.type !== 'svc')) return;
-        const spatialLayer = wantedLayer(a);
+        const spatialLayer = givenLayer(a);
         const temporalLayer = a.clientLayers?.temporalLayer;
         const now = c.preferredLayers;
         if (!now || now.spatialLayer !== spatialLayer || (temporalLayer !== undefined && now.temporalLayer !== temporalLayer)) {
@@ -224,7 +283,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     }
     consumerPeer.consumers.set(consumer.id, consumer);
     home.worker.consumers++;
-    const a: Adaptive = { consumer, producer, ready: false, clientPaused: false, view: null, clientLayers: null, chain: Promise.resolve() };
+    const a: Adaptive = { consumer, producer, ready: false, clientPaused: false, view: null, clientLayers: null, chain: Promise.resolve(), bandwidth: { layer: null, raiseSince: null } };
     adaptive.set(consumer.id, a);
     dynacast.get(producer.id)?.consumers.add(a);
     consumer.observer.once('close', () => {
@@ -279,7 +338,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       try {
         transport = await home.router.createWebRtcTransport({
           ...home.worker.listenOptions(Boolean(d.forceTcp)),
-          initialAvailableOutgoingBitrate: 1_000_000,
+          initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BPS,
           enableSctp: Boolean(d.sctpCapabilities),
           appData: { producing: d.producing, consuming: d.consuming },
         });
@@ -301,6 +360,14 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         throw new RequestError(409, 'connection closed');
       }
       peer.transports.set(transport.id, transport);
+      if (d.consuming) {
+        // mediasoup's transport-cc estimate of this receiver's link, for the layer allocation.
+        transport.on('trace', (t) => {
+          const bps = t.type === 'bwe' ? (t.info as { availableBitrate?: unknown }).availableBitrate : undefined;
+          if (typeof bps === 'number' && bps > 0) onEstimate(peer, bps);
+        });
+        await transport.enableTraceEvent(['bwe']).catch(() => {});
+      }
       transport.on('dtlsstatechange', (state) => {
         if (state === 'failed' || state === 'closed') log.debug({ room: ctx.room, peer: peer.id, state }, 'transport dtls state');
       });
@@ -433,7 +500,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     },
   };
 
-  function describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[] } {
+  function describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[]; receiveEstimateBps: number | null } {
     const videoConsumers: ConsumerLayersSummary[] = [];
     for (const c of peer.consumers.values()) {
       const a = adaptive.get(c.id);
@@ -450,13 +517,14 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         preferredSpatialLayer: c.preferredLayers?.spatialLayer ?? null,
         currentSpatialLayer: c.currentLayers?.spatialLayer ?? null,
         currentTemporalLayer: c.currentLayers?.temporalLayer ?? null,
+        bandwidthLayer: a.bandwidth.layer,
       });
     }
     const mine = [...peer.producers.values()].flatMap((p) => {
       const d = dynacast.get(p.id);
       return d ? [{ producerId: p.id, layers: d.layers.length, maxSpatialLayer: d.sent }] : [];
     });
-    return { videoConsumers, dynacast: mine };
+    return { videoConsumers, dynacast: mine, receiveEstimateBps: estimates.get(peer) ?? null };
   }
 
   return { handlers, consume, describe };

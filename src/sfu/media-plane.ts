@@ -8,6 +8,8 @@ export interface PeerSummary {
   videoConsumers?: ConsumerLayersSummary[];
   /** Dynacast: the highest layer each of the peer's simulcast producers was last told to encode. */
   dynacast?: DynacastSummary[];
+  /** mediasoup's transport-cc estimate of the peer's receiving link, bits/s (null before one). */
+  receiveEstimateBps?: number | null;
 }
 
 export interface ConsumerLayersSummary {
@@ -27,6 +29,8 @@ export interface ConsumerLayersSummary {
   /** What mediasoup forwards now (below the preferred layer under congestion); null when nothing. */
   currentSpatialLayer: number | null;
   currentTemporalLayer: number | null;
+  /** The highest layer the receiver's link carries (transport-cc estimate); null before the first estimate. */
+  bandwidthLayer: number | null;
 }
 
 export interface DynacastSummary {

@@ -1,0 +1,105 @@
+/**
+ * Which simulcast layer each of a receiver's video consumers may get on its link, as pure decisions
+ * (media.ts feeds them mediasoup's transport-cc estimate and applies the result as a ceiling on the
+ * consumers' preferred layers).
+ *
+ * Why not leave it to mediasoup alone: its consumers climb to a higher layer as soon as a probe says the
+ * link might carry it. On a link that cannot, the switch brings a key frame and a burst the link drops,
+ * the estimate collapses below even the lowest layer, and the receiver sees nothing for seconds (a
+ * 300 kbit/s link froze for 8 s at a time; BENCHMARKS.md, "Adaptive media on shaped links"). So a layer
+ * is given only when the estimate has room for what that layer measurably costs, with headroom, and
+ * has had it for a while; and taken away at once when it has not.
+ */
+
+/** One video consumer of the receiver, as the allocation sees it. */
+export interface VideoDemand {
+  id: string;
+  /** The layer its tile wants (adaptive stream): never more than this. */
+  wanted: number;
+  /** What each spatial layer of its producer costs, bits/s, lowest first (measured; see layerCosts). */
+  costs: readonly number[];
+  /** consumer priority (the active speaker's video is raised): higher is served first. */
+  priority: number;
+}
+
+/** Only this share of the estimate is spent to keep a layer: the estimate is an estimate, and RTX/RTCP/padding ride on top. */
+export const HEADROOM = 0.85;
+/**
+ * And only this share to climb to a higher one: a probe overshoots the link for seconds (a 300 kbit/s
+ * link was estimated at 476-544 kbit/s for 4 s), and a layer switch that fails costs a key frame and a
+ * stall, so climbing asks for more room than staying.
+ */
+export const RAISE_HEADROOM = 0.7;
+/** An Opus consumer with its RTP overhead (the page sends mono speech at ~32 kbit/s). */
+export const AUDIO_BPS = 48_000;
+/** A layer above the current one is given only once the estimate has had room for it this long. */
+export const RAISE_HOLD_MS = 4000;
+
+/**
+ * What each layer costs, from the bitrates measured at the producer (0 or missing: not being sent,
+ * e.g. switched off by dynacast) and the encodings' maxBitrate: a layer never costs less than the one
+ * below it, and an unmeasured one is taken at its maxBitrate (or three times the layer below).
+ */
+export function layerCosts(measured: readonly (number | undefined)[], maxBitrates: readonly (number | undefined)[], layers: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < layers; i++) {
+    const m = measured[i];
+    const nominal = maxBitrates[i] ?? (i === 0 ? 150_000 : out[i - 1]! * 3);
+    const cost = m !== undefined && m > 0 ? m : nominal;
+    out.push(Math.max(cost, i === 0 ? 1 : out[i - 1]!));
+  }
+  return out;
+}
+
+/**
+ * The highest layer each consumer fits in `availableBps` (mediasoup's estimate for the receiver's
+ * transport). Every consumer gets layer 0 (mediasoup itself stops a stream that does not fit at all);
+ * then higher priorities are raised first, and consumers of one priority a layer at a time in turn, so
+ * equals share the link.
+ */
+export function allocateLayers(availableBps: number, audioConsumers: number, demands: readonly VideoDemand[], headroom = HEADROOM): Map<string, number> {
+  let budget = availableBps * headroom - audioConsumers * AUDIO_BPS;
+  const out = new Map<string, number>();
+  for (const d of demands) {
+    out.set(d.id, 0);
+    budget -= d.costs[0] ?? 0;
+  }
+  const priorities = [...new Set(demands.map((d) => d.priority))].sort((a, b) => b - a);
+  for (const p of priorities) {
+    const group = demands.filter((d) => d.priority === p);
+    for (let raised = true; raised; ) {
+      raised = false;
+      for (const d of group) {
+        const l = out.get(d.id)!;
+        const top = Math.min(d.wanted, d.costs.length - 1);
+        if (l >= top) continue;
+        const extra = d.costs[l + 1]! - d.costs[l]!;
+        if (extra > budget) continue;
+        budget -= extra;
+        out.set(d.id, l + 1);
+        raised = true;
+      }
+    }
+  }
+  return out;
+}
+
+/** A consumer's bandwidth ceiling over time: null until the first estimate. */
+export interface Ceiling {
+  layer: number | null;
+  /** Since when the allocation has offered more than `layer` without a break. */
+  raiseSince: number | null;
+}
+
+/**
+ * `keep`: the layer the allocation gives with HEADROOM; `raise`: with RAISE_HEADROOM (never above keep).
+ * Lowered at once to `keep`; raised to `raise` only after it has stayed above the current layer for
+ * RAISE_HOLD_MS without a break (a probe that overshoots for a moment is not a link).
+ */
+export function ceilingStep(s: Ceiling, keep: number, raise: number, now: number, holdMs = RAISE_HOLD_MS): Ceiling {
+  if (s.layer === null || keep < s.layer) return { layer: keep, raiseSince: null };
+  if (raise <= s.layer) return { layer: s.layer, raiseSince: null };
+  const since = s.raiseSince ?? now;
+  if (now - since >= holdMs) return { layer: raise, raiseSince: null };
+  return { layer: s.layer, raiseSince: since };
+}
