@@ -77,6 +77,7 @@ const bad: [string, unknown, RegExp][] = [
   ['host.users entry', { host: { users: [{ username: 'alice' }] } }, /host\.users\[0\]\.password: /],
   ['bad workers', { mediasoup: { workers: 0 } }, /mediasoup\.workers: /],
   ['reversed port range', { mediasoup: { portRange: [5000, 4000] } }, /mediasoup\.portRange: must be \[low, high\]/],
+  ['dynacast not a boolean', { rooms: { dynacast: 'yes' } }, /rooms\.dynacast: must be true or false/],
   ['peersPerRouter zero', { mediasoup: { peersPerRouter: 0 } }, /mediasoup\.peersPerRouter: /],
   ['peersPerRouter not a whole number', { mediasoup: { peersPerRouter: 2.5 } }, /mediasoup\.peersPerRouter: must be a whole number/],
   ['peersPerRouter a string', { mediasoup: { peersPerRouter: '10' } }, /mediasoup\.peersPerRouter: must be a whole number/],

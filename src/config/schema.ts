@@ -123,7 +123,11 @@ export const fileConfigSchema = z.strictObject({
     .refine((t) => (t.urls.length === 0) === (t.secret === null), {
       error: 'set both turn.urls and turn.secret (the static-auth-secret of coturn), or neither',
     }),
-  rooms: z.strictObject({ maxPeers: z.int().min(1).max(1000) }),
+  rooms: z.strictObject({
+    maxPeers: z.int().min(1).max(1000),
+    /** Tell simulcast senders to stop encoding layers nobody receives (README, "Adaptive media"). */
+    dynacast: z.boolean({ error: 'must be true or false' }),
+  }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 });
 

@@ -60,6 +60,8 @@ export interface MediaContext {
   log: Logger;
   /** TURN servers with fresh credentials for `peer` (none when TURN is not configured). */
   iceServers: (peer: Peer) => IceServer[];
+  /** Dynacast on: senders are told the highest layer anyone receives (off: they always send them all). */
+  dynacast: boolean;
   /** The room's routers; null when the room has no media (no peer in it). */
   routers: () => RouterSet | null;
   /** Joined peers other than `peer`. */
@@ -200,7 +202,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
   function updateDynacast(d: Dynacast): void {
     if (d.timer) clearTimeout(d.timer);
     d.timer = null;
-    if (d.producer.closed) return;
+    if (d.producer.closed || !ctx.dynacast) return;
     const wants = [...d.consumers].filter((a) => !a.consumer.closed).map((a) => ({ paused: consumerShouldPause(a), spatialLayer: wantedLayer(a) }));
     const wanted = maxWantedSpatialLayer(d.layers.length, wants);
     const step = dynacastStep(d, wanted, Date.now(), DYNACAST_HOLD_MS);

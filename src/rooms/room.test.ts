@@ -18,7 +18,7 @@ before(async () => {
 });
 after(() => pool.close());
 
-const SETTINGS: RoomSettings = { hostProtected: true, maxPeers: 3, peersPerRouter: 20, reserveIdMs: 10_000, iceServers: () => [] };
+const SETTINGS: RoomSettings = { hostProtected: true, maxPeers: 3, dynacast: true, peersPerRouter: 20, reserveIdMs: 10_000, iceServers: () => [] };
 
 interface Recorder extends PeerChannel {
   said: { how: string; what: unknown }[];

@@ -30,6 +30,8 @@ export const MAX_WAITING = 200;
 export interface RoomSettings {
   hostProtected: boolean;
   maxPeers: number;
+  /** Whether simulcast senders are told to stop encoding layers nobody receives. */
+  dynacast: boolean;
   peersPerRouter: number;
   /** How long a departed peer id stays reserved for its own tab. */
   reserveIdMs: number;
@@ -129,6 +131,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     room: name,
     log,
     iceServers: (peer) => settings.iceServers(peer.id),
+    dynacast: settings.dynacast,
     routers: () => routers,
     others,
     warnOnce,
