@@ -1,15 +1,15 @@
 /**
  * A room's media methods: transports, producers and consumers of its peers, on the routers of its
  * RouterSet. A consumer on another router than its producer gets the producer piped there first.
- * No rules here beyond the media's own limits: who may call what is the room's business (room.ts).
+ * No rules here beyond the media's own limits: who may call what is the room's business (room.ts),
+ * which layer a consumer gets and which layers a sender encodes are adaptive.ts's.
  */
 import type { types } from 'mediasoup';
 import type { Logger } from '../log.ts';
 import type { ClientRequestData, IceServer, TransportInfo } from '../protocol/messages.ts';
 import type { RouterSet } from '../sfu/router-set.ts';
 import { RequestError, type Peer } from './peer.ts';
-import { allocateLayers, ceilingStep, layerCosts, RAISE_HEADROOM, type Ceiling } from './bandwidth.ts';
-import { consumerShouldPause, dynacastStep, layerSizes, maxWantedSpatialLayer, preferredSpatialLayer, type ConsumerView, type LayerSize } from './layers.ts';
+import { createAdaptiveMedia } from './adaptive.ts';
 import type { ConsumerLayersSummary, DynacastSummary } from '../sfu/media-plane.ts';
 
 /**
@@ -22,14 +22,6 @@ export const KEY_FRAME_REQUEST_DELAY_MS = 1000;
 const MAX_TRANSPORTS_PER_PEER = 4;
 const MAX_PRODUCERS_PER_PEER = 4;
 const NEW_CONSUMER_TIMEOUT_MS = 10_000;
-/**
- * Dynacast: a producer's top layers are switched off only once nobody has wanted them for this long,
- * so that tiles being resized (or a tab switched back and forth) do not make the sender flap. Raising
- * is immediate.
- */
-export const DYNACAST_HOLD_MS = 2500;
-/** How often a producer's per-layer bitrates are read (for the bandwidth allocation). */
-const LAYER_STATS_MS = 2000;
 /**
  * What mediasoup assumes a new receiving link carries until transport-cc has measured it: enough for the
  * middle layer of one simulcast stream (~360 kbit/s) with audio, so a weak link starts near what it can
@@ -79,144 +71,10 @@ export interface RoomMedia {
   describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[]; receiveEstimateBps: number | null };
 }
 
-/** What the room keeps per consumer for adaptive stream: the reasons it may be paused, kept apart. */
-interface Adaptive {
-  consumer: types.Consumer;
-  producer: types.Producer;
-  /** Set up on the page (the newConsumer request was answered). */
-  ready: boolean;
-  /** The client paused it itself (pauseConsumer). */
-  clientPaused: boolean;
-  /** The tile, as last reported (setConsumerView); null until the page reports one. */
-  view: ConsumerView | null;
-  /** Layers the client asked for itself (setConsumerPreferredLayers): a ceiling on the view's choice. */
-  clientLayers: { spatialLayer: number; temporalLayer?: number | undefined } | null;
-  /** mediasoup calls for this consumer, one after the other. */
-  chain: Promise<void>;
-  /** The layer the receiver's link carries (bandwidth.ts); a ceiling on top of the tile's layer. */
-  bandwidth: Ceiling;
-}
-
-/** Dynacast state of one simulcast video producer. */
-interface Dynacast {
-  producer: types.Producer;
-  peer: Peer;
-  layers: LayerSize[];
-  consumers: Set<Adaptive>;
-  /** The highest layer the sender was last told to encode (it starts with all of them on). */
-  sent: number;
-  lowerSince: number | null;
-  timer: NodeJS.Timeout | null;
-}
-
 
 export function createRoomMedia(ctx: MediaContext): RoomMedia {
   const { log } = ctx;
-  const adaptive = new Map<string, Adaptive>();
-  const dynacast = new Map<string, Dynacast>();
-  /** Spatial layers of this room's video producers, from the encodings their clients sent (see layerSizes). */
-  const producerLayers = new Map<string, LayerSize[]>();
-  const layersOf = (producer: types.Producer): LayerSize[] =>
-    producerLayers.get(producer.id) ?? layerSizes(producer.rtpParameters.encodings ?? [], producer.appData as { width?: unknown; height?: unknown });
-
-  /** What the tile (and the client's own choice) wants: what dynacast keeps the sender encoding. */
-  const wantedLayer = (a: Adaptive): number => {
-    const l = preferredSpatialLayer(layersOf(a.producer), a.view);
-    return a.clientLayers ? Math.min(l, a.clientLayers.spatialLayer) : l;
-  };
-  /** What the consumer is given: the tile's layer, no more than the receiver's link carries. */
-  const givenLayer = (a: Adaptive): number => Math.min(wantedLayer(a), a.bandwidth.layer ?? Number.POSITIVE_INFINITY);
-
-  /** The last transport-cc estimate of each peer's receiving link (admin view). */
-  const estimates = new WeakMap<Peer, number>();
-  /** Measured bitrate of each spatial layer of a producer, refreshed at most every LAYER_STATS_MS. */
-  const measured = new Map<string, { at: number; bps: (number | undefined)[] }>();
-  function layerCostsOf(producer: types.Producer): number[] {
-    const encodings = producer.rtpParameters.encodings ?? [];
-    const m = measured.get(producer.id);
-    if (!m || Date.now() - m.at >= LAYER_STATS_MS) {
-      measured.set(producer.id, { at: Date.now(), bps: m?.bps ?? [] });
-      producer
-        .getStats()
-        .then((stats) => {
-          const bps = encodings.map((e, i) => (e.rid ? stats.find((x) => x.rid === e.rid) : e.ssrc ? stats.find((x) => x.ssrc === e.ssrc) : stats[i])?.bitrate);
-          measured.set(producer.id, { at: Date.now(), bps });
-        })
-        .catch(() => {});
-    }
-    return layerCosts(measured.get(producer.id)!.bps, encodings.map((e) => e.maxBitrate), layersOf(producer).length);
-  }
-
-  /**
-   * A new transport-cc estimate for `peer`'s receiving transport: shares it among its video consumers
-   * (bandwidth.ts) and moves their ceilings, down at once, up after a hold.
-   */
-  function onEstimate(peer: Peer, availableBps: number): void {
-    estimates.set(peer, availableBps);
-    const mine = [...peer.consumers.values()].map((c) => adaptive.get(c.id)).filter((a): a is Adaptive => a !== undefined && !a.consumer.closed);
-    const video = mine.filter((a) => a.consumer.kind === 'video' && a.consumer.type === 'simulcast' && !consumerShouldPause(a));
-    const audio = mine.filter((a) => a.consumer.kind === 'audio' && !a.consumer.paused).length;
-    const demands = video.map((a) => ({ id: a.consumer.id, wanted: wantedLayer(a), costs: layerCostsOf(a.producer), priority: a.consumer.priority }));
-    const keep = allocateLayers(availableBps, audio, demands);
-    const raise = allocateLayers(availableBps, audio, demands, RAISE_HEADROOM);
-    const now = Date.now();
-    for (const a of video) {
-      const id = a.consumer.id;
-      const next = ceilingStep(a.bandwidth, keep.get(id)!, Math.min(keep.get(id)!, raise.get(id)!), now);
-      const changed = next.layer !== a.bandwidth.layer;
-      a.bandwidth = next;
-      if (changed) {
-        log.debug({ room: ctx.room, peer: peer.id, consumer: a.consumer.id, layer: next.layer, availableBps }, 'bandwidth ceiling');
-        void apply(a);
-      }
-    }
-  }
-
-  /** Brings the consumer in line with its reasons (pause, layers), then re-counts its producer's dynacast. */
-  function apply(a: Adaptive): Promise<void> {
-    a.chain = a.chain
-      .then(async () => {
-        const c = a.consumer;
-        if (c.closed) return;
-        const pause = consumerShouldPause(a);
-        if (pause && !c.paused) await c.pause();
-        else if (!pause && c.paused) await c.resume();
-        if (c.kind !== 'video' || (c.type !== 'simulcast' && c.type !== 'svc')) return;
-        const spatialLayer = givenLayer(a);
-        const temporalLayer = a.clientLayers?.temporalLayer;
-        const now = c.preferredLayers;
-        if (!now || now.spatialLayer !== spatialLayer || (temporalLayer !== undefined && now.temporalLayer !== temporalLayer)) {
-          // A ceiling: mediasoup's bandwidth estimation still picks lower layers on a weak link.
-          await c.setPreferredLayers({ spatialLayer, temporalLayer });
-        }
-      })
-      .catch(() => {
-        // Closed meanwhile (consumer, transport or router): nothing to apply.
-      });
-    const d = dynacast.get(a.producer.id);
-    if (d) updateDynacast(d);
-    return a.chain;
-  }
-
-  /** Tells the sender the highest layer anyone receives, raised at once, lowered after DYNACAST_HOLD_MS. */
-  function updateDynacast(d: Dynacast): void {
-    if (d.timer) clearTimeout(d.timer);
-    d.timer = null;
-    if (d.producer.closed || !ctx.dynacast) return;
-    const wants = [...d.consumers].filter((a) => !a.consumer.closed).map((a) => ({ paused: consumerShouldPause(a), spatialLayer: wantedLayer(a) }));
-    const wanted = maxWantedSpatialLayer(d.layers.length, wants);
-    const step = dynacastStep(d, wanted, Date.now(), DYNACAST_HOLD_MS);
-    d.lowerSince = step.lowerSince;
-    if (step.send !== null) {
-      d.sent = step.send;
-      d.peer.channel.notify('producerLayers', { producerId: d.producer.id, maxSpatialLayer: step.send });
-      log.debug({ room: ctx.room, producer: d.producer.id, maxSpatialLayer: step.send }, 'dynacast');
-    }
-    if (step.recheckInMs !== null) {
-      d.timer = setTimeout(() => updateDynacast(d), step.recheckInMs);
-      d.timer.unref();
-    }
-  }
+  const adaptive = createAdaptiveMedia({ room: ctx.room, log, dynacast: ctx.dynacast });
 
   const transportOf = (peer: Peer, id: string) => {
     const t = peer.transports.get(id);
@@ -285,15 +143,10 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     }
     consumerPeer.consumers.set(consumer.id, consumer);
     home.worker.consumers++;
-    const a: Adaptive = { consumer, producer, ready: false, clientPaused: false, view: null, clientLayers: null, chain: Promise.resolve(), bandwidth: { layer: null, raiseSince: null } };
-    adaptive.set(consumer.id, a);
-    dynacast.get(producer.id)?.consumers.add(a);
+    const a = adaptive.track(consumer, producer);
     consumer.observer.once('close', () => {
       consumerPeer.consumers.delete(consumer.id);
       home.worker.consumers = Math.max(0, home.worker.consumers - 1);
-      adaptive.delete(consumer.id);
-      const d = dynacast.get(producer.id);
-      if (d?.consumers.delete(a)) updateDynacast(d);
     });
     consumer.on('producerclose', () => consumerPeer.channel.notify('consumerClosed', { consumerId: consumer.id }));
     consumer.on('producerpause', () => consumerPeer.channel.notify('consumerPaused', { consumerId: consumer.id }));
@@ -319,7 +172,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       );
       // Resumed unless the page already said the tile is hidden (or paused it itself).
       a.ready = true;
-      await apply(a);
+      await adaptive.apply(a);
     } catch (e) {
       log.debug({ room: ctx.room, peer: consumerPeer.id, err: (e as Error).message }, 'newConsumer not accepted; closing consumer');
       consumer.close();
@@ -366,7 +219,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         // mediasoup's transport-cc estimate of this receiver's link, for the layer allocation.
         transport.on('trace', (t) => {
           const bps = t.type === 'bwe' ? (t.info as { availableBitrate?: unknown }).availableBitrate : undefined;
-          if (typeof bps === 'number' && bps > 0) onEstimate(peer, bps);
+          if (typeof bps === 'number' && bps > 0) adaptive.onEstimate(peer, bps);
         });
         await transport.enableTraceEvent(['bwe']).catch(() => {});
       }
@@ -426,18 +279,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       producer.observer.on('close', () => peer.producers.delete(producer.id));
       if (producer.kind === 'video') {
         const sent = (d.rtpParameters as { encodings?: unknown }).encodings;
-        producerLayers.set(producer.id, layerSizes(Array.isArray(sent) ? sent : [], d.appData ?? {}));
-        producer.observer.once('close', () => producerLayers.delete(producer.id));
-      }
-      if (producer.kind === 'video' && (producer.rtpParameters.encodings?.length ?? 0) > 1) {
-        // Simulcast: dynacast tells this sender which layers anyone receives. It starts with all of them on.
-        const layers = layersOf(producer);
-        const d: Dynacast = { producer, peer, layers, consumers: new Set(), sent: layers.length - 1, lowerSince: null, timer: null };
-        dynacast.set(producer.id, d);
-        producer.observer.once('close', () => {
-          if (d.timer) clearTimeout(d.timer);
-          dynacast.delete(producer.id);
-        });
+        adaptive.addVideoProducer(peer, producer, Array.isArray(sent) ? sent : [], d.appData ?? {});
       }
       producer.on('score', (score) => peer.channel.notify('producerScore', { producerId: producer.id, score }));
       if (producer.kind === 'audio') ctx.onAudioProducer(peer, producer);
@@ -465,26 +307,26 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     async pauseConsumer(peer, d) {
       const a = adaptiveOf(peer, d.consumerId);
       a.clientPaused = true;
-      await apply(a);
+      await adaptive.apply(a);
       return {};
     },
     async resumeConsumer(peer, d) {
       const a = adaptiveOf(peer, d.consumerId);
       a.clientPaused = false;
-      await apply(a);
+      await adaptive.apply(a);
       return {};
     },
     async setConsumerPreferredLayers(peer, d) {
       const a = adaptiveOf(peer, d.consumerId);
       a.clientLayers = { spatialLayer: d.spatialLayer, temporalLayer: d.temporalLayer };
-      await apply(a);
+      await adaptive.apply(a);
       return {};
     },
     async setConsumerView(peer, d) {
       const a = adaptiveOf(peer, d.consumerId);
       if (a.consumer.kind !== 'video') throw new RequestError(400, `consumer ${d.consumerId} is not video`);
       a.view = { width: d.width, height: d.height, visible: d.visible };
-      await apply(a);
+      await adaptive.apply(a);
       return {};
     },
     async requestConsumerKeyFrame(peer, d) {
@@ -502,32 +344,6 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     },
   };
 
-  function describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[]; receiveEstimateBps: number | null } {
-    const videoConsumers: ConsumerLayersSummary[] = [];
-    for (const c of peer.consumers.values()) {
-      const a = adaptive.get(c.id);
-      if (c.kind !== 'video' || !a) continue;
-      videoConsumers.push({
-        id: c.id,
-        producerId: c.producerId,
-        fromPeer: String((a.producer.appData as { peerId?: unknown }).peerId ?? ''),
-        source: String((a.producer.appData as { source?: unknown }).source ?? ''),
-        type: c.type,
-        paused: c.paused,
-        producerPaused: c.producerPaused,
-        view: a.view,
-        preferredSpatialLayer: c.preferredLayers?.spatialLayer ?? null,
-        currentSpatialLayer: c.currentLayers?.spatialLayer ?? null,
-        currentTemporalLayer: c.currentLayers?.temporalLayer ?? null,
-        bandwidthLayer: a.bandwidth.layer,
-      });
-    }
-    const mine = [...peer.producers.values()].flatMap((p) => {
-      const d = dynacast.get(p.id);
-      return d ? [{ producerId: p.id, layers: d.layers.length, maxSpatialLayer: d.sent }] : [];
-    });
-    return { videoConsumers, dynacast: mine, receiveEstimateBps: estimates.get(peer) ?? null };
-  }
 
-  return { handlers, consume, describe };
+  return { handlers, consume, describe: adaptive.describe };
 }
