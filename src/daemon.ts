@@ -108,6 +108,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         hostProtected: config.host.protected,
         maxPeers: config.rooms.maxPeers,
         dynacast: config.rooms.dynacast,
+        lobby: config.rooms.lobby,
         peersPerRouter: config.mediasoup.peersPerRouter,
         reserveIdMs: Math.max(10, config.host.leaveGraceSeconds) * 1000,
         iceServers: turnIssuer(config.turn, parseDuration),

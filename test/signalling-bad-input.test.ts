@@ -153,6 +153,10 @@ const CASES: { [M in ClientMethod]: { valid: Record<string, unknown>; wrong: Rec
   hostKickPeer: { valid: { peerId: 'someone' }, wrong: { peerId: ['', 5, null, '../x'] } },
   hostLockRoom: { valid: { locked: true }, wrong: { locked: ['yes', 1, null] } },
   hostSetRoomPassword: { valid: { password: 'pw' }, wrong: { password: ['', 5, 'x'.repeat(129)] } },
+  hostSetLobby: { valid: { enabled: true }, wrong: { enabled: ['yes', 1, null] } },
+  hostAdmit: { valid: { peerId: 'someone' }, wrong: { peerId: ['', 5, null, '../x', 'x'.repeat(65)] } },
+  hostDeny: { valid: { peerId: 'someone' }, wrong: { peerId: ['', 5, null, '../x', 'x'.repeat(65)] } },
+  hostAdmitAll: { valid: {}, wrong: {} },
 };
 
 /** Whether `field` of `method` may be left out (asks the protocol's own schema). */
@@ -311,6 +315,8 @@ describe('malformed signalling against a real daemon', { timeout: 110_000 }, () 
     const joined = await c.request('join', { displayName: 'Mallory', rtpCapabilities: { codecs: [] } });
     assert.deepEqual(joined.peers.map((p: any) => p.id).sort(), ['alice', 'carol']);
     await expectRefused(c, 'join', { rtpCapabilities: { codecs: [] } }, 409, 'join twice', /already joined/);
+    // Lobby controls from a guest: refused too.
+    for (const method of ['hostSetLobby', 'hostAdmit', 'hostDeny', 'hostAdmitAll'] as const) await expectRefused(c, method, CASES[method].valid, 403, `${method} by a guest`, /only a host/);
     // Host controls from a guest: refused whatever the target.
     for (const method of ['hostMutePeer', 'hostUnmutePeer', 'hostKickPeer', 'hostLockRoom', 'hostSetRoomPassword'] as const) {
       await expectRefused(c, method, { ...CASES[method].valid, ...(method === 'hostMutePeer' || method === 'hostUnmutePeer' || method === 'hostKickPeer' ? { peerId: 'alice' } : {}) }, 403, `${method} by a guest`, /only a host/);

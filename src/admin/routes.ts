@@ -14,6 +14,7 @@ import type { JoinTokens } from '../auth/tokens.ts';
 import type { HostProtection } from '../auth/host-protection.ts';
 import type { MediaPlane } from '../sfu/media-plane.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { PEER_ID_RE } from '../protocol/limits.ts';
 import { VERSION } from '../version.ts';
 import { createRouteTable, type RouteMatch as TableMatch } from '../http/route-table.ts';
 
@@ -68,6 +69,16 @@ const issueTokenBody = z.strictObject({
 });
 const addIpBody = z.strictObject({ ip: z.string({ error: 'must be a string' }), user: username, ttl: ttl.optional() });
 const kickBody = z.strictObject({ peer: z.string({ error: 'must be a string' }).min(1).max(128) });
+const lobbyBody = z.strictObject({ enabled: z.boolean({ error: 'must be true or false' }) });
+/** Whom a lobby admit/deny is about: `peer` (one waiting guest) or `all: true`, exactly one of them. */
+const lobbyTargetBody = z
+  .strictObject({ peer: z.string({ error: 'must be a string' }).regex(PEER_ID_RE, { error: 'must be a peer id (1-64 of A-Z a-z 0-9 _ -)' }).optional(), all: z.literal(true, { error: 'must be true' }).optional() })
+  .refine((b) => (b.peer === undefined) !== (b.all === undefined), { error: 'give either "peer" or "all": true' });
+
+function roomParam(raw: string): string {
+  if (!ROOM_NAME_RE.test(raw)) throw new ConfdError('bad_request', `invalid room name "${raw}": ${ROOM_NAME_HELP}`);
+  return raw;
+}
 
 const clock = (ctx: AdminContext) => (ctx.now ?? (() => new Date()))();
 
@@ -274,6 +285,37 @@ route('POST', '/v1/rooms/:room/kick', async (ctx, p, body) => {
   await ctx.store.mutate((d) => void appendAudit(d, now, 'peer.kick', 'admin', { room, peer }));
   return { status: 200, body: { room, peer, kicked: true } };
 });
+
+route('GET', '/v1/rooms/:room/lobby', async (ctx, p) => {
+  const room = roomParam(p.room!);
+  return { status: 200, body: { room, ...ctx.media.lobby(room) } };
+});
+
+// On or off; off lets everyone waiting in the lobby in (each still checked against lock, ban and password).
+route('PUT', '/v1/rooms/:room/lobby', async (ctx, p, body) => {
+  const room = roomParam(p.room!);
+  const { enabled } = parseBody(lobbyBody, body);
+  const waitingBefore = ctx.media.lobby(room).waiting.map((w) => w.peerId);
+  const state = ctx.media.setLobby(room, enabled);
+  const letIn = enabled ? [] : waitingBefore;
+  const now = clock(ctx);
+  await ctx.store.mutate((d) => void appendAudit(d, now, enabled ? 'lobby.on' : 'lobby.off', 'admin', { room, ...(enabled ? {} : { letIn: letIn.join(',') }) }));
+  ctx.log.info({ room, enabled, letIn: letIn.length }, 'lobby set by the admin');
+  return { status: 200, body: { room, ...state, letIn } };
+});
+
+for (const action of ['admit', 'deny'] as const) {
+  route('POST', `/v1/rooms/:room/lobby/${action}`, async (ctx, p, body) => {
+    const room = roomParam(p.room!);
+    const req = parseBody(lobbyTargetBody, body);
+    const target = req.all ? { all: true as const } : { peerId: req.peer! };
+    const ids = action === 'admit' ? ctx.media.lobbyAdmit(room, target) : ctx.media.lobbyDeny(room, target);
+    if (!ids) throw new ConfdError('not_found', `no guest "${req.peer}" is waiting in the lobby of room "${room}"; "confctl lobby list --room ${room}" shows who is`);
+    const now = clock(ctx);
+    await ctx.store.mutate((d) => void appendAudit(d, now, `lobby.${action}`, 'admin', { room, peers: ids.join(','), ...(req.all ? { all: true } : {}) }));
+    return { status: 200, body: { room, [action === 'admit' ? 'admitted' : 'denied']: ids, ...ctx.media.lobby(room) } };
+  });
+}
 
 route('GET', '/v1/audit', async (ctx, _p, _b, query) => {
   const raw = query.get('limit') ?? '50';

@@ -238,6 +238,48 @@ export async function main(argv: string[]): Promise<void> {
       const r = await call('POST', `/v1/rooms/${encodeURIComponent(o.room)}/kick`, { peer: o.peer });
       show(r, () => `kicked ${r.peer} from ${r.room}`);
     });
+  // ----- lobby
+  const lobby = program.command('lobby').description("a room's lobby: guests wait there until a host or the admin lets them in");
+  const roomOpt = (o: { room: string }) => {
+    if (!isRoomName(o.room)) throw new UsageError(`invalid --room "${o.room}": ${ROOM_NAME_HELP}`);
+    return encodeURIComponent(o.room);
+  };
+  const waitingTable = (r: any) =>
+    r.waiting.length === 0 ? 'nobody is waiting' : table(['PEER', 'NAME', 'SINCE'], r.waiting.map((w: any) => [w.peerId, w.displayName, shortTime(new Date(w.since).toISOString())]));
+  for (const state of ['on', 'off'] as const) {
+    lobby
+      .command(state)
+      .description(state === 'on' ? 'turn the lobby on: new guests wait until let in (hosts and presenter tokens skip it)' : 'turn the lobby off: everyone waiting in it is let in')
+      .requiredOption('-r, --room <room>', 'room name')
+      .action(async (o: { room: string }) => {
+        const r = await call('PUT', `/v1/rooms/${roomOpt(o)}/lobby`, { enabled: state === 'on' });
+        show(r, () => (state === 'on' ? `lobby of ${r.room} is on` : `lobby of ${r.room} is off${r.letIn.length ? `; let in: ${r.letIn.join(', ')}` : ''}`));
+      });
+  }
+  lobby
+    .command('list')
+    .description('show whether the lobby is on, and who is waiting in it')
+    .requiredOption('-r, --room <room>', 'room name')
+    .action(async (o: { room: string }) => {
+      const r = await call('GET', `/v1/rooms/${roomOpt(o)}/lobby`);
+      show(r, () => `lobby of ${r.room} is ${r.enabled ? 'on' : 'off'}\n${waitingTable(r)}`);
+    });
+  for (const action of ['admit', 'deny'] as const) {
+    lobby
+      .command(action)
+      .description(action === 'admit' ? 'let a waiting guest in (--peer), or everyone waiting (--all)' : 'refuse a waiting guest (--peer), or everyone waiting (--all); they are told and disconnected')
+      .requiredOption('-r, --room <room>', 'room name')
+      .option('-p, --peer <peer>', 'peer id (see "confctl lobby list")')
+      .option('--all', 'everyone waiting in the lobby')
+      .action(async (o: { room: string; peer?: string; all?: boolean }) => {
+        const room = roomOpt(o);
+        if (Boolean(o.peer) === Boolean(o.all)) throw new UsageError('give --peer ID or --all (one of them)');
+        const r = await call('POST', `/v1/rooms/${room}/lobby/${action}`, o.all ? { all: true } : { peer: o.peer });
+        const ids: string[] = action === 'admit' ? r.admitted : r.denied;
+        show(r, () => (ids.length === 0 ? 'nobody was waiting' : `${action === 'admit' ? 'let in' : 'denied'}: ${ids.join(', ')}`));
+      });
+  }
+
   program
     .command('audit')
     .description('show the newest audit events (admin changes, logins, revocations)')

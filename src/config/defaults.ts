@@ -29,7 +29,7 @@ export const DEFAULT_CONFIG = {
     peersPerRouter: 10,
   },
   turn: { urls: [], secret: null, ttl: '12h' },
-  rooms: { maxPeers: 50, dynacast: true },
+  rooms: { maxPeers: 50, dynacast: true, lobby: false },
   log: { level: 'info' },
 } as const;
 

@@ -127,6 +127,8 @@ export const fileConfigSchema = z.strictObject({
     maxPeers: z.int().min(1).max(1000),
     /** Tell simulcast senders to stop encoding layers nobody receives (README, "Adaptive media"). */
     dynacast: z.boolean({ error: 'must be true or false' }),
+    /** Whether a room's lobby is on when the room is made (README, "Lobby"); hosts and confctl turn it on or off per room. */
+    lobby: z.boolean({ error: 'must be true or false' }),
   }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 });

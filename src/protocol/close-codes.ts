@@ -27,6 +27,8 @@ export const CLOSE_CODES = {
   locked: 4423,
   /** The room has a password and none or a wrong one was given (the page asks for it). */
   passwordRequired: 4424,
+  /** A host (or the admin) refused this guest entry from the lobby. */
+  lobbyDenied: 4425,
   /** The server failed (WebSocket's own "internal error"). */
   internal: closeCode('internal'),
 } as const satisfies { [R in DisconnectReason]: number } & Record<string, number>;

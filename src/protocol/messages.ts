@@ -82,6 +82,12 @@ export interface ClientRequests {
   hostKickPeer: { peerId: string };
   hostLockRoom: { locked: boolean };
   hostSetRoomPassword: { password: string | null };
+  /** Lobby: turn it on or off (off lets everyone waiting in). Answers the LobbyState. */
+  hostSetLobby: { enabled: boolean };
+  /** Lobby: let one waiting guest in, refuse one (closed with CLOSE_CODES.lobbyDenied), or let everyone in. */
+  hostAdmit: { peerId: string };
+  hostDeny: { peerId: string };
+  hostAdmitAll: Record<string, never>;
 }
 
 /** Every client request method, in the order above. */
@@ -107,6 +113,10 @@ export const CLIENT_METHODS = [
   'hostKickPeer',
   'hostLockRoom',
   'hostSetRoomPassword',
+  'hostSetLobby',
+  'hostAdmit',
+  'hostDeny',
+  'hostAdmitAll',
 ] as const satisfies readonly (keyof ClientRequests)[];
 
 export type ClientMethod = (typeof CLIENT_METHODS)[number];
@@ -131,6 +141,20 @@ export interface PeerInfo {
 export interface RoomState {
   locked: boolean;
   hasPassword: boolean;
+}
+
+/** A guest waiting in the lobby, as hosts see it. */
+export interface LobbyEntry {
+  peerId: string;
+  displayName: string;
+  /** When it knocked (ms since the epoch). */
+  since: number;
+}
+
+/** The room's lobby: on or off, and who is waiting in it (oldest first). Sent to hosts only. */
+export interface LobbyState {
+  enabled: boolean;
+  waiting: LobbyEntry[];
 }
 
 /** Answer to `join`. */
@@ -197,8 +221,15 @@ export interface ServerNotifications {
   activeSpeaker: { peerId: string | null; volume?: number };
   /** Everyone whose audio is above the speaking threshold now (AudioLevelObserver), sorted; [] when silent. */
   speaking: { peerIds: string[] };
-  /** Sent instead of admitting a guest while the room has no host; the guest is admitted when one arrives. */
+  /**
+   * Sent instead of admitting a guest while the room has no host (admitted when one arrives), or while
+   * its lobby is on (admitted when a host or the admin lets it in); sent again when the first turns into the second.
+   */
   waiting: { message: string };
+  /** To hosts: a guest knocked at the lobby ("NAME wants to join"). */
+  lobbyKnock: LobbyEntry;
+  /** To hosts: the lobby changed (on/off, someone knocked, left, was admitted or denied); also after a host joins. */
+  lobby: LobbyState;
   /** The waiting guest was admitted: proceed with getRouterRtpCapabilities / join. */
   admitted: Record<string, never>;
   /** This connection's role changed (e.g. host rights revoked by the admin). */

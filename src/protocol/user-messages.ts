@@ -28,4 +28,9 @@ export const USER_MESSAGES = {
   flood: 'Too many messages; disconnected.',
   tooManyWaiting: 'Too many guests are waiting for this room; try again later.',
   couldNotOpen: 'The server could not open this room right now; try again.',
+  /** Shown to a guest waiting in the lobby, with the name the hosts see. */
+  lobbyWaiting: (name: string) => `You are waiting in the lobby as "${name}". A host has been told and will let you in; this page will join by itself.`,
+  /** Error response to a request sent while waiting in the lobby. */
+  stillInLobby: 'waiting in the lobby for a host to let you in',
+  lobbyDenied: 'A host did not let you into this room.',
 } as const;

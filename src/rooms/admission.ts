@@ -1,12 +1,13 @@
 /**
  * A room's entry rules as plain functions of plain data, so each can be tested without a daemon:
- * who may take a peer id, and whether a guest enters, waits for a host, or is refused.
+ * who may take a peer id, and whether a guest enters, waits for a host, waits in the lobby, or is refused.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
 
-export type Gate = { kind: 'enter' } | { kind: 'wait' } | { kind: 'refuse'; code: number; message: string };
+/** `wait`: for a host to arrive (host protection); `lobby`: for a host or the admin to let it in. */
+export type Gate = { kind: 'enter' } | { kind: 'wait' } | { kind: 'lobby' } | { kind: 'refuse'; code: number; message: string };
 
 export interface GateInput {
   role: 'host' | 'guest';
@@ -18,6 +19,8 @@ export interface GateInput {
   givenPassword: string | null;
   hostProtected: boolean;
   hasHost: boolean;
+  /** The room's lobby is on and this entrant was not let through it yet (see lobbyApplies). */
+  lobby: boolean;
 }
 
 export const hashRoomPassword = (pw: string): Buffer => createHash('sha256').update(`confd-room:${pw}`).digest();
@@ -29,8 +32,10 @@ function passwordMatches(hash: Buffer | null, given: string | null): boolean {
 }
 
 /**
- * Hosts always enter (their rights were checked by auth). A guest is refused while its address is
- * banned, the room is locked or the password is wrong, and waits while host protection finds no host.
+ * Hosts (a login or a valid presenter token) always enter: their rights were checked by auth. A guest
+ * is refused while its address is banned, the room is locked or the password is wrong; waits while host
+ * protection finds no host; then waits in the lobby while it is on. A refusal comes before any waiting,
+ * and, under host protection, waiting for the host before the lobby (the room opens only with a host).
  */
 export function gate(i: GateInput): Gate {
   if (i.role === 'host') return { kind: 'enter' };
@@ -38,7 +43,28 @@ export function gate(i: GateInput): Gate {
   if (i.locked) return { kind: 'refuse', code: CLOSE_CODES.locked, message: USER_MESSAGES.locked };
   if (!passwordMatches(i.passwordHash, i.givenPassword)) return { kind: 'refuse', code: CLOSE_CODES.passwordRequired, message: USER_MESSAGES.passwordRequired };
   if (i.hostProtected && !i.hasHost) return { kind: 'wait' };
+  if (i.lobby) return { kind: 'lobby' };
   return { kind: 'enter' };
+}
+
+/**
+ * Whether the lobby holds this entrant: only while it is on, and not for a tab a host already let in
+ * (a reload, a network change or a media restart brings the same tab back within its id reservation;
+ * it must not knock again). Hosts never reach the lobby (gate).
+ */
+export const lobbyApplies = (o: { lobbyOn: boolean; letIn: boolean }): boolean => o.lobbyOn && !o.letIn;
+
+/** Whom an admin or host lobby action is about: one waiting peer, or everyone in the lobby. */
+export type LobbyTarget = { peerId: string } | { all: true };
+
+/**
+ * The waiting peers an admit/deny picks (in the order they knocked), or null when the one named is not
+ * in the lobby (404).
+ */
+export function lobbyPick<T extends { peerId: string }>(waiting: readonly T[], target: LobbyTarget): T[] | null {
+  if ('all' in target) return [...waiting];
+  const one = waiting.find((w) => w.peerId === target.peerId);
+  return one ? [one] : null;
 }
 
 /** Who holds a peer id: a connected tab, or one that left and keeps it for a while. */

@@ -94,6 +94,11 @@ export async function startRooms(opts: {
     workers: () => pool.summaries(),
     rooms: (): RoomSummary[] => withPeers().map((r) => r.summary()),
     kick: (roomName, peerId) => rooms.get(roomName)?.kick(peerId, USER_MESSAGES.kickedByAdmin) ?? false,
+    lobby: (roomName) => rooms.get(roomName)?.lobby() ?? { enabled: opts.settings.lobby, waiting: [] },
+    // The admin may set a room's lobby before anyone comes: the room is made, and kept while it differs from rooms.lobby.
+    setLobby: (roomName, enabled) => room(roomName).setLobby(enabled, 'admin'),
+    lobbyAdmit: (roomName, target) => rooms.get(roomName)?.lobbyAdmit(target, 'admin') ?? null,
+    lobbyDeny: (roomName, target) => rooms.get(roomName)?.lobbyDeny(target, 'admin') ?? null,
     close() {
       clearInterval(sweep);
       for (const r of rooms.values()) r.close('shutdown', USER_MESSAGES.shutdown, true);

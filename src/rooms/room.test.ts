@@ -9,7 +9,8 @@ import type { Admission } from '../auth/admission.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
 import { startWorkerPool, type WorkerPool } from '../sfu/worker-pool.ts';
 import type { Entrant, PeerChannel } from './peer.ts';
-import { createRoom, type Room, type RoomSettings } from './room.ts';
+import { USER_MESSAGES } from '../protocol/user-messages.ts';
+import { createRoom, MAX_WAITING, type AdmitResult, type Room, type RoomSettings } from './room.ts';
 
 const log = pino({ level: 'silent' });
 let pool: WorkerPool;
@@ -18,7 +19,7 @@ before(async () => {
 });
 after(() => pool.close());
 
-const SETTINGS: RoomSettings = { hostProtected: true, maxPeers: 3, dynacast: true, peersPerRouter: 20, reserveIdMs: 10_000, iceServers: () => [] };
+const SETTINGS: RoomSettings = { hostProtected: true, lobby: false, maxPeers: 3, dynacast: true, peersPerRouter: 20, reserveIdMs: 10_000, iceServers: () => [] };
 
 interface Recorder extends PeerChannel {
   said: { how: string; what: unknown }[];
@@ -169,4 +170,74 @@ test('kick: a guest is removed and its address refused for a while; a host is no
   assert.equal(back.kind === 'refused' && back.code, CLOSE_CODES.forbidden);
   assert.equal((await r.admit(entrant('host', { ipKey: '203.0.113.9' }))).kind, 'entered', 'hosts are not banned');
   r.close('shutdown', 'bye', false);
+});
+
+type Waiting = Extract<AdmitResult, { kind: 'waiting' }>;
+type Entered = Extract<AdmitResult, { kind: 'entered' }>;
+
+test('lobby: a guest waits for the host first, then knocks; a host admits or denies (4425); hosts skip it; a let-in tab does not knock again', async () => {
+  const { r } = room({ lobby: true });
+  const ann = entrant('guest', { displayName: 'Ann' });
+  const w = (await r.admit(ann)) as Waiting;
+  assert.equal(w.kind, 'waiting');
+  assert.equal(w.why(), 'host', 'no host yet: waiting for the host, not in the lobby');
+  assert.deepEqual(r.lobby(), { enabled: true, waiting: [] });
+  const host = (await r.admit(entrant('host'))) as Entered;
+  assert.equal(host.kind, 'entered', 'a host never knocks');
+  assert.equal(w.why(), 'lobby', 'the host is here: the guest knocks');
+  const told = ann.channel.said.filter((s) => s.how === 'notify:waiting').at(-1);
+  assert.match((told?.what as { message: string }).message, /"Ann"/, 'the lobby message names the guest');
+  assert.deepEqual(r.lobby().waiting.map((e) => [e.peerId, e.displayName]), [[ann.peerId, 'Ann']]);
+  assert.equal(r.peers.size, 1, 'a guest in the lobby holds no seat');
+
+  await assert.rejects(r.handle(host.peer, 'hostAdmit', { peerId: 'nobody' }), /no guest nobody is waiting/);
+  assert.deepEqual(await r.handle(host.peer, 'hostAdmit', { peerId: ann.peerId }), { enabled: true, waiting: [] });
+  const annPeer = await w.admitted;
+  assert.equal(annPeer?.id, ann.peerId);
+  assert.ok(ann.channel.said.some((s) => s.how === 'notify:admitted'));
+  await assert.rejects(r.handle(annPeer!, 'hostSetLobby', { enabled: false }), /only a host/);
+  await assert.rejects(r.handle(annPeer!, 'hostAdmitAll', {}), /only a host/);
+
+  // Reload: the same tab comes back within its reservation and goes straight in.
+  r.leave(annPeer!);
+  const back = await r.admit(entrant('guest', { peerId: ann.peerId, sessionHash: ann.sessionHash }));
+  assert.equal(back.kind, 'entered', 'let in once, the tab is not sent back to the lobby');
+  // Another tab taking a free id knocks like anyone.
+  const bob = entrant('guest', { displayName: 'Bob' });
+  const wb = (await r.admit(bob)) as Waiting;
+  assert.equal(wb.why(), 'lobby');
+  await r.handle(host.peer, 'hostDeny', { peerId: bob.peerId });
+  assert.deepEqual(bob.channel.closedWith(), { how: `refuse:${CLOSE_CODES.lobbyDenied}`, what: USER_MESSAGES.lobbyDenied });
+  assert.equal(await wb.admitted, null);
+  assert.deepEqual(r.lobby().waiting, []);
+  r.close('shutdown', 'bye', false);
+});
+
+test('lobby: admit all, off lets everyone in, waiting guests are bounded; a lobby set otherwise than the config keeps the room', async () => {
+  const { r } = room({ hostProtected: false, lobby: true, maxPeers: 1000 });
+  const host = (await r.admit(entrant('host'))) as Entered;
+  const two = [entrant('guest'), entrant('guest')];
+  const ws = (await Promise.all(two.map((e) => r.admit(e)))) as Waiting[];
+  assert.deepEqual(ws.map((w) => w.why()), ['lobby', 'lobby']);
+  const all = (await r.handle(host.peer, 'hostAdmitAll', {})) as { admitted: string[] };
+  assert.deepEqual(all.admitted, two.map((e) => e.peerId));
+  assert.deepEqual((await Promise.all(ws.map((w) => w.admitted))).map((p) => p?.id), two.map((e) => e.peerId));
+
+  const many: Waiting[] = [];
+  for (let i = 0; i < MAX_WAITING; i++) many.push((await r.admit(entrant('guest'))) as Waiting);
+  assert.ok(many.every((w) => w.kind === 'waiting'));
+  const over = await r.admit(entrant('guest'));
+  assert.deepEqual([over.kind, over.kind === 'refused' && over.message], ['refused', USER_MESSAGES.tooManyWaiting]);
+  assert.equal(r.lobby().waiting.length, MAX_WAITING);
+  // Off: everyone waiting goes in.
+  assert.deepEqual(await r.handle(host.peer, 'hostSetLobby', { enabled: false }), { enabled: false, waiting: [] });
+  assert.equal((await Promise.all(many.map((w) => w.admitted))).filter(Boolean).length, MAX_WAITING);
+  r.close('shutdown', 'bye', false);
+
+  const { r: empty } = room({ hostProtected: false, lobby: false });
+  assert.equal(empty.idle(), true);
+  empty.setLobby(true, 'admin');
+  assert.equal(empty.idle(), false, 'the admin set the lobby before anyone came: kept');
+  empty.setLobby(false, 'admin');
+  assert.equal(empty.idle(), true);
 });

@@ -9,12 +9,12 @@ import type { types } from 'mediasoup';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
-import type { ClientMethod, ClientRequestData, IceServer, JoinResponse, RoomState, ServerNotifications } from '../protocol/messages.ts';
+import type { ClientMethod, ClientRequestData, IceServer, JoinResponse, LobbyEntry, LobbyState, RoomState, ServerNotifications } from '../protocol/messages.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
 import type { RoomSummary, PeerSummary } from '../sfu/media-plane.ts';
 import { createRouterSet, type RoomRouter, type RouterSet } from '../sfu/router-set.ts';
 import type { PooledWorker, WorkerPool } from '../sfu/worker-pool.ts';
-import { claim, gate, hashRoomPassword, type IdClaim } from './admission.ts';
+import { claim, gate, hashRoomPassword, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
 import { createRoomMedia, type MediaMethod } from './media.ts';
 import { newPeer, peerInfo, RequestError, type Entrant, type Peer } from './peer.ts';
 import { DEFAULT_PRIORITY, priorityChanges, priorityFor } from './priorities.ts';
@@ -24,11 +24,13 @@ import { DOMINANT_INTERVAL_MS, SPEAKING_INTERVAL_MS, SPEAKING_THRESHOLD_DBOV, Sp
 export const KICK_BAN_MS = 60_000;
 /** A connection in a room must `join` within this time, or its seat is given back. */
 export const JOIN_DEADLINE_MS = 30_000;
-/** Guests waiting for a host, per room. */
+/** Guests waiting for a host or in the lobby, per room. */
 export const MAX_WAITING = 200;
 
 export interface RoomSettings {
   hostProtected: boolean;
+  /** Whether a new room's lobby is on (config rooms.lobby); hosts and the admin turn it on or off per room. */
+  lobby: boolean;
   maxPeers: number;
   /** Whether simulcast senders are told to stop encoding layers nobody receives. */
   dynacast: boolean;
@@ -51,7 +53,7 @@ export interface RoomEvents {
 export type AdmitResult =
   | { kind: 'entered'; peer: Peer }
   /** Resolves with the peer once a host lets it in, or null when it was refused or left meanwhile. */
-  | { kind: 'waiting'; admitted: Promise<Peer | null>; leave(): void }
+  | { kind: 'waiting'; admitted: Promise<Peer | null>; leave(): void; message: string; why(): 'host' | 'lobby' }
   | { kind: 'refused'; code: number; message: string };
 
 export interface Room {
@@ -68,7 +70,15 @@ export interface Room {
   /** A worker died: the peers on its router rejoin (their page does it), the others go on. */
   workerDied(worker: PooledWorker): void;
   hasHost(): boolean;
-  /** Nothing left to keep: no peers, no waiting guests, no live reservation or ban. */
+  /** The lobby as hosts and the admin see it. */
+  lobby(): LobbyState;
+  /** Turns the lobby on or off; off lets everyone waiting in it in. `by` names who did it, for the log. */
+  setLobby(enabled: boolean, by: string): LobbyState;
+  /** Lets waiting guests in from the lobby (ids let in), or null when the one named is not waiting there. */
+  lobbyAdmit(target: LobbyTarget, by: string): string[] | null;
+  /** Refuses waiting guests (closed with CLOSE_CODES.lobbyDenied); null when the one named is not waiting. */
+  lobbyDeny(target: LobbyTarget, by: string): string[] | null;
+  /** Nothing left to keep: no peers, no waiting guests, no live reservation or ban, the lobby as configured. */
   idle(): boolean;
   summary(): RoomSummary;
   /** Daemon shutdown: everyone is told and disconnected. */
@@ -84,12 +94,19 @@ interface SpeakerObservers {
 interface Waiter {
   entrant: Entrant;
   resolve: (peer: Peer | null) => void;
+  /** In the lobby (hosts see it), rather than waiting for a host to arrive; since when. */
+  lobby: boolean;
+  since: number;
+  /** A host or the admin let it through the lobby. */
+  letIn: boolean;
 }
 
 /** Who holds a peer id, and with which connection (to replace it when the same tab comes back). */
 interface Holder extends IdClaim {
   peer: Peer | null;
   waiter: Waiter | null;
+  /** This tab was let through the lobby: coming back within its reservation, it does not knock again. */
+  letIn?: boolean;
 }
 
 export function createRoom(opts: { name: string; pool: WorkerPool; settings: RoomSettings; events: RoomEvents; log: Logger; now?: () => number }): Room {
@@ -101,6 +118,10 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   const holders = new Map<string, Holder>();
   const bans = new Map<string, number>();
   const access = { locked: false, passwordHash: null as Buffer | null };
+  /** The lobby: on from rooms.lobby, then as a host or the admin sets it. */
+  let lobbyOn = settings.lobby;
+  /** The lobby state hosts were last sent (JSON): only a change is sent again. */
+  let lobbySent = '';
   const joinTimers = new Map<Peer, NodeJS.Timeout>();
   /** Host peers whose presence was reported: only they report leaving (presence is counted over rooms). */
   const present = new WeakSet<Peer>();
@@ -120,6 +141,34 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     for (const p of joined()) p.channel.notify(method, data);
   };
   const hasHost = () => [...peers.values()].some((p) => p.role === 'host' && p.admission.hasHostRights());
+  /** Joined peers with host rights at this moment: they hear about the lobby. */
+  const hostsHere = () => joined().filter((p) => p.role === 'host' && p.admission.hasHostRights());
+  const inLobby = () => [...waiting].filter((w) => w.lobby);
+  const lobbyEntry = (w: Waiter): LobbyEntry => ({ peerId: w.entrant.peerId, displayName: w.entrant.displayName, since: w.since });
+  const lobbyState = (): LobbyState => ({ enabled: lobbyOn, waiting: inLobby().map(lobbyEntry) });
+
+  /** Tells the hosts in the room what the lobby is now, if that changed since they were last told. */
+  function lobbyChanged(): void {
+    const state = lobbyState();
+    const json = JSON.stringify(state);
+    if (json === lobbySent) return;
+    lobbySent = json;
+    for (const h of hostsHere()) h.channel.notify('lobby', state);
+  }
+
+  /**
+   * A guest knocked: the hosts get "NAME wants to join". `tell`: the guest was waiting for the host and
+   * is now in the lobby (a new arrival is told by the signalling layer, after its hello is answered).
+   */
+  function knocked(w: Waiter, tell: boolean): void {
+    w.lobby = true;
+    w.since = now();
+    if (tell) w.entrant.channel.notify('waiting', { message: USER_MESSAGES.lobbyWaiting(w.entrant.displayName) });
+    const entry = lobbyEntry(w);
+    for (const h of hostsHere()) h.channel.notify('lobbyKnock', entry);
+    log.info({ room: name, peer: w.entrant.peerId, name: w.entrant.displayName }, 'guest knocked at the lobby');
+    lobbyChanged();
+  }
 
   function warnOnce(peer: Peer, what: string, fields: Record<string, unknown>): void {
     if (peer.warned.has(what)) return;
@@ -270,7 +319,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     if (peer.joined) for (const other of joined()) other.channel.notify('peerClosed', { peerId: peer.id });
     if (peer.joined) spoke(speakers.left(peer.id));
     const h = holders.get(peer.id);
-    if (h?.peer === peer) holders.set(peer.id, { sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null });
+    if (h?.peer === peer) holders.set(peer.id, { sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null, letIn: h.letIn });
     if (peer.admission.hostKey && present.delete(peer)) events.hostLeft(peer.admission.hostKey);
     closeMediaIfEmpty();
     checkIdle();
@@ -331,8 +380,13 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         w.resolve(null);
         continue;
       }
-      const g = gateFor(w.entrant);
+      const g = gateFor(w.entrant, w.letIn);
       if (g.kind === 'wait') continue;
+      if (g.kind === 'lobby') {
+        // Its host is here now, and the lobby is on: it knocks.
+        if (!w.lobby) knocked(w, true);
+        continue;
+      }
       waiting.delete(w);
       if (g.kind === 'refuse') {
         refuseWaiter(w, g.code, g.message);
@@ -347,6 +401,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         }
       });
     }
+    lobbyChanged();
     checkIdle();
   }
 
@@ -362,7 +417,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     if (h && mine(h)) holders.delete(peerId);
   }
 
-  const gateFor = (e: Entrant) =>
+  const gateFor = (e: Entrant, letIn = false) =>
     gate({
       role: e.admission.role,
       bannedForMs: bannedFor(e.ipKey),
@@ -371,6 +426,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       givenPassword: e.roomPassword,
       hostProtected: settings.hostProtected,
       hasHost: hasHost(),
+      lobby: lobbyApplies({ lobbyOn, letIn }),
     });
 
   function bannedFor(ipKey: string): number {
@@ -417,6 +473,25 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       broadcast('roomState', roomState());
       return roomState();
     },
+    async hostSetLobby(peer: Peer, d: ClientRequestData<'hostSetLobby'>) {
+      requireHost(peer);
+      return room.setLobby(d.enabled, `host ${peer.id}`);
+    },
+    async hostAdmit(peer: Peer, d: ClientRequestData<'hostAdmit'>) {
+      requireHost(peer);
+      if (!room.lobbyAdmit({ peerId: d.peerId }, `host ${peer.id}`)) throw new RequestError(404, `no guest ${d.peerId} is waiting in the lobby`);
+      return lobbyState();
+    },
+    async hostDeny(peer: Peer, d: ClientRequestData<'hostDeny'>) {
+      requireHost(peer);
+      if (!room.lobbyDeny({ peerId: d.peerId }, `host ${peer.id}`)) throw new RequestError(404, `no guest ${d.peerId} is waiting in the lobby`);
+      return lobbyState();
+    },
+    async hostAdmitAll(peer: Peer) {
+      requireHost(peer);
+      const admitted = room.lobbyAdmit({ all: true }, `host ${peer.id}`) ?? [];
+      return { ...lobbyState(), admitted };
+    },
   };
 
   async function join(peer: Peer, d: ClientRequestData<'join'>): Promise<JoinResponse> {
@@ -435,6 +510,8 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       for (const other of existing) for (const producer of other.producers.values()) void media.consume(peer, other, producer);
       if (speakers.announced !== null) peer.channel.notify('activeSpeaker', { peerId: speakers.announced });
       if (speakers.speaking.length > 0) peer.channel.notify('speaking', { peerIds: [...speakers.speaking] });
+      // A host hears of the lobby from the start: whether it is on, and who is waiting.
+      if (peer.role === 'host' && peer.admission.hasHostRights()) peer.channel.notify('lobby', lobbyState());
     });
     return { peers: existing.map(peerInfo), role: peer.role, room: roomState() };
   }
@@ -457,7 +534,10 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         // The host opening a room may set its password with the seed's roomPassword parameter.
         access.passwordHash = hashRoomPassword(e.roomPassword);
       }
-      const g = gateFor(e);
+      // The same tab, let through the lobby before and back within its reservation, does not knock again.
+      const prev = holders.get(e.peerId);
+      const letIn = prev?.sessionHash === e.sessionHash && prev.letIn === true;
+      const g = gateFor(e, letIn);
       if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
       if (c.kind === 'replace') {
         // Same tab reconnecting (reload, network change): the new connection replaces the old one.
@@ -471,26 +551,30 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
           old.waiter.resolve(null);
         }
       }
-      const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null };
+      const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null, letIn };
       holders.set(e.peerId, holder);
-      if (g.kind === 'wait') {
+      if (g.kind === 'wait' || g.kind === 'lobby') {
         if (waiting.size >= MAX_WAITING) {
           holders.delete(e.peerId);
           return { kind: 'refused', code: CLOSE_CODES.forbidden, message: USER_MESSAGES.tooManyWaiting };
         }
         let resolve!: (p: Peer | null) => void;
         const admitted = new Promise<Peer | null>((r) => (resolve = r));
-        const w: Waiter = { entrant: e, resolve };
+        const w: Waiter = { entrant: e, resolve, lobby: false, since: now(), letIn };
         holder.waiter = w;
         waiting.add(w);
+        if (g.kind === 'lobby') knocked(w, false);
         return {
           kind: 'waiting',
           admitted,
+          message: g.kind === 'lobby' ? USER_MESSAGES.lobbyWaiting(e.displayName) : USER_MESSAGES.waiting,
+          why: () => (w.lobby ? 'lobby' : 'host'),
           leave() {
             if (!waiting.delete(w)) return;
             const h = holders.get(e.peerId);
             if (h?.waiter === w) holders.set(e.peerId, { sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null });
             w.resolve(null);
+            if (w.lobby) lobbyChanged();
             checkIdle();
           },
         };
@@ -516,6 +600,10 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         case 'hostKickPeer':
         case 'hostLockRoom':
         case 'hostSetRoomPassword':
+        case 'hostSetLobby':
+        case 'hostAdmit':
+        case 'hostDeny':
+        case 'hostAdmitAll':
           return (hostCommands as Record<string, (p: Peer, d: unknown) => Promise<unknown>>)[method]!(peer, data);
         default:
           return (media.handlers[method as MediaMethod] as (p: Peer, d: unknown) => Promise<unknown>)(peer, data);
@@ -532,6 +620,9 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       }
       target.channel.close('kicked', message);
       removePeer(target);
+      // Coming back after a kick, it knocks again.
+      const h = holders.get(peerId);
+      if (h) h.letIn = false;
       return true;
     },
 
@@ -558,6 +649,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
           setRole(peer, 'guest', kind === 'expired' ? USER_MESSAGES.hostRightsExpired : USER_MESSAGES.hostRightsEnded);
         }
       }
+      lobbyChanged();
       checkIdle();
     },
 
@@ -567,11 +659,52 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
 
     hasHost,
 
+    lobby: lobbyState,
+
+    setLobby(enabled, by) {
+      if (lobbyOn !== enabled) {
+        lobbyOn = enabled;
+        log.info({ room: name, by, waiting: inLobby().length }, enabled ? 'lobby turned on' : 'lobby turned off: everyone waiting in it is let in');
+        // Off: whoever waits in the lobby enters now (the other rules still apply to each).
+        if (!enabled) admitWaiting();
+      }
+      lobbyChanged();
+      checkIdle();
+      return lobbyState();
+    },
+
+    lobbyAdmit(target, by) {
+      const picked = lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
+      if (!picked) return null;
+      for (const { w } of picked) {
+        w.letIn = true;
+        const h = holders.get(w.entrant.peerId);
+        if (h?.waiter === w) h.letIn = true;
+        log.info({ room: name, by, peer: w.entrant.peerId }, 'guest let in from the lobby');
+      }
+      // The usual path in: each is gated again (lock, ban, password) and enters.
+      if (picked.length > 0) admitWaiting();
+      return picked.map((p) => p.peerId);
+    },
+
+    lobbyDeny(target, by) {
+      const picked = lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
+      if (!picked) return null;
+      for (const { w } of picked) {
+        refuseWaiter(w, CLOSE_CODES.lobbyDenied, USER_MESSAGES.lobbyDenied);
+        log.info({ room: name, by, peer: w.entrant.peerId }, 'guest denied entry from the lobby');
+      }
+      lobbyChanged();
+      checkIdle();
+      return picked.map((p) => p.peerId);
+    },
+
     idle() {
       const t = now();
       for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
       for (const [k, until] of bans) if (until <= t) bans.delete(k);
-      return peers.size === 0 && waiting.size === 0 && holders.size === 0 && bans.size === 0 && !opening;
+      // A lobby set otherwise than rooms.lobby is kept until it is set back (an admin may set it before anyone comes).
+      return peers.size === 0 && waiting.size === 0 && holders.size === 0 && bans.size === 0 && !opening && lobbyOn === settings.lobby;
     },
 
     summary() {

@@ -1,3 +1,6 @@
+import type { LobbyState } from '../protocol/messages.ts';
+import type { LobbyTarget } from '../rooms/admission.ts';
+
 /** What the control plane sees of the media plane: summaries for status/rooms, and kick. */
 export interface PeerSummary {
   id: string;
@@ -72,6 +75,13 @@ export interface MediaPlane {
   rooms(): RoomSummary[];
   /** Disconnects the peer; false when there is no such room or peer. */
   kick(room: string, peer: string): boolean;
+  /** A room's lobby (the configured default for a room that does not exist yet). */
+  lobby(room: string): LobbyState;
+  /** Turns a room's lobby on or off (making the room if need be); off lets everyone waiting in it in. */
+  setLobby(room: string, enabled: boolean): LobbyState;
+  /** Lets one waiting guest, or all, in from the lobby / refuses them: the ids, or null when the one named is not waiting. */
+  lobbyAdmit(room: string, target: LobbyTarget): string[] | null;
+  lobbyDeny(room: string, target: LobbyTarget): string[] | null;
 }
 
 /** Stands in until the SFU is started: no workers, no rooms. */
@@ -79,4 +89,8 @@ export const NO_MEDIA_PLANE: MediaPlane = {
   workers: async () => [],
   rooms: () => [],
   kick: () => false,
+  lobby: () => ({ enabled: false, waiting: [] }),
+  setLobby: (_room, enabled) => ({ enabled, waiting: [] }),
+  lobbyAdmit: () => null,
+  lobbyDeny: () => null,
 };

@@ -64,6 +64,10 @@ export const clientRequests = {
   hostKickPeer: z.strictObject({ peerId }),
   hostLockRoom: z.strictObject({ locked: z.boolean() }),
   hostSetRoomPassword: z.strictObject({ password: z.string().min(1).max(ROOM_PASSWORD_MAX).nullable() }),
+  hostSetLobby: z.strictObject({ enabled: z.boolean() }),
+  hostAdmit: z.strictObject({ peerId }),
+  hostDeny: z.strictObject({ peerId }),
+  hostAdmitAll: z.strictObject({}),
 } as const satisfies { [M in ClientMethod]: z.ZodType<ClientRequests[M]> };
 
 // Both ways: a schema that accepts more, or less, than its protocol type says fails to compile here.

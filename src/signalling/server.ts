@@ -64,6 +64,8 @@ interface Conn {
   timer?: NodeJS.Timeout;
   inRoom?: { room: Room; peer: Peer };
   leaveWaiting?: () => void;
+  /** While waiting: for a host to arrive, or in the lobby. */
+  waitingFor?: () => 'host' | 'lobby';
 }
 
 const refusal = (ws: WebSocket, code: number, message: string) => closeWith(ws, code, 'refused', message);
@@ -213,9 +215,10 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
         conn.early.push([raw, isBinary]);
         return;
       case 'waiting': {
-        // Nothing can be done before the host arrives; say so instead of dropping requests silently.
+        // Nothing can be done before the host arrives or lets it in (no media method, no transport, no
+        // consumer: it holds no seat); say so instead of dropping requests silently.
         const m = readEnvelope(conn.ws, raw, isBinary);
-        if (m.kind === 'request') replyError(conn.ws, m.id, ERROR_CODES.conflict, USER_MESSAGES.stillWaiting);
+        if (m.kind === 'request') replyError(conn.ws, m.id, ERROR_CODES.conflict, conn.waitingFor?.() === 'lobby' ? USER_MESSAGES.stillInLobby : USER_MESSAGES.stillWaiting);
         return;
       }
       case 'room': {
@@ -289,8 +292,9 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     if ((conn.state as State) === 'closed') return result.leave();
     conn.state = 'waiting';
     conn.leaveWaiting = result.leave;
+    conn.waitingFor = result.why;
     respond(true);
-    sendJson(ws, { notification: true, method: 'waiting', data: { message: USER_MESSAGES.waiting } });
+    sendJson(ws, { notification: true, method: 'waiting', data: { message: result.message } });
     replayEarly();
     const peer = await result.admitted;
     conn.leaveWaiting = undefined;

@@ -72,6 +72,14 @@ function validData(rng: Rng, method: ClientMethod, ids: KnownIds): Record<string
       return { locked: rng.chance(0.5) };
     case 'hostSetRoomPassword':
       return { password: rng.chance(0.3) ? null : randomString(rng, 20) || 'pw' };
+    case 'hostSetLobby':
+      // Off only: a lobby turned on would hold the fuzzer's own reconnecting clients at the door.
+      return { enabled: false };
+    case 'hostAdmit':
+    case 'hostDeny':
+      return { peerId: anyId(ids.peers) };
+    case 'hostAdmitAll':
+      return {};
   }
 }
 
