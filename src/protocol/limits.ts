@@ -16,3 +16,10 @@ export const ROOM_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const ROOM_NAME_HELP = '1-64 characters: letters, digits, _ . - (starting with a letter or digit)';
 /** Query parameters that carry secrets: refused in the URL, sent in `hello` instead. */
 export const SECRET_QUERY_KEYS = ['session', 'token', 'host', 'roomPassword'] as const;
+/** Chat (src/rooms/chat-rules.ts): a message's text, in characters (UTF-16 code units, as JS counts them). */
+export const CHAT_TEXT_MAX = 2000;
+/** Chat rate per peer, on top of the connection's flood guard: CHAT_BURST messages, refilled over CHAT_REFILL_SECONDS. */
+export const CHAT_BURST = 5;
+export const CHAT_REFILL_SECONDS = 5;
+/** Public messages a room keeps (in memory only) for late joiners. */
+export const CHAT_HISTORY = 50;

@@ -2,6 +2,7 @@
  * The server's notifications, each handed to the part of the session it is about.
  */
 import type { PeerInfo, ServerNotifications } from '../../protocol/index.ts';
+import type { ChatPanel } from './chat.ts';
 import type { HostControls } from './host-controls.ts';
 import type { LocalMedia } from './local-media.ts';
 import type { RemotePeers } from './remote-peers.ts';
@@ -12,6 +13,7 @@ export interface NotificationTargets {
   peers: RemotePeers;
   media: LocalMedia;
   host: HostControls;
+  chat: ChatPanel;
   /** Held in the waiting room (host protection), with the server's words. */
   waiting(message: string): void;
   /** Let in from the waiting room. */
@@ -70,6 +72,10 @@ export function onNotification<M extends keyof ServerNotifications>(t: Notificat
       return t.ui.setSpeaker((n as ServerNotifications['activeSpeaker']).peerId);
     case 'speaking':
       return t.ui.setSpeaking((n as ServerNotifications['speaking']).peerIds);
+    case 'chatMessage':
+      return t.chat.onMessage(n as ServerNotifications['chatMessage']);
+    case 'chatState':
+      return t.chat.onState(n as ServerNotifications['chatState']);
     case 'error':
       // Kept by the signalling client; shown if the server closes right after (a refusal).
       return;

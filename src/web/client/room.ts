@@ -12,6 +12,7 @@ import { hostToken, type JoinParams } from './params.ts';
 import { loginHref } from './auth.ts';
 import { closeOutcome } from './close-outcome.ts';
 import { HostControls } from './host-controls.ts';
+import { ChatPanel } from './chat.ts';
 import { LocalMedia, type SendingView, type Source } from './local-media.ts';
 import { onNotification, type NotificationTargets } from './notifications.ts';
 import { RemotePeers, type AdaptiveView, type PeerBytes } from './remote-peers.ts';
@@ -53,6 +54,7 @@ export class RoomSession {
   readonly #media: LocalMedia;
   readonly #peers: RemotePeers;
   readonly #host: HostControls;
+  readonly #chat: ChatPanel;
   readonly #notified: NotificationTargets;
 
   #signal: Signal | null = null;
@@ -83,11 +85,13 @@ export class RoomSession {
     this.#media = new LocalMedia(ctx, { mic: opts.params.audio, webcam: opts.params.video });
     this.#peers = new RemotePeers(ctx);
     this.#host = new HostControls(ctx, this.#peers);
+    this.#chat = new ChatPanel(ctx, this.#peers);
     this.#notified = {
       ui: this.ui,
       peers: this.#peers,
       media: this.#media,
       host: this.#host,
+      chat: this.#chat,
       waiting: (message) => this.#enterWaiting(message),
       admitted: () => {
         this.ui.clearNotice('waiting');
@@ -171,6 +175,7 @@ export class RoomSession {
     this.#media.renderButtons();
     this.#media.wireButtons();
     this.#host.wireButtons();
+    this.#chat.mount();
     this.ui.buttons.leave.addEventListener('click', () => this.leave());
     this.ui.buttons.copy.addEventListener('click', () => void this.copyLink());
     this.#setState('connecting', 'Starting camera and microphone…');
@@ -234,6 +239,7 @@ export class RoomSession {
       for (const p of joined.peers) this.#peers.add(p);
       this.#host.applyRole(joined.role === 'host' ? 'host' : 'guest');
       if (joined.room) this.#host.applyRoomState(joined.room);
+      this.#chat.applySnapshot(joined.chat);
       this.#retries = 0;
       this.#joinedOnce = true;
       this.#setState('joined', this.#peers.joinedStatus());
@@ -380,6 +386,7 @@ export class RoomSession {
     this.#peers.clear();
     // Host rights are given anew by the next join; until then no host controls.
     this.#host.applyRole('guest');
+    this.#chat.disconnected();
   }
 
   leave(): void {

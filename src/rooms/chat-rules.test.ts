@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CHAT_BURST, CHAT_HISTORY, CHAT_TEXT_MAX } from '../protocol/limits.ts';
+import { ChatBucket, checkChatText, Ring } from './chat-rules.ts';
+
+test('chat text: kept as typed, line ends normalised, surrounding blanks trimmed', () => {
+  assert.deepEqual(checkChatText('hello'), { ok: true, text: 'hello' });
+  assert.deepEqual(checkChatText('  two\r\nlines\rhere \n'), { ok: true, text: 'two\nlines\nhere' });
+  // Markup is just text: the page renders it with textContent.
+  assert.deepEqual(checkChatText('<img src=x onerror=alert(1)><b>bold</b>'), { ok: true, text: '<img src=x onerror=alert(1)><b>bold</b>' });
+  // Emoji with zero-width joiners and non-Latin scripts are left alone.
+  assert.deepEqual(checkChatText('👩‍💻 שלום 你好'), { ok: true, text: '👩‍💻 שלום 你好' });
+});
+
+test('chat text: control and bidi override characters are taken out', () => {
+  assert.deepEqual(checkChatText('a\u0000b\u0007c\u001bd\u007fe\u0085f\tg'), { ok: true, text: 'abcdef\tg' });
+  assert.deepEqual(checkChatText('evil\u202egnp.exe\u2066x\u2069'), { ok: true, text: 'evilgnp.exex' });
+});
+
+test('chat text: empty, blank or too long is refused', () => {
+  for (const t of ['', '   ', '\n\t\r\n', '\u202e\u0000']) {
+    const r = checkChatText(t);
+    assert.equal(r.ok, false, JSON.stringify(t));
+    assert.equal(!r.ok && r.code, 400);
+  }
+  assert.equal(checkChatText('x'.repeat(CHAT_TEXT_MAX)).ok, true);
+  const r = checkChatText('x'.repeat(CHAT_TEXT_MAX + 1));
+  assert.ok(!r.ok && r.code === 413 && r.message.includes(String(CHAT_TEXT_MAX)), JSON.stringify(r));
+});
+
+test('chat bucket: a burst of CHAT_BURST, then refused with a wait; refills over time', () => {
+  let now = 0;
+  const b = new ChatBucket({ now: () => now });
+  for (let i = 0; i < CHAT_BURST; i++) assert.deepEqual(b.take(), { ok: true }, `message ${i + 1}`);
+  const refused = b.take();
+  assert.equal(refused.ok, false);
+  assert.equal(!refused.ok && refused.retryInSeconds, 1);
+  // 5 per 5 s: one token per second.
+  now += 999;
+  assert.equal(b.take().ok, false);
+  now += 2;
+  assert.equal(b.take().ok, true);
+  assert.equal(b.take().ok, false);
+  // A long pause refills to the burst, never beyond.
+  now += 60_000;
+  for (let i = 0; i < CHAT_BURST; i++) assert.equal(b.take().ok, true);
+  assert.equal(b.take().ok, false);
+});
+
+test('chat bucket: a steady one message per second is never refused', () => {
+  let now = 0;
+  const b = new ChatBucket({ now: () => now });
+  for (let i = 0; i < 100; i++, now += 1000) assert.equal(b.take().ok, true, `message ${i}`);
+});
+
+test('chat bucket: the wait it names is long enough', () => {
+  let now = 0;
+  const b = new ChatBucket({ burst: 2, refillSeconds: 10, now: () => now });
+  b.take();
+  b.take();
+  const r = b.take();
+  assert.ok(!r.ok);
+  assert.equal(r.retryInSeconds, 5);
+  now += r.retryInSeconds * 1000;
+  assert.equal(b.take().ok, true);
+});
+
+test('ring: keeps the last N, oldest first', () => {
+  const r = new Ring<number>(3);
+  assert.deepEqual(r.list(), []);
+  for (let i = 1; i <= 5; i++) r.push(i);
+  assert.deepEqual(r.list(), [3, 4, 5]);
+  assert.equal(r.size, 3);
+  const copy = r.list();
+  copy.push(99);
+  assert.deepEqual(r.list(), [3, 4, 5], 'list() is a copy');
+  assert.equal(new Ring().capacity, CHAT_HISTORY);
+  const none = new Ring<number>(0);
+  none.push(1);
+  assert.deepEqual(none.list(), []);
+  assert.throws(() => new Ring(-1), RangeError);
+});

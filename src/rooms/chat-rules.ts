@@ -1,0 +1,85 @@
+/**
+ * Chat's pure rules, no sockets and no room: what a message's text may be, the per-peer rate bucket
+ * and the ring of recent public messages late joiners get. The room side is src/rooms/chat.ts.
+ */
+import { CHAT_BURST, CHAT_HISTORY, CHAT_REFILL_SECONDS, CHAT_TEXT_MAX } from '../protocol/limits.ts';
+import { USER_MESSAGES } from '../protocol/user-messages.ts';
+
+export type TextCheck = { ok: true; text: string } | { ok: false; code: number; message: string };
+
+/**
+ * Control characters other than tab and newline (C0, DEL, C1), and the bidirectional embedding,
+ * override and isolate controls: they would let a message reorder what the page shows around it
+ * (its sender's name, "private"), or carry invisible junk. Zero-width joiners (emoji) stay.
+ */
+// eslint-disable-next-line no-control-regex
+const STRIPPED = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * The text as it is relayed: CR LF and CR become LF, stripped characters (above) go, surrounding
+ * whitespace is trimmed. Refused when nothing is left or when longer than CHAT_TEXT_MAX.
+ */
+export function checkChatText(raw: string): TextCheck {
+  if (raw.length > CHAT_TEXT_MAX) return { ok: false, code: 413, message: USER_MESSAGES.chatTooLong(CHAT_TEXT_MAX) };
+  const text = raw.replace(/\r\n?/g, '\n').replace(STRIPPED, '').trim();
+  if (text.length === 0) return { ok: false, code: 400, message: 'a chat message cannot be empty' };
+  return { ok: true, text };
+}
+
+/**
+ * One peer's chat allowance: CHAT_BURST messages at once, refilled evenly over CHAT_REFILL_SECONDS
+ * (so a steady 1 message/s goes on for ever, a burst of 6 loses the 6th). `take` says how long to
+ * wait when refused.
+ */
+export class ChatBucket {
+  readonly #burst: number;
+  readonly #perMs: number;
+  readonly #now: () => number;
+  #tokens: number;
+  #last: number;
+
+  constructor(opts: { burst?: number; refillSeconds?: number; now?: () => number } = {}) {
+    this.#burst = opts.burst ?? CHAT_BURST;
+    this.#perMs = this.#burst / ((opts.refillSeconds ?? CHAT_REFILL_SECONDS) * 1000);
+    this.#now = opts.now ?? (() => performance.now());
+    this.#tokens = this.#burst;
+    this.#last = this.#now();
+  }
+
+  /** Takes one message's token: `{ok: true}`, or how many whole seconds until one is back. */
+  take(): { ok: true } | { ok: false; retryInSeconds: number } {
+    const t = this.#now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + (t - this.#last) * this.#perMs);
+    this.#last = t;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return { ok: true };
+    }
+    return { ok: false, retryInSeconds: Math.max(1, Math.ceil((1 - this.#tokens) / this.#perMs / 1000)) };
+  }
+}
+
+/** The last `capacity` items, oldest first; older ones are dropped. */
+export class Ring<T> {
+  readonly #items: T[] = [];
+  readonly capacity: number;
+
+  constructor(capacity: number = CHAT_HISTORY) {
+    if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError(`ring capacity must be a whole number >= 0, not ${capacity}`);
+    this.capacity = capacity;
+  }
+
+  push(item: T): void {
+    if (this.capacity === 0) return;
+    this.#items.push(item);
+    if (this.#items.length > this.capacity) this.#items.splice(0, this.#items.length - this.capacity);
+  }
+
+  list(): T[] {
+    return [...this.#items];
+  }
+
+  get size(): number {
+    return this.#items.length;
+  }
+}
