@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, connectRefused, joinPeer, randomSession, type Message, type SfuClient } from './helpers/sfu-client.ts';
-import { CLIENT_METHODS, MAX_MESSAGE_BYTES, type ClientMethod } from '../src/protocol/index.ts';
+import { CHAT_TEXT_MAX, CLIENT_METHODS, MAX_MESSAGE_BYTES, type ClientMethod } from '../src/protocol/index.ts';
 import { clientRequests } from '../src/signalling/schemas.ts';
 import { RATE_BURST } from '../src/signalling/connection.ts';
 import { until } from './helpers/wait.ts';
@@ -157,6 +157,8 @@ const CASES: { [M in ClientMethod]: { valid: Record<string, unknown>; wrong: Rec
   hostAdmit: { valid: { peerId: 'someone' }, wrong: { peerId: ['', 5, null, '../x', 'x'.repeat(65)] } },
   hostDeny: { valid: { peerId: 'someone' }, wrong: { peerId: ['', 5, null, '../x', 'x'.repeat(65)] } },
   hostAdmitAll: { valid: {}, wrong: {} },
+  chat: { valid: { text: 'hi', to: 'someone' }, wrong: { text: ['', 5, null, ['hi'], 'x'.repeat(CHAT_TEXT_MAX + 1)], to: ['', 5, 'a b', 'x'.repeat(65), null] } },
+  hostSetChat: { valid: { enabled: false }, wrong: { enabled: ['no', 0, null] } },
 };
 
 /** Whether `field` of `method` may be left out (asks the protocol's own schema). */
@@ -305,6 +307,7 @@ describe('malformed signalling against a real daemon', { timeout: 110_000 }, () 
     const c = await bad();
     // Before join: produce is refused first of all; the rest is "not found".
     await expectRefused(c, 'produce', CASES.produce.valid, 409, 'produce before join', /join/);
+    await expectRefused(c, 'chat', { text: 'hi' }, 403, 'chat before join', /joined the room/);
     for (const method of ['connectWebRtcTransport', 'restartIce', 'closeProducer', 'pauseProducer', 'resumeProducer', 'pauseConsumer', 'resumeConsumer', 'setConsumerPreferredLayers', 'setConsumerView', 'requestConsumerKeyFrame'] as const) {
       await expectRefused(c, method, CASES[method].valid, 404, `${method} with an unknown id`, /^no (transport|producer|consumer) /);
     }
@@ -318,9 +321,12 @@ describe('malformed signalling against a real daemon', { timeout: 110_000 }, () 
     // Lobby controls from a guest: refused too.
     for (const method of ['hostSetLobby', 'hostAdmit', 'hostDeny', 'hostAdmitAll'] as const) await expectRefused(c, method, CASES[method].valid, 403, `${method} by a guest`, /only a host/);
     // Host controls from a guest: refused whatever the target.
-    for (const method of ['hostMutePeer', 'hostUnmutePeer', 'hostKickPeer', 'hostLockRoom', 'hostSetRoomPassword'] as const) {
+    for (const method of ['hostMutePeer', 'hostUnmutePeer', 'hostKickPeer', 'hostLockRoom', 'hostSetRoomPassword', 'hostSetChat'] as const) {
       await expectRefused(c, method, { ...CASES[method].valid, ...(method === 'hostMutePeer' || method === 'hostUnmutePeer' || method === 'hostKickPeer' ? { peerId: 'alice' } : {}) }, 403, `${method} by a guest`, /only a host/);
     }
+    await expectRefused(c, 'chat', CASES.chat.valid, 404, 'chat to an unknown peer', /no participant someone/);
+    await expectRefused(c, 'chat', { text: 'me', to: c.peerId }, 400, 'chat to oneself', /someone else/);
+    await expectRefused(c, 'chat', { text: ' \u0000\u202e\n ' }, 400, 'chat with nothing printable', /empty/);
     await expectRefused(c, 'produce', CASES.produce.valid, 404, 'produce on an unknown transport');
     await expectRefused(c, 'produce', { ...CASES.produce.valid, transportId: recv.id }, 400, 'produce on a consuming transport', /not created for producing/);
 

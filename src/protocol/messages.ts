@@ -88,6 +88,10 @@ export interface ClientRequests {
   hostAdmit: { peerId: string };
   hostDeny: { peerId: string };
   hostAdmitAll: Record<string, never>;
+  /** Chat: to everyone, or privately to one peer (`to`: its id). Joined peers only; bounded (CHAT_TEXT_MAX, CHAT_BURST per CHAT_REFILL_SECONDS). */
+  chat: { text: string; to?: string | undefined };
+  /** Host: turn the room's chat off or on (everyone gets `chatState`). */
+  hostSetChat: { enabled: boolean };
 }
 
 /** Every client request method, in the order above. */
@@ -117,6 +121,8 @@ export const CLIENT_METHODS = [
   'hostAdmit',
   'hostDeny',
   'hostAdmitAll',
+  'chat',
+  'hostSetChat',
 ] as const satisfies readonly (keyof ClientRequests)[];
 
 export type ClientMethod = (typeof CLIENT_METHODS)[number];
@@ -143,6 +149,27 @@ export interface RoomState {
   hasPassword: boolean;
 }
 
+/**
+ * One chat message as the server relays it. `from` is the server's view of the sender's connection
+ * (never what the client said); `to` is 'all' or the recipient's peer id, and `private` says which
+ * (a peer may be called "all").
+ */
+export interface ChatMessage {
+  id: string;
+  from: { peerId: string; displayName: string; role: Role };
+  to: string;
+  private: boolean;
+  text: string;
+  /** When the server relayed it (ms since the epoch). */
+  at: number;
+}
+
+/** The room's chat as a joining peer gets it: on or off, and the last CHAT_HISTORY public messages, oldest first. */
+export interface ChatSnapshot {
+  enabled: boolean;
+  history: ChatMessage[];
+}
+
 /** A guest waiting in the lobby, as hosts see it. */
 export interface LobbyEntry {
   peerId: string;
@@ -162,6 +189,7 @@ export interface JoinResponse {
   peers: PeerInfo[];
   role: Role;
   room: RoomState;
+  chat: ChatSnapshot;
 }
 
 /** A TURN server with credentials valid for a while (RTCIceServer). */
@@ -245,5 +273,9 @@ export interface ServerNotifications {
     rejoin: boolean;
     message: string;
   };
+  /** A chat message to everyone, or a private one (sent to its recipient and back to its sender). */
+  chatMessage: ChatMessage;
+  /** A host turned the room's chat off or on. */
+  chatState: { enabled: boolean; by: { peerId: string; displayName: string } };
   error: { reason: string };
 }

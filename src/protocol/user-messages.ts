@@ -33,4 +33,8 @@ export const USER_MESSAGES = {
   /** Error response to a request sent while waiting in the lobby. */
   stillInLobby: 'waiting in the lobby for a host to let you in',
   lobbyDenied: 'A host did not let you into this room.',
+  chatTooLong: (max: number) => `A chat message is at most ${max} characters.`,
+  chatOff: 'Chat is turned off in this room by a host.',
+  chatRateLimited: (burst: number, seconds: number, wait: number) => `Too many chat messages: at most ${burst} every ${seconds} s. Try again in ${wait} s.`,
+  chatNotJoined: 'Only participants who have joined the room can chat.',
 } as const;

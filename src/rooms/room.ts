@@ -16,6 +16,7 @@ import { createRouterSet, type RoomRouter, type RouterSet } from '../sfu/router-
 import type { PooledWorker, WorkerPool } from '../sfu/worker-pool.ts';
 import { claim, gate, hashRoomPassword, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
 import { createRoomMedia, type MediaMethod } from './media.ts';
+import { createRoomChat } from './chat.ts';
 import { newPeer, peerInfo, RequestError, type Entrant, type Peer } from './peer.ts';
 import { DEFAULT_PRIORITY, priorityChanges, priorityFor } from './priorities.ts';
 import { DOMINANT_INTERVAL_MS, SPEAKING_INTERVAL_MS, SPEAKING_THRESHOLD_DBOV, SpeakerTracker, type SpeakerChange } from './speaker.ts';
@@ -175,6 +176,9 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     peer.warned.add(what);
     log.warn({ room: name, peer: peer.id, ...fields }, `${what} (further ones from this peer are not logged)`);
   }
+
+  /** Chat (chat.ts): in memory, gone with this room. */
+  const chat = createRoomChat({ room: name, log, joined: () => joined(), requireHost: (p) => requireHost(p), now });
 
   const media = createRoomMedia({
     room: name,
@@ -513,7 +517,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       // A host hears of the lobby from the start: whether it is on, and who is waiting.
       if (peer.role === 'host' && peer.admission.hasHostRights()) peer.channel.notify('lobby', lobbyState());
     });
-    return { peers: existing.map(peerInfo), role: peer.role, room: roomState() };
+    return { peers: existing.map(peerInfo), role: peer.role, room: roomState(), chat: chat.snapshot() };
   }
 
   async function changeDisplayName(peer: Peer, d: ClientRequestData<'changeDisplayName'>) {
@@ -605,6 +609,10 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         case 'hostDeny':
         case 'hostAdmitAll':
           return (hostCommands as Record<string, (p: Peer, d: unknown) => Promise<unknown>>)[method]!(peer, data);
+        case 'chat':
+          return chat.chat(peer, data as ClientRequestData<'chat'>);
+        case 'hostSetChat':
+          return chat.hostSetChat(peer, data as ClientRequestData<'hostSetChat'>);
         default:
           return (media.handlers[method as MediaMethod] as (p: Peer, d: unknown) => Promise<unknown>)(peer, data);
       }

@@ -6,7 +6,7 @@
  * test/protocol.test.ts checks that every method of the protocol has a schema and no other.
  */
 import { z } from 'zod';
-import { DISPLAY_NAME_MAX, PEER_ID_RE, ROOM_PASSWORD_MAX, SESSION_RE, type ClientMethod, type ClientRequests, type Hello } from '../protocol/index.ts';
+import { CHAT_TEXT_MAX, USER_MESSAGES, DISPLAY_NAME_MAX, PEER_ID_RE, ROOM_PASSWORD_MAX, SESSION_RE, type ClientMethod, type ClientRequests, type Hello } from '../protocol/index.ts';
 
 /** True when A and B are the same type (each assignable to the other). */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -68,6 +68,8 @@ export const clientRequests = {
   hostAdmit: z.strictObject({ peerId }),
   hostDeny: z.strictObject({ peerId }),
   hostAdmitAll: z.strictObject({}),
+  chat: z.strictObject({ text: z.string().min(1, { error: 'a chat message cannot be empty' }).max(CHAT_TEXT_MAX, { error: USER_MESSAGES.chatTooLong(CHAT_TEXT_MAX) }), to: peerId.optional() }),
+  hostSetChat: z.strictObject({ enabled: z.boolean() }),
 } as const satisfies { [M in ClientMethod]: z.ZodType<ClientRequests[M]> };
 
 // Both ways: a schema that accepts more, or less, than its protocol type says fails to compile here.

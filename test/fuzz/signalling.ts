@@ -3,7 +3,7 @@
  * ids the server really knows where we have them), plus envelopes with swapped types, bad ids, random
  * method names, junk text and binary frames. Each case says what kind of answer it must get.
  */
-import { CLIENT_METHODS, type ClientMethod } from '../../src/protocol/index.ts';
+import { CHAT_TEXT_MAX, CLIENT_METHODS, type ClientMethod } from '../../src/protocol/index.ts';
 import { deepJsonText, EDGE_NUMBERS, fromAlphabet, idLike, mutatedJsonText, mutateText, mutateValue, NASTY_CHARS, otherType, randomJson, randomString, type Rng } from './prng.ts';
 
 /** Ids the generator may use so that some mutations reach real objects (ours and other peers'). */
@@ -80,6 +80,19 @@ function validData(rng: Rng, method: ClientMethod, ids: KnownIds): Record<string
       return { peerId: anyId(ids.peers) };
     case 'hostAdmitAll':
       return {};
+    case 'chat':
+      // Markup, control and bidi characters, sizes around the limit, to everyone or to a (maybe real) peer.
+      return {
+        text: rng.weighted<() => string>([
+          [6, () => randomString(rng, 80) || 'hi'],
+          [1, () => '<img src=x onerror=alert(1)><b>bold</b>'],
+          [1, () => 'x'.repeat(rng.pick([CHAT_TEXT_MAX - 1, CHAT_TEXT_MAX, CHAT_TEXT_MAX + 1]))],
+          [1, () => rng.pick(NASTY_CHARS).repeat(rng.int(1, 5))],
+        ])(),
+        ...(rng.chance(0.4) ? { to: anyId(ids.peers) } : {}),
+      };
+    case 'hostSetChat':
+      return { enabled: rng.chance(0.5) };
   }
 }
 
