@@ -159,6 +159,7 @@ export function roomPage(assets: AssetVersions, room: string, host: HostOptions 
     <span id="host-controls" class="host-controls" role="group" aria-label="Host controls" hidden>
       <button id="btn-lock" type="button" aria-pressed="false">Lock room</button>
       <button id="btn-room-password" type="button">Set password</button>
+      <button id="btn-lobby" type="button" aria-pressed="false" title="With the lobby on, new guests wait until a host lets them in">Lobby: off</button>
     </span>
     <button id="btn-leave" type="button" class="danger">Leave</button>
   </nav>

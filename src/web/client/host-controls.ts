@@ -1,8 +1,9 @@
 /**
- * Our role and the host's controls: lock, room password, mute / allow to unmute / remove a participant.
+ * Our role and the host's controls: lock, room password, lobby (on/off; "NAME wants to join" with admit,
+ * deny, admit all), mute / allow to unmute / remove a participant.
  * The server decides; a refusal (rights ended meanwhile, peer gone) is shown, never thrown.
  */
-import { ERROR_CODES, type Role, type RoomState, type ServerNotifications } from '../../protocol/index.ts';
+import { ERROR_CODES, type LobbyEntry, type LobbyState, type Role, type RoomState, type ServerNotifications } from '../../protocol/index.ts';
 import { loginHref } from './auth.ts';
 import { clearHostToken } from './params.ts';
 import type { RemotePeers } from './remote-peers.ts';
@@ -16,6 +17,7 @@ export class HostControls {
   /** Our role as the server last said (join response, `role` notifications). */
   #role: Role = 'guest';
   #room: RoomState = { locked: false, hasPassword: false };
+  #lobby: LobbyState = { enabled: false, waiting: [] };
 
   constructor(ctx: SessionContext, peers: RemotePeers) {
     this.#ctx = ctx;
@@ -38,12 +40,57 @@ export class HostControls {
     this.#ctx.ui.setRoomState(this.#room);
   }
 
+  /** The lobby as the server last told us (hosts only): the toggle, and a notice per waiting guest. */
+  applyLobby(state: LobbyState): void {
+    const ui = this.#ctx.ui;
+    const waiting = new Set(state.waiting.map((w) => w.peerId));
+    for (const w of this.#lobby.waiting) if (!waiting.has(w.peerId)) ui.clearNotice(`lobby-${w.peerId}`);
+    this.#lobby = { enabled: state.enabled === true, waiting: state.waiting };
+    const button = document.getElementById('btn-lobby');
+    if (button) {
+      button.textContent = `Lobby: ${this.#lobby.enabled ? 'on' : 'off'}${waiting.size > 0 ? ` (${waiting.size} waiting)` : ''}`;
+      button.setAttribute('aria-pressed', String(this.#lobby.enabled));
+      button.classList.toggle('active', this.#lobby.enabled);
+    }
+    // Guests who were waiting before this page joined get their notice too.
+    for (const w of state.waiting) if (!document.querySelector(`.notice[data-key="lobby-${CSS.escape(w.peerId)}"]`)) this.onKnock(w);
+  }
+
+  /** "NAME wants to join": the name is shown as text (ui.notice), never as markup. */
+  onKnock(w: LobbyEntry): void {
+    if (this.#role !== 'host') return;
+    const label = w.displayName || w.peerId;
+    this.#ctx.ui.notice(`lobby-${w.peerId}`, `${label} wants to join`, {
+      level: 'info',
+      sticky: true,
+      actions: [
+        { label: 'Admit', primary: true, onClick: () => void this.#lobbyAction(`Admit ${label}`, (sig) => sig.request('hostAdmit', { peerId: w.peerId })) },
+        { label: 'Deny', onClick: () => void this.#lobbyAction(`Deny ${label}`, (sig) => sig.request('hostDeny', { peerId: w.peerId })) },
+        { label: 'Admit all', onClick: () => void this.#lobbyAction('Admit everyone waiting', (sig) => sig.request('hostAdmitAll', {})) },
+      ],
+    });
+  }
+
+  async #lobbyAction(what: string, run: (sig: Signal) => Promise<unknown>): Promise<void> {
+    const st = (await this.#request(what, run)) as LobbyState | null;
+    if (st) this.applyLobby(st);
+  }
+
+  async setLobby(enabled: boolean): Promise<void> {
+    const st = await this.#request(enabled ? 'Turn the lobby on' : 'Turn the lobby off', (sig) => sig.request('hostSetLobby', { enabled }) as Promise<LobbyState>);
+    if (!st) return;
+    this.applyLobby(st);
+    this.#ctx.ui.notice('host-action', st.enabled ? 'Lobby on: new guests wait until a host lets them in.' : 'Lobby off: guests join directly; everyone who was waiting was let in.');
+  }
+
   /** The server's `role` notification: rights given or taken away. */
   onRole(d: ServerNotifications['role']): void {
     const was = this.#role;
     const role: Role = d.role === 'host' ? 'host' : 'guest';
     this.applyRole(role);
     if (role === 'guest' && was === 'host') {
+      for (const w of this.#lobby.waiting) this.#ctx.ui.clearNotice(`lobby-${w.peerId}`);
+      this.#lobby = { enabled: this.#lobby.enabled, waiting: [] };
       // The login behind those rights has ended (logout, revocation, expiry): it is of no use any more.
       clearHostToken();
       this.#ctx.ui.notice('role', d.message || 'Your host rights have ended.', { level: 'warn', sticky: true, actions: [{ label: 'Log in again', href: loginHref() }] });
@@ -59,6 +106,7 @@ export class HostControls {
       if (this.#room.hasPassword) void this.setRoomPassword(null);
       else ui.showHostPasswordForm((pw) => void this.setRoomPassword(pw));
     });
+    document.getElementById('btn-lobby')?.addEventListener('click', () => void this.setLobby(!this.#lobby.enabled));
     ui.onHostAction = (action, peerId) => void this.hostAction(action, peerId);
   }
 

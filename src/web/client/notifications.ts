@@ -76,6 +76,10 @@ export function onNotification<M extends keyof ServerNotifications>(t: Notificat
       return t.chat.onMessage(n as ServerNotifications['chatMessage']);
     case 'chatState':
       return t.chat.onState(n as ServerNotifications['chatState']);
+    case 'lobbyKnock':
+      return t.host.onKnock(n as ServerNotifications['lobbyKnock']);
+    case 'lobby':
+      return t.host.applyLobby(n as ServerNotifications['lobby']);
     case 'error':
       // Kept by the signalling client; shown if the server closes right after (a refusal).
       return;
