@@ -15,6 +15,7 @@ import { startHttpServer, type HttpServer } from './http/server.ts';
 import { createWebRoutes } from './http/web-routes.ts';
 import { startAdminServer } from './admin/server.ts';
 import { startRooms, type Rooms } from './rooms/registry.ts';
+import { createRecorder } from './recording/recorder.ts';
 import { startSignalling } from './signalling/server.ts';
 import { createJoinPolicy } from './auth/join-policy.ts';
 import { createHostProtection } from './auth/host-protection.ts';
@@ -117,6 +118,16 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log,
     });
     undo.push(() => rooms.close());
+    // `confctl record`: ffmpeg is looked for when a recording starts, not here (it is optional).
+    const recorder = createRecorder({
+      dataDir: config.dataDir,
+      log,
+      room: (n) => {
+        const r = rooms.existing(n);
+        return r && { tap: r.recording };
+      },
+      audit: (type, actor, details) => store.mutate((d) => void appendAudit(d, new Date(), type, actor, details)),
+    });
     // Auth tells the rooms, and only them, when a credential ends.
     hosts.onCredentialEnded((ended) => rooms.credentialEnded(ended));
 
@@ -141,7 +152,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     });
     undo.push(() => signalling.close());
 
+    // Before the connections close: recordings end as 'shutdown', each WebM finalised.
+    undo.push(() => recorder.close());
     const admin = await startAdminServer({
+      recorder,
       config,
       store,
       tokens,

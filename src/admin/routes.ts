@@ -16,6 +16,7 @@ import type { MediaPlane } from '../sfu/media-plane.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { PEER_ID_RE } from '../protocol/limits.ts';
 import { VERSION } from '../version.ts';
+import type { Recorder } from '../recording/recorder.ts';
 import { createRouteTable, type RouteMatch as TableMatch } from '../http/route-table.ts';
 
 export interface AdminContext {
@@ -29,6 +30,8 @@ export interface AdminContext {
   publicBase: () => string;
   /** Auth owns the credentials: told of every revocation, it ends what each one let in, at once. */
   credentials: Pick<HostProtection, 'ipsRevoked' | 'userRemoved' | 'passwordChanged' | 'tokenRevoked'>;
+  /** `confctl record` (src/recording/); absent: recording is not available in this process. */
+  recorder?: Recorder;
   now?: () => Date;
 }
 
@@ -316,6 +319,35 @@ for (const action of ['admit', 'deny'] as const) {
     return { status: 200, body: { room, [action === 'admit' ? 'admitted' : 'denied']: ids, ...ctx.media.lobby(room) } };
   });
 }
+
+/** Who asked, as confctl reports it (the socket's mode already limits who can ask at all). */
+const recordBody = z.strictObject({
+  by: z.strictObject({ user: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'must be a user name' }), uid: z.number().int().min(0) }).optional(),
+});
+const recordingRoom = (ctx: AdminContext, raw: string) => {
+  if (!ROOM_NAME_RE.test(raw)) throw new ConfdError('bad_request', `invalid room name "${raw}": ${ROOM_NAME_HELP}`);
+  if (!ctx.recorder) throw new ConfdError('unavailable', 'recording is not available in this daemon');
+  return { room: raw, recorder: ctx.recorder };
+};
+const requester = (body: unknown): string => {
+  const { by } = parseBody(recordBody, body ?? {});
+  return by ? `${by.user} (uid ${by.uid})` : 'admin socket (no user given)';
+};
+
+route('POST', '/v1/rooms/:room/recording', async (ctx, p, body) => {
+  const { room, recorder } = recordingRoom(ctx, p.room!);
+  return { status: 201, body: await recorder.start(room, requester(body)) };
+});
+
+route('DELETE', '/v1/rooms/:room/recording', async (ctx, p, body) => {
+  const { room, recorder } = recordingRoom(ctx, p.room!);
+  return { status: 200, body: await recorder.stop(room, requester(body)) };
+});
+
+route('GET', '/v1/recordings', async (ctx) => {
+  if (!ctx.recorder) throw new ConfdError('unavailable', 'recording is not available in this daemon');
+  return { status: 200, body: await ctx.recorder.list() };
+});
 
 route('GET', '/v1/audit', async (ctx, _p, _b, query) => {
   const raw = query.get('limit') ?? '50';

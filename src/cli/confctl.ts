@@ -9,6 +9,7 @@ import { normaliseIp } from '../store/ips.ts';
 import { table, shortTime } from './format.ts';
 import { readNewPassword, PasswordMismatch } from './password-input.ts';
 import { UsageError } from './usage-error.ts';
+import { addRecordCommands } from './record-commands.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
@@ -299,6 +300,9 @@ export async function main(argv: string[]): Promise<void> {
             ),
       );
     });
+
+  // ----- record
+  addRecordCommands(program, call, show);
 
   try {
     await program.parseAsync(argv);

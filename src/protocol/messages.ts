@@ -277,5 +277,10 @@ export interface ServerNotifications {
   chatMessage: ChatMessage;
   /** A host turned the room's chat off or on. */
   chatState: { enabled: boolean; by: { peerId: string; displayName: string } };
+  /**
+   * The room is being recorded (`confctl record start`) or no longer is: sent to everyone in the room,
+   * and to each joiner while a recording runs. `startedBy` says who started it ("admin").
+   */
+  recording: { active: boolean; startedBy?: string };
   error: { reason: string };
 }

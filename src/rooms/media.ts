@@ -60,6 +60,8 @@ export interface MediaContext {
   others: (peer: Peer) => Peer[];
   /** Told of every new audio producer (active speaker detection). */
   onAudioProducer: (peer: Peer, producer: types.Producer) => void;
+  /** Told of every new producer (recording). */
+  onProducer?: (peer: Peer, producer: types.Producer) => void;
   warnOnce: (peer: Peer, what: string, fields: Record<string, unknown>) => void;
 }
 
@@ -283,6 +285,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       }
       producer.on('score', (score) => peer.channel.notify('producerScore', { producerId: producer.id, score }));
       if (producer.kind === 'audio') ctx.onAudioProducer(peer, producer);
+      ctx.onProducer?.(peer, producer);
       for (const other of ctx.others(peer)) void consume(other, peer, producer);
       return { id: producer.id };
     },

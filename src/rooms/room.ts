@@ -17,6 +17,7 @@ import type { PooledWorker, WorkerPool } from '../sfu/worker-pool.ts';
 import { claim, gate, hashRoomPassword, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
 import { createRoomMedia, type MediaMethod } from './media.ts';
 import { createRoomChat } from './chat.ts';
+import { createRecordingHooks, type RecordingTap } from './recording.ts';
 import { newPeer, peerInfo, RequestError, type Entrant, type Peer } from './peer.ts';
 import { DEFAULT_PRIORITY, priorityChanges, priorityFor } from './priorities.ts';
 import { DOMINANT_INTERVAL_MS, SPEAKING_INTERVAL_MS, SPEAKING_THRESHOLD_DBOV, SpeakerTracker, type SpeakerChange } from './speaker.ts';
@@ -61,6 +62,8 @@ export interface Room {
   readonly name: string;
   readonly createdAt: Date;
   readonly peers: ReadonlyMap<string, Peer>;
+  /** What a recorder sees of the room, and how everyone in it is told of a recording (recording.ts). */
+  readonly recording: RecordingTap;
   admit(e: Entrant): Promise<AdmitResult>;
   /** The peer's connection closed. */
   leave(peer: Peer): void;
@@ -180,6 +183,9 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   /** Chat (chat.ts): in memory, gone with this room. */
   const chat = createRoomChat({ room: name, log, joined: () => joined(), requireHost: (p) => requireHost(p), now });
 
+  /** Recording (src/recording/ drives it): new producers, the end of the room's media, joiners told. */
+  const recording = createRecordingHooks({ joined: () => joined() });
+
   const media = createRoomMedia({
     room: name,
     log,
@@ -189,6 +195,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     others,
     warnOnce,
     onAudioProducer: (peer, producer) => void addToSpeaker(peer, producer),
+    onProducer: (peer, producer) => recording.producerAdded(peer, producer),
   });
 
   /** The peer whose producer this is (a pipe producer has the same id), or null. */
@@ -285,6 +292,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
 
   function closeMediaIfEmpty(): void {
     if (peers.size > 0 || !routers) return;
+    recording.ended('room_empty');
     routers.close();
     routers = null;
     speaker = null;
@@ -514,6 +522,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       for (const other of existing) for (const producer of other.producers.values()) void media.consume(peer, other, producer);
       if (speakers.announced !== null) peer.channel.notify('activeSpeaker', { peerId: speakers.announced });
       if (speakers.speaking.length > 0) peer.channel.notify('speaking', { peerIds: [...speakers.speaking] });
+      recording.joined(peer);
       // A host hears of the lobby from the start: whether it is on, and who is waiting.
       if (peer.role === 'host' && peer.admission.hasHostRights()) peer.channel.notify('lobby', lobbyState());
     });
@@ -530,6 +539,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     name,
     createdAt,
     peers,
+    recording: recording.tap,
 
     async admit(e) {
       const c = claim(holders.get(e.peerId), e.sessionHash, now());
@@ -731,6 +741,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     },
 
     close(reason, message, rejoin) {
+      recording.ended('room_closed');
       for (const w of [...waiting]) {
         w.entrant.channel.close(reason, message, rejoin);
         w.resolve(null);

@@ -122,7 +122,7 @@ export function roomPage(assets: AssetVersions, room: string, host: HostOptions 
   <header class="bar">
     <a class="brand" href="/" aria-label="confd home"><span class="brand-mark" aria-hidden="true"></span>confd</a>
     <span class="room-name" title="Room">${escapeHtml(room)}</span>
-    <span id="room-flags" class="room-flags"><span id="flag-host" class="pill host" hidden>You are a host</span><span id="flag-locked" class="pill locked" hidden>Locked</span><span id="flag-password" class="pill" hidden>Password</span></span>
+    <span id="room-flags" class="room-flags"><span id="flag-host" class="pill host" hidden>You are a host</span><span id="flag-locked" class="pill locked" hidden>Locked</span><span id="flag-password" class="pill" hidden>Password</span><span id="flag-recording" class="pill recording" role="status" title="This call is being recorded" hidden>Recording</span></span>
     <span id="status" class="status" role="status" aria-live="polite" data-state="connecting">Connecting…</span>
   </header>
   <div id="notices" class="notices" aria-live="polite"></div>

@@ -76,6 +76,10 @@ export function onNotification<M extends keyof ServerNotifications>(t: Notificat
       return t.chat.onMessage(n as ServerNotifications['chatMessage']);
     case 'chatState':
       return t.chat.onState(n as ServerNotifications['chatState']);
+    case 'recording': {
+      const d = n as ServerNotifications['recording'];
+      return t.ui.setRecording(d.active, d.startedBy);
+    }
     case 'lobbyKnock':
       return t.host.onKnock(n as ServerNotifications['lobbyKnock']);
     case 'lobby':

@@ -212,6 +212,17 @@ export class RoomUi {
     if (!opts.sticky && (opts.level ?? 'info') === 'info') window.setTimeout(() => n.remove(), 6000);
   }
 
+  /** The room is being recorded (or no longer is): a red "Recording" pill in the header and a notice. */
+  setRecording(active: boolean, startedBy?: string): void {
+    const flag = $('flag-recording');
+    const was = !flag.hidden;
+    flag.hidden = !active;
+    if (active) flag.title = `This call is being recorded${startedBy ? ` (started by ${startedBy})` : ''}`;
+    document.body.dataset.recording = String(active);
+    if (active && !was) this.notice('recording', 'This call is being recorded. Everyone in the room sees this.', { level: 'warn' });
+    else if (!active && was) this.notice('recording', 'Recording stopped.', { level: 'info' });
+  }
+
   clearNotice(key: string): void {
     for (const n of this.#notices.querySelectorAll<HTMLElement>('.notice')) if (n.dataset.key === key) n.remove();
   }

@@ -1,0 +1,214 @@
+/**
+ * Debian's ffmpeg as the recording writer: it receives the RTP a PlainTransport sends (described by an
+ * SDP file) and copies it, without transcoding, into a WebM file. Also: finding free loopback UDP
+ * ports for it, waiting until it listens on them, and ffprobe for durations.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { accessSync, constants } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+
+/** How long ffmpeg gets to write the WebM trailer after SIGINT before it is killed. */
+export const FFMPEG_STOP_TIMEOUT_MS = 8_000;
+const STDERR_TAIL_LINES = 20;
+
+/** The ffmpeg (or ffprobe) binary on PATH, or null. CONFD_FFMPEG points at another ffmpeg. */
+export function findTool(name: 'ffmpeg' | 'ffprobe'): string | null {
+  const override = name === 'ffmpeg' ? process.env.CONFD_FFMPEG : process.env.CONFD_FFPROBE;
+  const candidates = override ? [override] : (process.env.PATH ?? '/usr/bin:/bin').split(delimiter).filter(Boolean).map((d) => join(d, name));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+export interface FfmpegRun {
+  readonly proc: ChildProcess;
+  /** Resolves when it exited: its code or signal, and the last lines it wrote on stderr. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string[] }>;
+  /** We asked it to stop (stop()); an exit without this is a failure. */
+  readonly stopping: boolean;
+  /** SIGINT (ffmpeg writes the trailer and exits), SIGKILL after FFMPEG_STOP_TIMEOUT_MS. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string[] }>;
+}
+
+/**
+ * Each packet at least one tick after the previous one. With `-c copy` to WebM, ffmpeg 5.1 hands the
+ * filter timestamps in the muxer's milliseconds (whatever its TB variable says): one tick is 1 ms.
+ */
+const MONOTONIC = 'setts=ts=max(TS\\,PREV_OUTDTS+1)';
+
+/** Starts ffmpeg on `sdpFile` writing `outFile` (which exists already, mode 0600: -y keeps its mode). */
+export function runFfmpeg(bin: string, sdpFile: string, outFile: string): FfmpegRun {
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'warning',
+    '-protocol_whitelist',
+    'file,udp,rtp',
+    // Listen on loopback only: nobody on the network can inject packets into a recording.
+    '-localaddr',
+    '127.0.0.1',
+    '-i',
+    sdpFile,
+    '-map',
+    '0',
+    '-c',
+    'copy',
+    // ffmpeg re-bases a stream's timestamps on the first RTCP sender report, which comes after the
+    // first RTP packets: the few packets around it may step back a little. Keep them increasing.
+    '-bsf:a',
+    MONOTONIC,
+    '-bsf:v',
+    MONOTONIC,
+    '-f',
+    'webm',
+    '-y',
+    outFile,
+  ];
+  const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const tail: string[] = [];
+  let partial = '';
+  proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    const lines = (partial + s).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) if (l.trim()) tail.push(l.trim());
+    if (tail.length > STDERR_TAIL_LINES) tail.splice(0, tail.length - STDERR_TAIL_LINES);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string[] }>((resolve) => {
+    let done = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (done) return;
+      done = true;
+      if (partial.trim()) tail.push(partial.trim());
+      resolve({ code, signal, stderr: tail.slice(-STDERR_TAIL_LINES) });
+    };
+    proc.once('exit', finish);
+    // spawn failures (ENOENT, EACCES) come as 'error' without 'exit'.
+    proc.once('error', (e) => {
+      tail.push(`cannot run ${bin}: ${e.message}`);
+      finish(null, null);
+    });
+  });
+  let stopping = false;
+  return {
+    proc,
+    exited,
+    get stopping() {
+      return stopping;
+    },
+    async stop() {
+      stopping = true;
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGINT');
+        const timer = setTimeout(() => proc.kill('SIGKILL'), FFMPEG_STOP_TIMEOUT_MS);
+        const r = await exited;
+        clearTimeout(timer);
+        return r;
+      }
+      return exited;
+    },
+  };
+}
+
+/** A sentence for a log or a side-car: why ffmpeg ended. */
+export function ffmpegFailure(r: { code: number | null; signal: NodeJS.Signals | null; stderr: string[] }): string {
+  const how = r.signal ? `was killed (${r.signal})` : `exited with code ${r.code}`;
+  const last = r.stderr.filter((l) => !/^\s*(Last message repeated|\[.*\] ?)$/.test(l)).slice(-2).join(' | ');
+  return `ffmpeg ${how}${last ? `: ${last.slice(0, 300)}` : ''}`;
+}
+
+/** "No space left on device" in ffmpeg's words: the disk is full. */
+export const diskFullIn = (stderr: string[]): boolean => stderr.some((l) => /No space left on device|ENOSPC|Disk quota exceeded/i.test(l));
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => {
+      s.close();
+      resolve(false);
+    });
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** An even port p on 127.0.0.1 with p and p + 1 free for UDP (RTP and RTCP), avoiding `taken`. */
+export async function freeRtpPort(taken: ReadonlySet<number>): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    // The upper part of the kernel's ephemeral range, where the SFU's own ports are not configured.
+    const p = 2 * Math.floor((50000 + Math.random() * 10000) / 2);
+    if (taken.has(p) || taken.has(p + 1)) continue;
+    if ((await bindable(p)) && (await bindable(p + 1))) return p;
+  }
+  throw new Error('no free UDP port pair on 127.0.0.1 for ffmpeg');
+}
+
+/** The local UDP ports bound now, from /proc/net/udp (null where there is no /proc). */
+async function boundUdpPorts(): Promise<Set<number> | null> {
+  try {
+    const text = await readFile('/proc/net/udp', 'utf8');
+    const ports = new Set<number>();
+    for (const line of text.split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      const port = local?.split(':')[1];
+      if (port) ports.add(parseInt(port, 16));
+    }
+    return ports;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resolves true once every port is bound (ffmpeg opened its RTP/RTCP sockets), false if `run` exited
+ * first or `timeoutMs` passed. Without /proc it waits a fixed second.
+ */
+export async function waitListening(run: FfmpegRun, ports: readonly number[], timeoutMs = 5_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void run.exited.then(() => (exited = true));
+  for (;;) {
+    if (exited) return false;
+    const bound = await boundUdpPorts();
+    if (bound === null) {
+      await new Promise((r) => setTimeout(r, 1000));
+      return !exited;
+    }
+    if (ports.every((p) => bound.has(p))) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface Probe {
+  durationSeconds: number | null;
+  streams: { codec: string; kind: string }[];
+}
+
+/** ffprobe's view of a file (null when ffprobe is missing or cannot read it). */
+export function probe(file: string, timeoutMs = 10_000): Promise<Probe | null> {
+  const bin = findTool('ffprobe');
+  if (!bin) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    execFile(bin, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout) => {
+      if (err) return resolve(null);
+      try {
+        const j = JSON.parse(stdout) as { format?: { duration?: string }; streams?: { codec_name?: string; codec_type?: string }[] };
+        const d = Number(j.format?.duration);
+        resolve({
+          durationSeconds: Number.isFinite(d) ? Math.round(d * 10) / 10 : null,
+          streams: (j.streams ?? []).map((s) => ({ codec: s.codec_name ?? '?', kind: s.codec_type ?? '?' })),
+        });
+      } catch {
+        resolve(null);
+      }
+    });
+  });
+}
