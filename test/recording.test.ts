@@ -88,11 +88,23 @@ describe('recording with confctl', { concurrency: false, skip: !HAVE_FFMPEG }, (
     assert.deepEqual(started.files.map((f: any) => f.peerId).sort(), [ida, idb].sort());
     await Promise.all([waitFor('Ann to see the indicator', () => flagShown(a!), Boolean), waitFor('Bob to see the indicator', () => flagShown(b!), Boolean)]);
 
+    // While recording, dynacast keeps every sender's layers on (the recorder takes the top one).
+    const dynacast = async () => ((await daemon!.admin('GET', '/v1/rooms')).body.rooms.find((r: any) => r.name === 'rec')?.peers ?? []).flatMap((p: any) => p.dynacast ?? []);
+    await waitFor('every simulcast sender to keep all layers', dynacast, (ds: any[]) => ds.length > 0 && ds.every((x) => x.maxSpatialLayer === x.layers - 1));
+    // Even when no page shows any video (both tabs hidden: their consumers pause, and dynacast would
+    // switch the senders down to layer 0 after its 2.5 s hold).
+    const tabHidden = (p: Page, hidden: boolean) =>
+      p.evaluate(`${hidden ? "Object.defineProperty(document, 'visibilityState', { configurable: true, value: 'hidden' })" : 'delete document.visibilityState'}; document.dispatchEvent(new Event('visibilitychange'))`);
+    await Promise.all([tabHidden(a!, true), tabHidden(b!, true)]);
+    await sleep(4000);
+    assert.ok((await dynacast()).every((x: any) => x.maxSpatialLayer === x.layers - 1), JSON.stringify(await dynacast()));
+    await Promise.all([tabHidden(a!, false), tabHidden(b!, false)]);
+
     const again = await ctl('record', 'start', '--room', 'rec');
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already being recorded/);
 
-    await sleep(6000);
+    await sleep(2000); // ~6 s in all since the start, with the 4 s above
     const stop = await ctl('record', 'stop', '--room', 'rec');
     assert.equal(stop.code, 0, stop.stderr);
     assert.match(stop.stdout, /stopped recording room rec; 2 files written/);

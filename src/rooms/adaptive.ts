@@ -58,6 +58,8 @@ export interface AdaptiveMedia {
   get(consumerId: string): Adaptive | undefined;
   /** Brings the consumer in line with its reasons (pause, layers), then re-counts its producer's dynacast. */
   apply(a: Adaptive): Promise<void>;
+  /** While true, every simulcast sender keeps all its layers on, whoever watches (a recording). */
+  keepAllLayers(on: boolean): void;
   /** A new transport-cc estimate of `peer`'s receiving link. */
   onEstimate(peer: Peer, availableBps: number): void;
   describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[]; receiveEstimateBps: number | null };
@@ -157,7 +159,7 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
     d.timer = null;
     if (d.producer.closed || !ctx.dynacast) return;
     const wants = [...d.consumers].filter((a) => !a.consumer.closed).map((a) => ({ paused: consumerShouldPause(a), spatialLayer: wantedLayer(a) }));
-    const wanted = maxWantedSpatialLayer(d.layers.length, wants);
+    const wanted = allLayers ? d.layers.length - 1 : maxWantedSpatialLayer(d.layers.length, wants);
     const step = dynacastStep(d, wanted, Date.now(), DYNACAST_HOLD_MS);
     d.lowerSince = step.lowerSince;
     if (step.send !== null) {
@@ -227,5 +229,12 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
     });
   }
 
-  return { track, addVideoProducer, get: (id) => adaptive.get(id), apply, onEstimate, describe };
+  let allLayers = false;
+  function keepAllLayers(on: boolean): void {
+    if (on === allLayers) return;
+    allLayers = on;
+    for (const d of dynacast.values()) updateDynacast(d);
+  }
+
+  return { track, addVideoProducer, get: (id) => adaptive.get(id), apply, onEstimate, describe, keepAllLayers };
 }

@@ -70,6 +70,8 @@ export interface RoomMedia {
   /** Offers `producer` of `from` to `to` (a consumer, piped over when they are on different routers). */
   consume(to: Peer, from: Peer, producer: types.Producer): Promise<void>;
   /** The peer's video consumers (layers, pauses) and its simulcast producers' dynacast layer, for the admin view. */
+  /** While true, dynacast keeps every layer of every sender on (e.g. while the room is recorded). */
+  keepAllLayers(on: boolean): void;
   describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[]; receiveEstimateBps: number | null };
 }
 
@@ -348,5 +350,5 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
   };
 
 
-  return { handlers, consume, describe: adaptive.describe };
+  return { handlers, consume, describe: adaptive.describe, keepAllLayers: adaptive.keepAllLayers };
 }

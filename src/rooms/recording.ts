@@ -44,7 +44,7 @@ export interface RoomRecordingHooks {
   ended(reason: 'room_empty' | 'room_closed'): void;
 }
 
-export function createRecordingHooks(room: { joined: () => Peer[] }): RoomRecordingHooks {
+export function createRecordingHooks(room: { joined: () => Peer[]; onState?: (s: RecordingState) => void }): RoomRecordingHooks {
   let listener: RecordingListener | null = null;
   let state: RecordingState = { active: false };
   const view = (p: Peer): RecordableParticipant => ({
@@ -64,6 +64,7 @@ export function createRecordingHooks(room: { joined: () => Peer[] }): RoomRecord
     },
     announce(s) {
       state = s;
+      room.onState?.(s);
       for (const p of room.joined()) p.channel.notify('recording', s);
     },
     get state() {

@@ -184,7 +184,9 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   const chat = createRoomChat({ room: name, log, joined: () => joined(), requireHost: (p) => requireHost(p), now });
 
   /** Recording (src/recording/ drives it): new producers, the end of the room's media, joiners told. */
-  const recording = createRecordingHooks({ joined: () => joined() });
+  // While recording, senders keep every layer: the recorder takes the top one, and a layer switched off
+  // and on by dynacast would freeze the file until the next key frame.
+  const recording = createRecordingHooks({ joined: () => joined(), onState: (s) => media.keepAllLayers(s.active) });
 
   const media = createRoomMedia({
     room: name,
