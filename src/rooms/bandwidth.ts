@@ -6,7 +6,8 @@
  * Why not leave it to mediasoup alone: its consumers climb to a higher layer as soon as a probe says the
  * link might carry it. On a link that cannot, the switch brings a key frame and a burst the link drops,
  * the estimate collapses below even the lowest layer, and the receiver sees nothing for seconds (a
- * 300 kbit/s link froze for 8 s at a time; BENCHMARKS.md, "Adaptive media on shaped links"). So a layer
+ * 300 kbit/s receiver on the network lab froze for up to 8 s at a time before this module; with it,
+ * BENCHMARKS.md "Adaptive media on shaped links" measures gaps under 0.7 s). So a layer
  * is given only when the estimate has room for what that layer measurably costs, with headroom, and
  * has had it for a while; and taken away at once when it has not.
  */
