@@ -7,7 +7,7 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../log.ts';
 import type { ConsumerLayersSummary, DynacastSummary } from '../sfu/media-plane.ts';
-import { allocateLayers, ceilingStep, layerCosts, RAISE_HEADROOM, type Ceiling } from './bandwidth.ts';
+import { allocateLayers, AUDIO_BPS, ceilingStep, layerCosts, NO_CEILING, RAISE_HEADROOM, type Ceiling } from './bandwidth.ts';
 import { consumerShouldPause, dynacastStep, layerSizes, maxWantedSpatialLayer, preferredSpatialLayer, type ConsumerView, type LayerSize } from './layers.ts';
 import type { Peer } from './peer.ts';
 
@@ -17,6 +17,8 @@ import type { Peer } from './peer.ts';
  * is immediate.
  */
 export const DYNACAST_HOLD_MS = 2500;
+/** How long a trial raise makes the receiver's link carry the new layer (see probe()). */
+const TRIAL_PROBE_MS = 3000;
 /** How often a producer's per-layer bitrates are read (for the bandwidth allocation). */
 const LAYER_STATS_MS = 2000;
 
@@ -61,7 +63,7 @@ export interface AdaptiveMedia {
   /** While true, every simulcast sender keeps all its layers on, whoever watches (a recording). */
   keepAllLayers(on: boolean): void;
   /** A new transport-cc estimate of `peer`'s receiving link. */
-  onEstimate(peer: Peer, availableBps: number): void;
+  onEstimate(peer: Peer, transport: types.Transport, availableBps: number): void;
   describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[]; receiveEstimateBps: number | null };
 }
 
@@ -106,7 +108,24 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
    * A new transport-cc estimate for `peer`'s receiving transport: shares it among its video consumers
    * (bandwidth.ts) and moves their ceilings, down at once, up after a hold.
    */
-  function onEstimate(peer: Peer, availableBps: number): void {
+  /**
+   * A trial raise (bandwidth.ts) is a probe: for TRIAL_PROBE_MS the link is made to carry what the new
+   * ceilings cost (mediasoup's min outgoing bitrate), so that the estimate learns whether it can; then
+   * the estimate is free again and the next one keeps or takes back the trial.
+   */
+  const probing = new WeakMap<Peer, NodeJS.Timeout>();
+  function probe(peer: Peer, transport: types.Transport, bps: number): void {
+    if (probing.has(peer) || transport.closed) return;
+    void transport.setMinOutgoingBitrate(Math.round(bps)).catch(() => {});
+    const t = setTimeout(() => {
+      probing.delete(peer);
+      if (!transport.closed) void transport.setMinOutgoingBitrate(0).catch(() => {});
+    }, TRIAL_PROBE_MS);
+    t.unref();
+    probing.set(peer, t);
+  }
+
+  function onEstimate(peer: Peer, transport: types.Transport, availableBps: number): void {
     estimates.set(peer, availableBps);
     const mine = [...peer.consumers.values()].map((c) => adaptive.get(c.id)).filter((a): a is Adaptive => a !== undefined && !a.consumer.closed);
     const video = mine.filter((a) => a.consumer.kind === 'video' && a.consumer.type === 'simulcast' && !consumerShouldPause(a));
@@ -115,15 +134,23 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
     const keep = allocateLayers(availableBps, audio, demands);
     const raise = allocateLayers(availableBps, audio, demands, RAISE_HEADROOM);
     const now = Date.now();
+    let trial = false;
     for (const a of video) {
       const id = a.consumer.id;
-      const next = ceilingStep(a.bandwidth, keep.get(id)!, Math.min(keep.get(id)!, raise.get(id)!), now);
+      const offered = Math.min(keep.get(id)!, raise.get(id)!);
+      const next = ceilingStep(a.bandwidth, keep.get(id)!, offered, wantedLayer(a), now);
       const changed = next.layer !== a.bandwidth.layer;
+      if (a.bandwidth.layer !== null && next.layer !== null && next.layer > a.bandwidth.layer && offered <= a.bandwidth.layer) trial = true;
       a.bandwidth = next;
       if (changed) {
         log.debug({ room: ctx.room, peer: peer.id, consumer: a.consumer.id, layer: next.layer, availableBps }, 'bandwidth ceiling');
         void apply(a);
       }
+    }
+    if (trial) {
+      const cost = video.reduce((n, a) => n + (layerCostsOf(a.producer)[givenLayer(a)] ?? 0), audio * AUDIO_BPS);
+      log.debug({ room: ctx.room, peer: peer.id, availableBps, probeBps: cost }, 'bandwidth trial: probing');
+      probe(peer, transport, cost);
     }
   }
 
@@ -201,7 +228,7 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
   }
 
   function track(consumer: types.Consumer, producer: types.Producer): Adaptive {
-    const a: Adaptive = { consumer, producer, ready: false, clientPaused: false, view: null, clientLayers: null, chain: Promise.resolve(), bandwidth: { layer: null, raiseSince: null } };
+    const a: Adaptive = { consumer, producer, ready: false, clientPaused: false, view: null, clientLayers: null, chain: Promise.resolve(), bandwidth: { ...NO_CEILING } };
     adaptive.set(consumer.id, a);
     dynacast.get(producer.id)?.consumers.add(a);
     consumer.observer.once('close', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { allocateLayers, AUDIO_BPS, ceilingStep, HEADROOM, layerCosts, RAISE_HOLD_MS, type VideoDemand } from './bandwidth.ts';
+import { allocateLayers, AUDIO_BPS, ceilingStep, HEADROOM, layerCosts, NO_CEILING, RAISE_HOLD_MS, TRIAL_AFTER_MS, TRIAL_JUDGE_MS, TRIAL_MAX_MS, type Ceiling, type VideoDemand } from './bandwidth.ts';
 
 // What Chromium's fake camera sends in the three webcam layers (BENCHMARKS.md): ~145/360/750 kbit/s.
 const CAM = [145_000, 360_000, 750_000];
@@ -35,27 +35,68 @@ test('allocateLayers: the speaker (higher priority) is served first; equals shar
   assert.deepEqual(equals, new Map([['a', 1], ['b', 1]]), '850k: both at 360k rather than one at 750k');
 });
 
+const at = (c: Ceiling) => ({ layer: c.layer, raiseSince: c.raiseSince });
+
 test('ceilingStep: down at once; up only after the room has held RAISE_HOLD_MS, straight to what is offered', () => {
-  let s = ceilingStep({ layer: null, raiseSince: null }, 1, 1, 0);
-  assert.deepEqual(s, { layer: 1, raiseSince: null }, 'the first estimate sets it');
-  s = ceilingStep(s, 0, 0, 100);
-  assert.deepEqual(s, { layer: 0, raiseSince: null }, 'lowered at once');
-  s = ceilingStep(s, 2, 2, 1000);
-  assert.deepEqual(s, { layer: 0, raiseSince: 1000 }, 'offered more: held');
-  s = ceilingStep(s, 2, 2, 1000 + RAISE_HOLD_MS - 1);
+  let s = ceilingStep(NO_CEILING, 1, 1, 2, 0);
+  assert.deepEqual(at(s), { layer: 1, raiseSince: null }, 'the first estimate sets it');
+  s = ceilingStep(s, 0, 0, 2, 100);
+  assert.deepEqual(at(s), { layer: 0, raiseSince: null }, 'lowered at once');
+  s = ceilingStep(s, 2, 2, 2, 1000);
+  assert.deepEqual(at(s), { layer: 0, raiseSince: 1000 }, 'offered more: held');
+  s = ceilingStep(s, 2, 2, 2, 1000 + RAISE_HOLD_MS - 1);
   assert.equal(s.layer, 0);
-  s = ceilingStep(s, 2, 2, 1000 + RAISE_HOLD_MS);
-  assert.deepEqual(s, { layer: 2, raiseSince: null }, 'after the hold: straight to the offer');
+  s = ceilingStep(s, 2, 2, 2, 1000 + RAISE_HOLD_MS);
+  assert.deepEqual(at(s), { layer: 2, raiseSince: null }, 'after the hold: straight to the offer');
 });
 
 test('ceilingStep: a probe that overshoots for less than the hold raises nothing; keep without raise room stays put', () => {
-  let s = { layer: 0, raiseSince: null } as { layer: number | null; raiseSince: number | null };
-  s = ceilingStep(s, 1, 1, 0);
-  s = ceilingStep(s, 1, 1, RAISE_HOLD_MS - 500);
-  s = ceilingStep(s, 0, 0, RAISE_HOLD_MS - 100); // the estimate falls back: the hold starts over
-  s = ceilingStep(s, 1, 1, RAISE_HOLD_MS + 100);
-  assert.deepEqual(s, { layer: 0, raiseSince: RAISE_HOLD_MS + 100 });
+  let s: Ceiling = { ...NO_CEILING, layer: 0 };
+  s = ceilingStep(s, 1, 1, 2, 0);
+  s = ceilingStep(s, 1, 1, 2, RAISE_HOLD_MS - 500);
+  s = ceilingStep(s, 0, 0, 2, RAISE_HOLD_MS - 100); // the estimate falls back: the hold starts over
+  s = ceilingStep(s, 1, 1, 2, RAISE_HOLD_MS + 100);
+  assert.deepEqual(at(s), { layer: 0, raiseSince: RAISE_HOLD_MS + 100 });
   // Room to keep layer 1 but not to climb to it (keep 1, raise 0): nothing moves.
-  assert.deepEqual(ceilingStep({ layer: 0, raiseSince: null }, 1, 0, 0), { layer: 0, raiseSince: null });
-  assert.deepEqual(ceilingStep({ layer: 1, raiseSince: null }, 1, 0, 0), { layer: 1, raiseSince: null });
+  assert.equal(ceilingStep({ ...NO_CEILING, layer: 0 }, 1, 0, 2, 0).layer, 0);
+  assert.equal(ceilingStep({ ...NO_CEILING, layer: 1 }, 1, 0, 2, 0).layer, 1);
+});
+
+test('ceilingStep: held below the tile, one layer more on trial after TRIAL_AFTER_MS; a trial taken back doubles the wait', () => {
+  // The cap came at t=0: layer 0, the tile wants 2, the estimate stays low (keep 0, raise 0).
+  let s = ceilingStep({ ...NO_CEILING, layer: 2 }, 0, 0, 2, 0);
+  assert.equal(s.layer, 0);
+  for (let t = 1000; t < TRIAL_AFTER_MS; t += 1000) s = ceilingStep(s, 0, 0, 2, t);
+  assert.equal(s.layer, 0, 'no trial before TRIAL_AFTER_MS');
+  s = ceilingStep(s, 0, 0, 2, TRIAL_AFTER_MS);
+  assert.equal(s.layer, 1, 'a trial: one layer more, although the estimate says no');
+  // The next estimate cannot carry it: taken back at once, next trial after twice the wait.
+  s = ceilingStep(s, 0, 0, 2, TRIAL_AFTER_MS + 2000);
+  assert.equal(s.layer, 0);
+  assert.equal(s.trialAt, TRIAL_AFTER_MS + 2000 + 2 * TRIAL_AFTER_MS);
+  // Failures double up to TRIAL_MAX_MS.
+  let t = s.trialAt!;
+  for (let i = 0; i < 6; i++) {
+    s = ceilingStep(s, 0, 0, 2, t);
+    assert.equal(s.layer, 1, `trial ${i + 2}`);
+    s = ceilingStep(s, 0, 0, 2, t + 1000);
+    t = s.trialAt!;
+  }
+  assert.equal(s.trialWaitMs, TRIAL_MAX_MS);
+  // A trial that holds (the estimate then carries layer 1) stands, and the next one is at the base wait.
+  s = ceilingStep(s, 0, 0, 2, t);
+  assert.equal(s.layer, 1);
+  s = ceilingStep(s, 1, 1, 2, t + TRIAL_JUDGE_MS + 1);
+  assert.equal(s.layer, 1);
+  // At the layer the tile wants, no trials.
+  assert.equal(ceilingStep({ ...NO_CEILING, layer: 2 }, 2, 2, 2, 10 * TRIAL_MAX_MS).trialAt, null);
+  assert.equal(ceilingStep({ ...NO_CEILING, layer: 0, trialAt: 0 }, 0, 0, 0, 10 * TRIAL_MAX_MS).layer, 0, 'a small tile: never a trial');
+});
+
+test('ceilingStep: lowered long after a raise (the link got worse, not a failed trial): the wait is back to the base', () => {
+  let s = ceilingStep({ ...NO_CEILING, layer: 0, trialWaitMs: TRIAL_MAX_MS }, 2, 2, 2, 0);
+  s = ceilingStep(s, 2, 2, 2, RAISE_HOLD_MS);
+  assert.equal(s.layer, 2);
+  s = ceilingStep(s, 0, 0, 2, RAISE_HOLD_MS + TRIAL_JUDGE_MS + 1);
+  assert.equal(s.trialWaitMs, TRIAL_AFTER_MS);
 });

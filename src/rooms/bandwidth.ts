@@ -6,7 +6,8 @@
  * Why not leave it to mediasoup alone: its consumers climb to a higher layer as soon as a probe says the
  * link might carry it. On a link that cannot, the switch brings a key frame and a burst the link drops,
  * the estimate collapses below even the lowest layer, and the receiver sees nothing for seconds (a
- * 300 kbit/s link froze for 8 s at a time; BENCHMARKS.md, "Adaptive media on shaped links"). So a layer
+ * 300 kbit/s receiver on the network lab froze for up to 8 s at a time before this module; with it,
+ * BENCHMARKS.md "Adaptive media on shaped links" measures gaps under 0.7 s). So a layer
  * is given only when the estimate has room for what that layer measurably costs, with headroom, and
  * has had it for a while; and taken away at once when it has not.
  */
@@ -34,6 +35,15 @@ export const RAISE_HEADROOM = 0.7;
 export const AUDIO_BPS = 48_000;
 /** A layer above the current one is given only once the estimate has had room for it this long. */
 export const RAISE_HOLD_MS = 4000;
+/**
+ * A receiver held below the layer its tile wants gets one layer more on trial after this long, doubling
+ * (up to TRIAL_MAX_MS) each time a trial is taken back within TRIAL_JUDGE_MS. Why: on a link that carries
+ * only the lowest layer, mediasoup's estimate can stay near what is sent (~150-290 kbit/s) long after
+ * the link has recovered (the bench saw 64 s), so waiting for the estimate alone may never climb.
+ */
+export const TRIAL_AFTER_MS = 20_000;
+export const TRIAL_MAX_MS = 160_000;
+export const TRIAL_JUDGE_MS = 10_000;
 
 /**
  * What each layer costs, from the bitrates measured at the producer (0 or missing: not being sent,
@@ -89,17 +99,37 @@ export interface Ceiling {
   layer: number | null;
   /** Since when the allocation has offered more than `layer` without a break. */
   raiseSince: number | null;
+  /** When the last raise (by the estimate or on trial) happened, and when the next trial may come. */
+  raisedAt?: number | null;
+  trialAt?: number | null;
+  /** The wait before the next trial: TRIAL_AFTER_MS, doubled by each trial taken back. */
+  trialWaitMs?: number;
 }
 
+export const NO_CEILING: Ceiling = { layer: null, raiseSince: null, raisedAt: null, trialAt: null, trialWaitMs: TRIAL_AFTER_MS };
+
 /**
- * `keep`: the layer the allocation gives with HEADROOM; `raise`: with RAISE_HEADROOM (never above keep).
- * Lowered at once to `keep`; raised to `raise` only after it has stayed above the current layer for
- * RAISE_HOLD_MS without a break (a probe that overshoots for a moment is not a link).
+ * `keep`: the layer the allocation gives with HEADROOM; `raise`: with RAISE_HEADROOM (never above keep);
+ * `wanted`: what the tile wants. Lowered at once to `keep`; raised to `raise` only after it has stayed
+ * above the current layer for RAISE_HOLD_MS without a break (a probe that overshoots for a moment is not
+ * a link); and, held below `wanted`, raised by one layer on trial now and then (TRIAL_AFTER_MS): the
+ * trial stands if the estimate then carries it, and is lowered at the next estimate if not.
  */
-export function ceilingStep(s: Ceiling, keep: number, raise: number, now: number, holdMs = RAISE_HOLD_MS): Ceiling {
-  if (s.layer === null || keep < s.layer) return { layer: keep, raiseSince: null };
-  if (raise <= s.layer) return { layer: s.layer, raiseSince: null };
-  const since = s.raiseSince ?? now;
-  if (now - since >= holdMs) return { layer: raise, raiseSince: null };
-  return { layer: s.layer, raiseSince: since };
+export function ceilingStep(s: Ceiling, keep: number, raise: number, wanted: number, now: number, holdMs = RAISE_HOLD_MS): Ceiling {
+  const wait = s.trialWaitMs ?? TRIAL_AFTER_MS;
+  if (s.layer === null) return { layer: keep, raiseSince: null, raisedAt: null, trialAt: keep < wanted ? now + wait : null, trialWaitMs: wait };
+  if (keep < s.layer) {
+    // Taken back soon after a raise: that raise (a trial, or an estimate that overshot) failed.
+    const failed = s.raisedAt != null && now - s.raisedAt < TRIAL_JUDGE_MS;
+    const nextWait = failed ? Math.min(wait * 2, TRIAL_MAX_MS) : TRIAL_AFTER_MS;
+    return { layer: keep, raiseSince: null, raisedAt: null, trialAt: keep < wanted ? now + nextWait : null, trialWaitMs: nextWait };
+  }
+  const trialAt = s.layer < wanted ? (s.trialAt ?? now + wait) : null;
+  if (raise > s.layer) {
+    const since = s.raiseSince ?? now;
+    if (now - since >= holdMs) return { layer: raise, raiseSince: null, raisedAt: now, trialAt: raise < wanted ? now + wait : null, trialWaitMs: wait };
+    return { ...s, raiseSince: since, trialAt };
+  }
+  if (trialAt !== null && now >= trialAt) return { layer: s.layer + 1, raiseSince: null, raisedAt: now, trialAt: s.layer + 1 < wanted ? now + wait : null, trialWaitMs: wait };
+  return { ...s, raiseSince: null, trialAt };
 }

@@ -223,7 +223,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         // mediasoup's transport-cc estimate of this receiver's link, for the layer allocation.
         transport.on('trace', (t) => {
           const bps = t.type === 'bwe' ? (t.info as { availableBitrate?: unknown }).availableBitrate : undefined;
-          if (typeof bps === 'number' && bps > 0) adaptive.onEstimate(peer, bps);
+          if (typeof bps === 'number' && bps > 0) adaptive.onEstimate(peer, transport, bps);
         });
         await transport.enableTraceEvent(['bwe']).catch(() => {});
       }
