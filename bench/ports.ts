@@ -25,6 +25,7 @@ import { fmt, median, percentile, type Row, type Section, type SectionOptions, t
 import { ForwardingRig, type WindowResult } from './load/rtp-rig.ts';
 import { LightPeer, MediaPeer, peerAddress, type PeerTimes } from './load/peers.ts';
 import { CpuWindow, loadText, sumDrops, udpDropsByPort } from './load/proc.ts';
+import { since, workerPid } from './load/daemon-scenario.ts';
 import { KEY_FRAME_REQUEST_DELAY_MS } from '../src/rooms/media.ts';
 
 const LOSS_LIMIT = 0.01;
@@ -269,15 +270,7 @@ interface Joins {
   loadStart: string;
 }
 
-const since = (t: PeerTimes, k: keyof PeerTimes) => (typeof t[k] === 'number' ? (t[k] as number) - t.start : undefined);
 const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined);
-
-async function workerPid(d: RunningDaemon): Promise<number> {
-  const r = await d.admin('GET', '/v1/status');
-  const pid = r.body?.workers?.[0]?.pid;
-  if (typeof pid !== 'number') throw new Error(`no worker pid in /v1/status: ${JSON.stringify(r.body)}`);
-  return pid;
-}
 
 async function lightBurst(d: RunningDaemon, mode: ModeId, room: string, n: number, warm: boolean): Promise<Burst> {
   const pids = [d.proc.pid!, await workerPid(d)];

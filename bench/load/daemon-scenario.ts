@@ -82,9 +82,11 @@ function stats(xs: (number | undefined)[]): LatencyStats {
   return { n: ok.length, failed: xs.length - ok.length, p50: percentile(ok, 50), p99: percentile(ok, 99), max: ok.length ? Math.max(...ok) : NaN };
 }
 
-const since = (t: PeerTimes, k: keyof PeerTimes) => (typeof t[k] === 'number' ? (t[k] as number) - t.start : undefined);
+/** Milliseconds from a peer's start to one of its milestones (undefined when it never got there). */
+export const since = (t: PeerTimes, k: keyof PeerTimes) => (typeof t[k] === 'number' ? (t[k] as number) - t.start : undefined);
 
-async function workerPid(d: RunningDaemon): Promise<number> {
+/** The pid of the daemon's first mediasoup worker. */
+export async function workerPid(d: RunningDaemon): Promise<number> {
   const r = await d.admin('GET', '/v1/status');
   const pid = r.body?.workers?.[0]?.pid;
   if (typeof pid !== 'number') throw new Error(`no worker pid in /v1/status: ${JSON.stringify(r.body)}`);
