@@ -213,6 +213,11 @@ function runNode(script: string, args: string[], opts: { env?: Record<string, st
       // Let the pipes drain.
       setImmediate(() => resolvePromise({ code, stdout: io.out(), stderr: io.err() }));
     });
+    // A command that exits at once (a usage error) may close its stdin before we write to it: EPIPE
+    // then says nothing about the command, and must not fail the test as an unhandled error.
+    proc.stdin!.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') reject(e);
+    });
     proc.stdin!.end(opts.input ?? '');
   });
 }
