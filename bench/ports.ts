@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanup, freeMediaPort, startConfd, type RunningDaemon } from '../test/helpers/daemon.ts';
 import { fmt, median, percentile, type Row, type Section, type SectionOptions, type SectionResult } from './lib.ts';
 import { ForwardingRig, type WindowResult } from './load/rtp-rig.ts';
-import { LightPeer, MediaPeer, peerAddress, type PeerTimes } from './load/peers.ts';
+import { joinAtOnce, LightPeer, MediaPeer, peerAddress, type PeerTimes } from './load/peers.ts';
 import { CpuWindow, loadText, sumDrops, udpDropsByPort } from './load/proc.ts';
 import { since, workerPid } from './load/daemon-scenario.ts';
 import { KEY_FRAME_REQUEST_DELAY_MS } from '../src/rooms/media.ts';
@@ -308,18 +308,8 @@ async function mediaBurst(d: RunningDaemon, mode: ModeId, room: string, n: numbe
   await pub.join(d.http, { room, peerId: 'publisher', produce: ['audio', 'video'], localAddress: peerAddress(999) });
   await sleep(300);
   const peers = Array.from({ length: n }, () => new MediaPeer());
-  let withMedia = 0;
-  const poll = setInterval(() => {
-    const now = performance.now();
-    withMedia = 0;
-    for (const p of peers) if (p.pollMedia(now)) withMedia++;
-  }, 5);
   const cpu = new CpuWindow([...pids, process.pid]);
-  const results = await Promise.allSettled(peers.map((p, i) => p.join(d.http, { room, consume: true, expectConsumers: 2, localAddress: peerAddress(i) })));
-  const failed = results.filter((r) => r.status === 'rejected').length;
-  const deadline = performance.now() + 15_000;
-  while (withMedia < n - failed && performance.now() < deadline) await sleep(20);
-  clearInterval(poll);
+  const joined = await joinAtOnce(peers, (p, i) => p.join(d.http, { room, consume: true, expectConsumers: 2, localAddress: peerAddress(i) }), 15_000);
   const c = cpu.end();
   await Promise.all([...peers, pub].map((p) => p.close().catch(() => {})));
   await sleep(1000);
@@ -330,8 +320,8 @@ async function mediaBurst(d: RunningDaemon, mode: ModeId, room: string, n: numbe
     n,
     done: defined(peers.map((p) => since(p.times, 'firstConsumer'))),
     firstRtp: defined(peers.map((p) => since(p.times, 'firstRtp'))),
-    failed,
-    withMedia,
+    failed: joined.failed.length,
+    withMedia: joined.withMedia,
     cpuMs: { node: ms(c.cores[0]!), worker: ms(c.cores[1]!), bench: ms(c.cores[2]!), others: ms(c.others) },
   };
 }

@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { hashPassword } from '../../src/auth/passwords.ts';
 import { cleanup, startConfd, type RunningDaemon } from '../../test/helpers/daemon.ts';
 import { percentile } from '../lib.ts';
-import { LightPeer, MediaPeer, peerAddress, type PeerTimes } from './peers.ts';
+import { joinAtOnce, LightPeer, MediaPeer, peerAddress, type PeerTimes } from './peers.ts';
 import { CpuWindow, processRss } from './proc.ts';
 
 export const DAEMON_PORT_RANGE: [number, number] = [47000, 47999];
@@ -191,19 +191,9 @@ async function mediaWave(base: string, pids: Pids, room: string, n: number, offs
   log(`media: ${n} werift peers at once`);
   const cpu = new CpuWindow([pids.node, pids.worker, process.pid]);
   const t0 = performance.now();
-  let withMedia = 0;
-  const poll = setInterval(() => {
-    const now = performance.now();
-    withMedia = 0;
-    for (const p of peers) if (p.pollMedia(now)) withMedia++;
-  }, 5);
-  const results = await Promise.allSettled(peers.map((p, i) => p.join(base, { room, consume: true, expectConsumers: 2, localAddress: peerAddress(offset + i) })));
-  const failed = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
-  if (failed.length > 0) log(`media: ${failed.length} peers failed to join: ${String(failed[0]!.reason)}`);
-  const deadline = performance.now() + o.mediaTimeoutMs;
-  while (withMedia < n - failed.length && performance.now() < deadline) await sleep(20);
-  clearInterval(poll);
+  const { failed, withMedia } = await joinAtOnce(peers, (p, i) => p.join(base, { room, consume: true, expectConsumers: 2, localAddress: peerAddress(offset + i) }), o.mediaTimeoutMs);
   const c = cpu.end();
+  if (failed.length > 0) log(`media: ${failed.length} peers failed to join: ${String(failed[0]!.reason)}`);
   const wallMs = Math.max(...peers.map((p) => p.times.allConsumers ?? 0)) - t0;
   if (withMedia < n) log(`media: ${withMedia}/${n} peers have media on every consumer`);
   log(`media: steady state with ${n} subscribers`);

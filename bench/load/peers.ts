@@ -13,6 +13,7 @@
  * source addresses (127.0.1.x) with `localAddress`, as distinct participants would have.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { SfuClient, randomSession, wsUrl, type Kind } from '../../test/helpers/sfu-client.ts';
 
@@ -222,5 +223,31 @@ export class MediaPeer {
 
   async close(): Promise<void> {
     await this.client?.close();
+  }
+}
+
+/**
+ * Joins `peers` all at once while polling their media every 5 ms (which times each one's first RTP),
+ * then waits until every peer that joined has media on all its consumers, or `timeoutMs`.
+ */
+export async function joinAtOnce(
+  peers: readonly MediaPeer[],
+  join: (p: MediaPeer, i: number) => Promise<void>,
+  timeoutMs: number,
+): Promise<{ failed: PromiseRejectedResult[]; withMedia: number }> {
+  let withMedia = 0;
+  const poll = setInterval(() => {
+    const now = performance.now();
+    withMedia = 0;
+    for (const p of peers) if (p.pollMedia(now)) withMedia++;
+  }, 5);
+  try {
+    const results = await Promise.allSettled(peers.map(join));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const deadline = performance.now() + timeoutMs;
+    while (withMedia < peers.length - failed.length && performance.now() < deadline) await sleep(20);
+    return { failed, withMedia };
+  } finally {
+    clearInterval(poll);
   }
 }
