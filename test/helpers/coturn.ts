@@ -9,12 +9,10 @@
  *   await turn.stop();
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ROOT, tempDir } from './daemon.ts';
+import { canBind, ROOT, tempDir } from './daemon.ts';
 import { binding } from './turn-client.ts';
 
 export const RECIPE = join(ROOT, 'config/coturn/turnserver.conf');
@@ -95,25 +93,6 @@ export function requireTurnserver(): void {
   }
 }
 
-async function tcpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-async function udpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => {
-      s.close();
-      resolve(false);
-    });
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
 /**
  * Ports above Linux's ephemeral range (32768-60999: no outgoing socket takes one between the check and
  * the bind) and away from the 20000-32767 that test/helpers/daemon.ts gives mediasoup: the listening
@@ -122,7 +101,7 @@ async function udpFree(port: number): Promise<boolean> {
 async function freePort(): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const p = randomInt(61_000, 62_000);
-    if ((await tcpFree(p)) && (await udpFree(p))) return p;
+    if (await canBind(p, '127.0.0.1')) return p;
   }
   throw new Error('no free loopback port for turnserver in 61000-61999');
 }

@@ -85,7 +85,8 @@ export function parseLogLines(text: string): any[] {
     });
 }
 
-function canBind(port: number, ip: string): Promise<boolean> {
+/** Whether `port` is free for both TCP and UDP on `ip`. */
+export function canBind(port: number, ip: string): Promise<boolean> {
   const tcp = new Promise<boolean>((done) => {
     const srv = createNetServer();
     srv.once('error', () => done(false));

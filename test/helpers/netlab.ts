@@ -48,6 +48,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { CHROMIUM, launchChromium } from './browser.ts';
+import { pidAlive } from './wait.ts';
 
 const run = promisify(execFile);
 
@@ -133,15 +134,6 @@ function requirements(): { ip: string; tc: string } {
   return { ip, tc };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function quiet(cmd: string, args: string[]): void {
   try {
     execFileSync(cmd, args, { stdio: 'ignore' });
@@ -155,7 +147,7 @@ function sweepStale(ip: string): void {
   const nsList = execFileSync(ip, ['netns', 'list'], { encoding: 'utf8' });
   for (const line of nsList.split('\n')) {
     const m = /^(confd-(\d+)-\d+)\b/.exec(line);
-    if (m && !alive(Number(m[2]))) {
+    if (m && !pidAlive(Number(m[2]))) {
       quiet(ip, ['netns', 'del', m[1]!]);
     }
   }
@@ -163,7 +155,7 @@ function sweepStale(ip: string): void {
   for (const line of links.split('\n')) {
     const name = /^\d+: (cfbr\d+)[:@]/.exec(line)?.[1];
     const pid = Number(/alias confd-netlab pid=(\d+)/.exec(line)?.[1] ?? NaN);
-    if (!name || !Number.isFinite(pid) || alive(pid)) continue;
+    if (!name || !Number.isFinite(pid) || pidAlive(pid)) continue;
     const ports = execFileSync(ip, ['-o', 'link', 'show', 'master', name], { encoding: 'utf8' });
     for (const p of ports.split('\n')) {
       const port = /^\d+: ([^:@]+)[:@]/.exec(p)?.[1];

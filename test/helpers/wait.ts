@@ -10,11 +10,12 @@ export async function until(pred: () => boolean | Promise<boolean>, what: string
   }
 }
 
+/** Whether a process exists (EPERM: it does, it just is not ours to signal). */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
