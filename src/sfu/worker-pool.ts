@@ -9,8 +9,7 @@ export interface PooledWorker {
   readonly worker: types.Worker;
   /** This worker's share of mediasoup.portRange, so workers never race for the same port (per-transport mode). */
   readonly portRange: { min: number; max: number };
-  /** Single-port mode: the worker's WebRtcServer on UDP and TCP `port`, which every transport of it uses. */
-  readonly webRtcServer: types.WebRtcServer | null;
+  /** Single-port mode: the UDP and TCP port of the worker's WebRtcServer, which every transport of it uses. */
   readonly port: number | null;
   /** How many transports the worker may hold: its port share, or a bound on memory in single-port mode. */
   readonly transportCapacity: number;
@@ -72,12 +71,17 @@ export const SINGLE_PORT_SOCKET_BUFFER = 4 * 1024 * 1024;
 
 export const workerCount = (workers: number | 'auto'): number => (workers === 'auto' ? availableParallelism() : workers);
 
+/** Where one socket listens: the media address (and the one announced), on a port or a range. */
+const listenInfo = (media: MediaListen, protocol: 'udp' | 'tcp', at: { port: number } | { portRange: { min: number; max: number } }) => ({
+  protocol,
+  ip: media.ip,
+  ...(media.announcedAddress ? { announcedAddress: media.announcedAddress } : {}),
+  ...at,
+});
+
 async function listenOnePort(worker: types.Worker, media: MediaListen, port: number): Promise<types.WebRtcServer> {
   const on = (protocol: 'udp' | 'tcp') => ({
-    protocol,
-    ip: media.ip,
-    port,
-    ...(media.announcedAddress ? { announcedAddress: media.announcedAddress } : {}),
+    ...listenInfo(media, protocol, { port }),
     // Every peer of the worker shares this one UDP socket: the kernel's default buffer (~208 KiB, a few
     // hundred packets) drops under a burst the per-transport sockets would have spread (BENCHMARKS.md,
     // "Single-port media"). The kernel caps it at net.core.rmem_max / wmem_max (README, deploying).
@@ -119,21 +123,15 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
       }
     }
     const range = ranges[index]!;
-    const listenInfo = (protocol: 'udp' | 'tcp') => ({
-      protocol,
-      ip: media.ip,
-      ...(media.announcedAddress ? { announcedAddress: media.announcedAddress } : {}),
-      portRange: range,
-    });
+    const inRange = (protocol: 'udp' | 'tcp') => listenInfo(media, protocol, { portRange: range });
     const pooled: PooledWorker = {
       listenOptions: (forceTcp) =>
         webRtcServer
           ? { webRtcServer, enableUdp: !forceTcp, enableTcp: true, preferUdp: true }
-          : { listenInfos: forceTcp ? [listenInfo('tcp')] : [listenInfo('udp'), listenInfo('tcp')], enableUdp: !forceTcp, enableTcp: true, preferUdp: true },
+          : { listenInfos: forceTcp ? [inRange('tcp')] : [inRange('udp'), inRange('tcp')], enableUdp: !forceTcp, enableTcp: true, preferUdp: true },
       index,
       worker,
       portRange: range,
-      webRtcServer,
       port,
       transportCapacity: port === null ? range.max - range.min + 1 : TRANSPORTS_PER_WORKER,
       routers: 0,
