@@ -71,6 +71,8 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
   const { log } = ctx;
   const adaptive = new Map<string, Adaptive>();
   const dynacast = new Map<string, Dynacast>();
+  /** Every sender keeps all its layers, whoever watches (keepAllLayers: a recording). */
+  let allLayers = false;
   /** Spatial layers of this room's video producers, from the encodings their clients sent (see layerSizes). */
   const producerLayers = new Map<string, LayerSize[]>();
   const layersOf = (producer: types.Producer): LayerSize[] =>
@@ -105,10 +107,6 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
   }
 
   /**
-   * A new transport-cc estimate for `peer`'s receiving transport: shares it among its video consumers
-   * (bandwidth.ts) and moves their ceilings, down at once, up after a hold.
-   */
-  /**
    * A trial raise (bandwidth.ts) is a probe: for TRIAL_PROBE_MS the link is made to carry what the new
    * ceilings cost (mediasoup's min outgoing bitrate), so that the estimate learns whether it can; then
    * the estimate is free again and the next one keeps or takes back the trial.
@@ -125,6 +123,10 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
     probing.set(peer, t);
   }
 
+  /**
+   * A new transport-cc estimate for `peer`'s receiving transport: shares it among its video consumers
+   * (bandwidth.ts) and moves their ceilings, down at once, up after a hold or on trial.
+   */
   function onEstimate(peer: Peer, transport: types.Transport, availableBps: number): void {
     estimates.set(peer, availableBps);
     const mine = [...peer.consumers.values()].map((c) => adaptive.get(c.id)).filter((a): a is Adaptive => a !== undefined && !a.consumer.closed);
@@ -256,7 +258,6 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
     });
   }
 
-  let allLayers = false;
   function keepAllLayers(on: boolean): void {
     if (on === allLayers) return;
     allLayers = on;

@@ -58,10 +58,8 @@ export interface MediaContext {
   routers: () => RouterSet | null;
   /** Joined peers other than `peer`. */
   others: (peer: Peer) => Peer[];
-  /** Told of every new audio producer (active speaker detection). */
-  onAudioProducer: (peer: Peer, producer: types.Producer) => void;
-  /** Told of every new producer (recording). */
-  onProducer?: (peer: Peer, producer: types.Producer) => void;
+  /** Told of every new producer (active speaker detection, recording). */
+  onProducer: (peer: Peer, producer: types.Producer) => void;
   warnOnce: (peer: Peer, what: string, fields: Record<string, unknown>) => void;
 }
 
@@ -69,12 +67,11 @@ export interface RoomMedia {
   handlers: { [M in MediaMethod]: (peer: Peer, data: ClientRequestData<M>) => Promise<unknown> };
   /** Offers `producer` of `from` to `to` (a consumer, piped over when they are on different routers). */
   consume(to: Peer, from: Peer, producer: types.Producer): Promise<void>;
-  /** The peer's video consumers (layers, pauses) and its simulcast producers' dynacast layer, for the admin view. */
   /** While true, dynacast keeps every layer of every sender on (e.g. while the room is recorded). */
   keepAllLayers(on: boolean): void;
+  /** The peer's video consumers (layers, pauses) and its simulcast producers' dynacast layer, for the admin view. */
   describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[]; receiveEstimateBps: number | null };
 }
-
 
 export function createRoomMedia(ctx: MediaContext): RoomMedia {
   const { log } = ctx;
@@ -286,8 +283,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         adaptive.addVideoProducer(peer, producer, Array.isArray(sent) ? sent : [], d.appData ?? {});
       }
       producer.on('score', (score) => peer.channel.notify('producerScore', { producerId: producer.id, score }));
-      if (producer.kind === 'audio') ctx.onAudioProducer(peer, producer);
-      ctx.onProducer?.(peer, producer);
+      ctx.onProducer(peer, producer);
       for (const other of ctx.others(peer)) void consume(other, peer, producer);
       return { id: producer.id };
     },

@@ -150,6 +150,8 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   const inLobby = () => [...waiting].filter((w) => w.lobby);
   const lobbyEntry = (w: Waiter): LobbyEntry => ({ peerId: w.entrant.peerId, displayName: w.entrant.displayName, since: w.since });
   const lobbyState = (): LobbyState => ({ enabled: lobbyOn, waiting: inLobby().map(lobbyEntry) });
+  /** The lobby's guests a host or the admin named (one, or all); null when the one named is not there. */
+  const pickFromLobby = (target: LobbyTarget) => lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
 
   /** Tells the hosts in the room what the lobby is now, if that changed since they were last told. */
   function lobbyChanged(): void {
@@ -196,8 +198,10 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     routers: () => routers,
     others,
     warnOnce,
-    onAudioProducer: (peer, producer) => void addToSpeaker(peer, producer),
-    onProducer: (peer, producer) => recording.producerAdded(peer, producer),
+    onProducer: (peer, producer) => {
+      if (producer.kind === 'audio') void addToSpeaker(peer, producer);
+      recording.producerAdded(peer, producer);
+    },
   });
 
   /** The peer whose producer this is (a pipe producer has the same id), or null. */
@@ -694,7 +698,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     },
 
     lobbyAdmit(target, by) {
-      const picked = lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
+      const picked = pickFromLobby(target);
       if (!picked) return null;
       for (const { w } of picked) {
         w.letIn = true;
@@ -708,7 +712,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     },
 
     lobbyDeny(target, by) {
-      const picked = lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
+      const picked = pickFromLobby(target);
       if (!picked) return null;
       for (const { w } of picked) {
         refuseWaiter(w, CLOSE_CODES.lobbyDenied, USER_MESSAGES.lobbyDenied);
