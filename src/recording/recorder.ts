@@ -14,7 +14,7 @@
 import { stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { types } from 'mediasoup';
-import { ConfdError } from '../errors.ts';
+import { ConfdError, isConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AuditDetails } from '../store/audit.ts';
 import type { RecordableParticipant, RecordingTap } from '../rooms/recording.ts';
@@ -452,8 +452,4 @@ export function createRecorder(deps: RecorderDeps): Recorder {
       if (diskTimer) clearInterval(diskTimer);
     },
   };
-}
-
-function isConfdError(e: unknown): e is ConfdError {
-  return e instanceof ConfdError;
 }
