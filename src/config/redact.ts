@@ -8,6 +8,19 @@ export function redactConfig(cfg: Config): Config {
   if (copy.jwt.secret !== null) copy.jwt.secret = REDACTED;
   if (copy.api.keySecret !== null) copy.api.keySecret = REDACTED;
   if (copy.turn.secret !== null) copy.turn.secret = REDACTED;
+  if (copy.cluster.redis !== null) copy.cluster.redis = redactUrlPassword(copy.cluster.redis);
   copy.host.users = copy.host.users.map((u) => ({ ...u, password: REDACTED }));
   return copy;
+}
+
+/** The URL with its password (and user) replaced, for logs and `confd check-config`. */
+export function redactUrlPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password && !u.username) return url;
+    if (u.password) u.password = REDACTED;
+    return u.toString();
+  } catch {
+    return REDACTED;
+  }
 }

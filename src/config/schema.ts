@@ -130,6 +130,22 @@ export const fileConfigSchema = z.strictObject({
     /** Whether a room's lobby is on when the room is made (README, "Lobby"); hosts and confctl turn it on or off per room. */
     lobby: z.boolean({ error: 'must be true or false' }),
   }),
+  cluster: z.strictObject({
+    /** redis:// or rediss:// URL of the Redis that nodes share (README, "Running a cluster"); null: a single node on lowdb. */
+    redis: z
+      .string()
+      .refine((s) => {
+        try {
+          const u = new URL(s);
+          return (u.protocol === 'redis:' || u.protocol === 'rediss:') && !!u.hostname && !u.hash;
+        } catch {
+          return false;
+        }
+      }, { error: 'must be a redis:// or rediss:// URL, e.g. redis://10.0.0.5:6379 or rediss://:password@redis.example.org:6380' })
+      .nullable(),
+    /** This node's name in the cluster (confctl cluster); null: <hostname>-<HTTP port>. */
+    nodeId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: 'must be 1-63 characters: letters, digits, _ . - (starting with a letter or digit)' }).nullable(),
+  }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) }),
 });
 

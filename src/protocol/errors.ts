@@ -40,6 +40,8 @@ export const ERRORS = {
   busy: { http: 503 },
   /** No media port or transport left on the server: try again later. */
   unavailable: { http: 503 },
+  /** Cluster mode: the shared Redis cannot be reached right now; rooms already open go on. */
+  cluster_unavailable: { http: 503, close: 4503 },
   // The disk is full or read-only: the daemon's problem, not the request's, and it may pass.
   data_dir_unusable: { http: 503 },
   // Startup errors: no request causes them, but they are codes of ConfdError like the rest.

@@ -1,11 +1,11 @@
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Low } from 'lowdb';
 import { ConfdError } from '../errors.ts';
 import { counters } from '../metrics.ts';
 import { mergedTrail, pushEvent, splitLegacyNoise, type AuditDetails } from './audit.ts';
 import { DurableJsonFile } from './durable-json-file.ts';
 import { normaliseIp } from './ips.ts';
+import { copyForChange } from './delta.ts';
 import { emptyStore, storeDataSchema, type AuditEvent, type StoreData } from './schema.ts';
 
 export const DB_FILE_NAME = 'confd.db.json';
@@ -37,7 +37,13 @@ export interface Store {
   recordNoise(type: string, actor: string, details?: AuditDetails, now?: Date): void;
   /** The newest `limit` audit events, both rings and unwritten noise merged, oldest first. */
   auditTrail(limit: number): AuditEvent[];
-  /** Writes pending noise, then waits for pending writes. */
+  /**
+   * Cluster: brings `data` up to the newest shared state before a decision that must see every
+   * node's changes (a login, a join); throws ConfdError('cluster_unavailable') when Redis cannot be
+   * reached. A single node: resolves at once.
+   */
+  sync(what: string): Promise<void>;
+  /** Writes pending noise, then waits for pending writes; closes the backend. */
   close(): Promise<void>;
   readonly path: string;
 }
@@ -48,42 +54,31 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** Opens (or creates) the database in `dataDir`. The daemon is its only writer. */
-export async function openStore(dataDir: string): Promise<Store> {
-  const path = join(dataDir, DB_FILE_NAME);
-  const adapter = new DurableJsonFile<StoreData>(path);
-  const db = new Low<StoreData>(adapter, emptyStore());
+/**
+ * Where the state lives: a file (lowdb, one node) or Redis (a cluster). The store's queue, batching
+ * and noise coalescing (createStore) are the same over both.
+ */
+export interface StoreBackend {
+  /** The newest state this node knows. */
+  current(): StoreData;
+  /**
+   * Makes `next` (built from `base`, an earlier current()) the state, durably. 'stale' when another
+   * node wrote since `base`: nothing was written; catch up and build `next` again. Throws a
+   * ConfdError when the write failed (nothing changed).
+   */
+  commit(base: StoreData, next: StoreData): Promise<'ok' | 'stale'>;
+  /** Brings current() up to the shared state (a no-op on a single node); throws when it cannot. */
+  sync(what: string): Promise<void>;
+  close(): Promise<void>;
+  /** The file, or the Redis, for messages. */
+  readonly path: string;
+}
 
-  // Temp files are left only by a write interrupted before its rename: the real file is intact.
-  for (const name of await readdir(dataDir)) {
-    if (name.startsWith(`.${DB_FILE_NAME}.`) && name.endsWith('.tmp')) await unlink(join(dataDir, name)).catch(() => {});
-  }
+/** Attempts at one batch when other nodes keep writing in between: past this, the batch is refused. */
+const MAX_STALE_RETRIES = 20;
 
-  let raw: StoreData | null;
-  try {
-    raw = await adapter.read();
-  } catch (e) {
-    throw new ConfdError(
-      'data_dir_unusable',
-      `database ${path} is unreadable (${(e as Error).message}); restore it from a backup or move it aside to start empty`,
-    );
-  }
-  if (raw === null) {
-    db.data = emptyStore();
-    await db.write();
-  } else {
-    const parsed = storeDataSchema.safeParse(raw);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      throw new ConfdError(
-        'data_dir_unusable',
-        `database ${path} does not have the expected shape (${first?.path.join('.') ?? ''}: ${first?.message ?? ''}); restore it from a backup or move it aside to start empty`,
-      );
-    }
-    db.data = parsed.data;
-    migrate(db.data);
-  }
-
+/** The Store over a backend: queued changes, committed in batches, login noise coalesced. */
+export function createStore(backend: StoreBackend): Store {
   let queue: Pending[] = [];
   let writing: Promise<void> | null = null;
 
@@ -97,49 +92,72 @@ export async function openStore(dataDir: string): Promise<Store> {
     return events;
   };
 
-  /** Moves the pending noise into `data` (the copy about to be written). */
-  function drainNoise(data: StoreData): void {
-    if (noise.size === 0 && droppedNoise === 0) return;
-    for (const e of pendingNoise()) pushEvent(data, e);
+  /** Takes the pending noise, to be written with the batch being committed. */
+  function takeNoise(): AuditEvent[] {
+    if (noise.size === 0 && droppedNoise === 0) return [];
+    const events = pendingNoise();
     noise.clear();
     droppedNoise = 0;
     if (noiseTimer) clearTimeout(noiseTimer);
     noiseTimer = null;
+    return events;
+  }
+
+  /**
+   * Applies the live changes of a batch to a copy of `base`. A change that throws may have
+   * half-mutated the copy: then the copy is made again and the changes that succeeded are re-applied
+   * (they are deterministic), so the common path never pays a copy per change.
+   */
+  function build(base: StoreData, live: Pending[]): { next: StoreData; applied: { p: Pending; value: unknown }[] } {
+    let next = copyForChange(base);
+    const applied: { p: Pending; value: unknown }[] = [];
+    for (const p of live) {
+      try {
+        applied.push({ p, value: p.change(next) });
+      } catch (e) {
+        p.reject(e);
+        next = copyForChange(base);
+        for (const a of applied) a.value = a.p.change(next);
+      }
+    }
+    return { next, applied };
+  }
+
+  async function commitBatch(batch: Pending[]): Promise<void> {
+    // Noise rides along with a real change for free. If the write fails it is lost: it is noise.
+    const noiseEvents = takeNoise();
+    let live = batch;
+    for (let attempt = 0; ; attempt++) {
+      const base = backend.current();
+      const { next, applied } = build(base, live);
+      if (applied.length === 0) return;
+      for (const e of noiseEvents) pushEvent(next, e);
+      let result: 'ok' | 'stale';
+      try {
+        result = await backend.commit(base, next);
+        if (result === 'stale') {
+          if (attempt >= MAX_STALE_RETRIES) throw new ConfdError('busy', 'the cluster state kept changing under this change; try again');
+          // Another node wrote first: take its changes, then decide each change again on top of them.
+          await backend.sync('save a change');
+        }
+      } catch (e) {
+        for (const { p } of applied) p.reject(e);
+        return;
+      }
+      if (result === 'ok') {
+        counters.dbWrites++;
+        for (const { p, value } of applied) p.resolve(value);
+        return;
+      }
+      live = applied.map((a) => a.p);
+    }
   }
 
   async function flush(): Promise<void> {
     while (queue.length > 0) {
       const batch = queue;
       queue = [];
-      // One copy per batch. A change that throws may have half-mutated the copy: then the copy is
-      // made again and the changes that succeeded are re-applied (they are deterministic), so the
-      // common path never pays a copy per change.
-      let next = structuredClone(db.data);
-      const applied: { p: Pending; value: unknown }[] = [];
-      for (const p of batch) {
-        try {
-          applied.push({ p, value: p.change(next) });
-        } catch (e) {
-          p.reject(e);
-          next = structuredClone(db.data);
-          for (const a of applied) a.value = a.p.change(next);
-        }
-      }
-      if (applied.length === 0) continue;
-      // Noise rides along with a real change for free. If this write fails it is lost: it is noise.
-      drainNoise(next);
-      try {
-        await adapter.write(next);
-        counters.dbWrites++;
-        db.data = next;
-        for (const { p, value } of applied) p.resolve(value);
-      } catch (e) {
-        const err = new ConfdError(
-          'data_dir_unusable',
-          `could not save the database ${path}: ${(e as Error).message}; nothing was changed (check free space and permissions of the data dir)`,
-        );
-        for (const { p } of applied) p.reject(err);
-      }
+      await commitBatch(batch);
     }
   }
 
@@ -159,11 +177,12 @@ export async function openStore(dataDir: string): Promise<Store> {
   }
 
   return {
-    path,
+    path: backend.path,
     get data() {
-      return db.data;
+      return backend.current();
     },
     mutate,
+    sync: (what) => backend.sync(what),
     recordNoise(type, actor, details = {}, now = new Date()) {
       const key = JSON.stringify([type, actor, details]);
       const seen = noise.get(key);
@@ -183,15 +202,74 @@ export async function openStore(dataDir: string): Promise<Store> {
       noiseTimer.unref();
     },
     auditTrail(limit) {
-      return mergedTrail(db.data, pendingNoise(), limit);
+      return mergedTrail(backend.current(), pendingNoise(), limit);
     },
     async close() {
       if (noise.size > 0 || droppedNoise > 0) await mutate(() => undefined).catch(() => {});
       if (noiseTimer) clearTimeout(noiseTimer);
       noiseTimer = null;
       while (writing) await writing;
+      await backend.close();
     },
   };
+}
+
+/** Opens (or creates) the database in `dataDir`. The daemon is its only writer. */
+export async function openStore(dataDir: string): Promise<Store> {
+  const path = join(dataDir, DB_FILE_NAME);
+  const adapter = new DurableJsonFile<StoreData>(path);
+
+  // Temp files are left only by a write interrupted before its rename: the real file is intact.
+  for (const name of await readdir(dataDir)) {
+    if (name.startsWith(`.${DB_FILE_NAME}.`) && name.endsWith('.tmp')) await unlink(join(dataDir, name)).catch(() => {});
+  }
+
+  let raw: StoreData | null;
+  try {
+    raw = await adapter.read();
+  } catch (e) {
+    throw new ConfdError(
+      'data_dir_unusable',
+      `database ${path} is unreadable (${(e as Error).message}); restore it from a backup or move it aside to start empty`,
+    );
+  }
+  let data: StoreData;
+  if (raw === null) {
+    data = emptyStore();
+    await adapter.write(data);
+  } else {
+    const parsed = storeDataSchema.safeParse(raw);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new ConfdError(
+        'data_dir_unusable',
+        `database ${path} does not have the expected shape (${first?.path.join('.') ?? ''}: ${first?.message ?? ''}); restore it from a backup or move it aside to start empty`,
+      );
+    }
+    data = parsed.data;
+    migrate(data);
+    // A restart ends every host session on a single node: hosts log in again.
+    data.sessions = [];
+  }
+
+  return createStore({
+    path,
+    current: () => data,
+    async commit(_base, next) {
+      try {
+        await adapter.write(next);
+      } catch (e) {
+        throw new ConfdError(
+          'data_dir_unusable',
+          `could not save the database ${path}: ${(e as Error).message}; nothing was changed (check free space and permissions of the data dir)`,
+        );
+      }
+      data = next;
+      return 'ok';
+    },
+    sync: async () => {},
+    close: async () => {},
+  });
 }
 
 /**

@@ -28,6 +28,20 @@ export const tokenRecordSchema = z.object({
   revokedAt: z.string().nullable(),
 });
 
+/**
+ * A host session made by a login. The token went to the browser; only its SHA-256 is kept. A single
+ * node drops them when it starts (a restart ends every session); a cluster keeps them in Redis, so a
+ * host logged in through one node is a host on every node.
+ */
+export const hostSessionSchema = z.object({
+  id: z.string(),
+  hash: z.string(),
+  user: z.string(),
+  ip: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+});
+
 export const auditEventSchema = z.looseObject({
   at: z.string(),
   type: z.string(),
@@ -46,12 +60,14 @@ export const storeDataSchema = z.object({
    * events above. Absent in databases written before it existed: read as empty.
    */
   auditNoise: z.array(auditEventSchema).default([]),
+  sessions: z.array(hostSessionSchema).default([]),
 });
 
 export type StoredUser = z.infer<typeof storedUserSchema>;
 export type AuthorisedIp = z.infer<typeof authorisedIpSchema>;
 export type TokenRecord = z.infer<typeof tokenRecordSchema>;
+export type StoredSession = z.infer<typeof hostSessionSchema>;
 export type AuditEvent = z.infer<typeof auditEventSchema>;
 export type StoreData = z.infer<typeof storeDataSchema>;
 
-export const emptyStore = (): StoreData => ({ version: 1, users: [], ips: [], tokens: [], audit: [], auditNoise: [] });
+export const emptyStore = (): StoreData => ({ version: 1, users: [], ips: [], tokens: [], audit: [], auditNoise: [], sessions: [] });

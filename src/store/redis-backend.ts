@@ -1,0 +1,187 @@
+import type { Logger } from '../log.ts';
+import type { RedisConnection } from '../cluster/redis.ts';
+import { AUDIT_MAX_EVENTS, AUDIT_NOISE_MAX_EVENTS } from './audit.ts';
+import { createStore, type Store, type StoreBackend } from './db.ts';
+import { applyDelta, diffStore, inAgeOrder, isEmptyDelta, type StoreDelta } from './delta.ts';
+import { emptyStore, storeDataSchema, type StoreData } from './schema.ts';
+
+/**
+ * The store of a cluster, in Redis. Each collection is a hash of JSON entries (users by name, ips by
+ * "ip user", tokens and sessions by id), each audit ring a list; `version` counts committed changes.
+ * A change is committed by one Lua script that checks the version it was built on, applies the delta,
+ * bumps the version, appends the delta to a short log and publishes the new version: atomic and, with
+ * `appendfsync always`, on disk before it is acknowledged.
+ *
+ * Every node keeps the whole state in memory (reads are as fast as on a single node) and follows the
+ * log: on each published version, on reconnect, before a login or join (sync), and every few seconds
+ * in case a message was lost. A node whose copy is older than the log's oldest entry reads it all again.
+ */
+export const KEY = {
+  version: 'confd:store:version',
+  users: 'confd:store:users',
+  ips: 'confd:store:ips',
+  tokens: 'confd:store:tokens',
+  sessions: 'confd:store:sessions',
+  audit: 'confd:store:audit',
+  auditNoise: 'confd:store:audit-noise',
+  log: 'confd:store:log',
+} as const;
+export const CHANGED_CHANNEL = 'confd:store:changed';
+/** Deltas kept for nodes catching up; one further behind reads the whole state. */
+const LOG_LENGTH = 1000;
+/** Safety net for a lost pub/sub message: a node is never more than this behind. */
+const POLL_MS = 2000;
+
+const COMMIT_SCRIPT = `
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v ~= tonumber(ARGV[1]) then return -1 end
+local d = cjson.decode(ARGV[2])
+local parts = {'users', 'ips', 'tokens', 'sessions'}
+for i, name in ipairs(parts) do
+  local part = d[name]
+  for _, pair in ipairs(part.set) do redis.call('HSET', KEYS[i + 1], pair[1], pair[2]) end
+  for _, k in ipairs(part.del) do redis.call('HDEL', KEYS[i + 1], k) end
+end
+for _, e in ipairs(d.audit) do redis.call('RPUSH', KEYS[6], e) end
+if #d.audit > 0 then redis.call('LTRIM', KEYS[6], -tonumber(ARGV[4]), -1) end
+for _, e in ipairs(d.auditNoise) do redis.call('RPUSH', KEYS[7], e) end
+if #d.auditNoise > 0 then redis.call('LTRIM', KEYS[7], -tonumber(ARGV[5]), -1) end
+v = v + 1
+redis.call('SET', KEYS[1], v)
+redis.call('XADD', KEYS[8], 'MAXLEN', ARGV[6], v .. '-1', 'd', ARGV[3])
+redis.call('PUBLISH', ARGV[7], v)
+return v
+`;
+
+/** The delta as the script takes it: entries and events already JSON text (stored as they are). */
+function wireDelta(d: StoreDelta) {
+  const part = (p: StoreDelta['users']) => ({ set: p.set.map(([k, v]) => [k, JSON.stringify(v)]), del: p.del });
+  return {
+    users: part(d.users),
+    ips: part(d.ips),
+    tokens: part(d.tokens),
+    sessions: part(d.sessions),
+    audit: d.audit.map((e) => JSON.stringify(e)),
+    auditNoise: d.auditNoise.map((e) => JSON.stringify(e)),
+  };
+}
+
+export interface RedisStore extends Store {
+  /** The version of the shared state this node has. */
+  version(): number;
+}
+
+export async function openRedisStore(redis: RedisConnection, log: Logger): Promise<RedisStore> {
+  let data: StoreData = emptyStore();
+  let version = 0;
+  /** Commits and catch-ups one at a time, so the copy moves through versions in order. */
+  let turn: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => {});
+    return run;
+  };
+
+  async function loadAll(): Promise<void> {
+    const [v, users, ips, tokens, sessions, audit, auditNoise] = (await redis.run('read the cluster state', (c) =>
+      c
+        .multi()
+        .get(KEY.version)
+        .hVals(KEY.users)
+        .hVals(KEY.ips)
+        .hVals(KEY.tokens)
+        .hVals(KEY.sessions)
+        .lRange(KEY.audit, 0, -1)
+        .lRange(KEY.auditNoise, 0, -1)
+        .exec(),
+    )) as unknown as [string | null, string[], string[], string[], string[], string[], string[]];
+    const parse = (list: string[]) => list.map((s) => JSON.parse(s) as unknown);
+    const parsed = storeDataSchema.safeParse({
+      version: 1,
+      users: inAgeOrder('users', parse(users) as StoreData['users']),
+      ips: inAgeOrder('ips', parse(ips) as StoreData['ips']),
+      tokens: inAgeOrder('tokens', parse(tokens) as StoreData['tokens']),
+      sessions: inAgeOrder('sessions', parse(sessions) as StoreData['sessions']),
+      audit: parse(audit),
+      auditNoise: parse(auditNoise),
+    });
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new Error(`the cluster state in Redis (${redis.where}) does not have the expected shape (${first?.path.join('.')}: ${first?.message}); was it written by another program?`);
+    }
+    data = parsed.data;
+    version = Number(v ?? 0);
+  }
+
+  async function catchUp(what: string): Promise<void> {
+    const remote = Number((await redis.run(what, (c) => c.get(KEY.version))) ?? 0);
+    if (remote === version) return;
+    if (remote < version) {
+      // Redis lost what it had acknowledged (restarted without its append-only file?): take what it has now.
+      log.warn({ redis: redis.where, had: version, now: remote }, 'the cluster state in Redis is older than this node\'s copy; reloading it (is appendonly on?)');
+      await loadAll();
+      return;
+    }
+    const entries = (await redis.run(what, (c) => c.xRange(KEY.log, `${version + 1}-0`, '+'))) ?? [];
+    if (entries.length === 0 || entries[0]!.id !== `${version + 1}-1`) {
+      await loadAll();
+      return;
+    }
+    let next = data;
+    let v = version;
+    for (const e of entries) {
+      const n = Number(e.id.split('-')[0]);
+      if (n !== v + 1) break;
+      next = applyDelta(next, JSON.parse(String(e.message.d)) as StoreDelta);
+      v = n;
+    }
+    data = next;
+    version = v;
+  }
+
+  const backend: StoreBackend = {
+    path: redis.where,
+    current: () => data,
+    commit: (base, next) =>
+      serial(async () => {
+        // The copy moved on (another node's change arrived) while this one was being built.
+        if (base !== data) return 'stale' as const;
+        const delta = diffStore(base, next);
+        if (isEmptyDelta(delta)) return 'ok' as const;
+        const result = await redis.run('save a change', (c) =>
+          c.eval(COMMIT_SCRIPT, {
+            keys: [KEY.version, KEY.users, KEY.ips, KEY.tokens, KEY.sessions, KEY.audit, KEY.auditNoise, KEY.log],
+            arguments: [String(version), JSON.stringify(wireDelta(delta)), JSON.stringify(delta), String(AUDIT_MAX_EVENTS), String(AUDIT_NOISE_MAX_EVENTS), String(LOG_LENGTH), CHANGED_CHANNEL],
+          }),
+        );
+        if (Number(result) < 0) return 'stale' as const;
+        data = next;
+        version = Number(result);
+        return 'ok' as const;
+      }),
+    sync: (what) => serial(() => catchUp(what)),
+    async close() {
+      clearInterval(poll);
+      await redis.subscriber.unsubscribe(CHANGED_CHANNEL).catch(() => {});
+    },
+  };
+
+  try {
+    await loadAll();
+  } catch (e) {
+    throw Object.assign(e as Error, { message: `cannot open the cluster store: ${(e as Error).message}` });
+  }
+
+  const follow = (why: string) => {
+    backend.sync(why).catch((e: unknown) => log.debug({ err: e }, 'could not catch up with the cluster state'));
+  };
+  await redis.subscriber.subscribe(CHANGED_CHANNEL, (message) => {
+    if (Number(message) > version) follow('follow the cluster state');
+  });
+  redis.onReconnect(() => follow('catch up after reconnecting'));
+  const poll = setInterval(() => follow('follow the cluster state'), POLL_MS);
+  poll.unref();
+
+  return Object.assign(createStore(backend), { version: () => version });
+}
+
