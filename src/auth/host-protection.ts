@@ -5,7 +5,9 @@ import type { Store } from '../store/db.ts';
 import { appendAudit } from '../store/audit.ts';
 import { activeIps, authoriseIp } from '../store/ips.ts';
 import { counters } from '../metrics.ts';
-import { createHostSessions, type HostSession } from './host-sessions.ts';
+import { newHostSession, presentedHash, type HostSession } from './host-sessions.ts';
+import { addSession, findSessionByHash, findSessionById, removeSessions, sessionLive } from '../store/sessions.ts';
+import type { LoginLimiter } from './login-limiter.ts';
 import { createLoginGate, type LoginRefusal } from './login-gate.ts';
 
 export type LoginResult = { ok: true; token: string; user: string; expiresAt: string } | LoginRefusal;
@@ -42,6 +44,8 @@ export interface HostProtection {
   /** A user's password changed: every session made with the old one ends. */
   passwordChanged(user: string): Promise<void>;
   tokenRevoked(jti: string): void;
+  /** Cluster: another node ended these credentials (and told its listeners): forget their timers here. */
+  credentialsEndedElsewhere(ended: CredentialEnded): void;
   /** Listeners learn which credentials ended, to end or demote live connections at once. */
   onCredentialEnded(listener: (ended: CredentialEnded) => void): void;
   close(): void;
@@ -49,16 +53,14 @@ export interface HostProtection {
 
 const tokenKeys = (ids: readonly string[]) => ids.map((id) => `token:${id}`);
 
-export function createHostProtection(opts: { config: Config; store: Store; log: Logger; now?: () => number }): HostProtection {
+export function createHostProtection(opts: { config: Config; store: Store; log: Logger; now?: () => number; limiter?: LoginLimiter }): HostProtection {
   const { config, store, log } = opts;
   const now = opts.now ?? Date.now;
-  const sessions = createHostSessions();
-  const gate = createLoginGate({ config, store, log, now });
+  const gate = createLoginGate({ config, store, log, now, ...(opts.limiter ? { limiter: opts.limiter } : {}) });
   const authTtlMs = parseDuration(config.host.authTtl)! * 1000;
   const graceMs = config.host.leaveGraceSeconds * 1000;
   const graceTimers = new Map<string, NodeJS.Timeout>();
   const listeners: ((ended: CredentialEnded) => void)[] = [];
-  const byId = new Map<string, { token: string; session: HostSession }>();
   /** Session expiry and presenter-token expiry: host rights end at that moment, not at the next use. */
   const expiryTimers = new Map<string, NodeJS.Timeout>();
 
@@ -86,9 +88,8 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
     expiryTimers.set(key, timer);
   }
 
-  /** Forgets a session's timers; it has already been taken out of `sessions`. */
+  /** Forgets a session's timers on this node. */
   function forget(id: string): void {
-    byId.delete(id);
     clearTimeout(graceTimers.get(id));
     graceTimers.delete(id);
     clearTimeout(expiryTimers.get(id));
@@ -97,18 +98,50 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
 
   const ipAuthorised = (ip: string, user: string) => activeIps(store.data, new Date(now())).some((e) => e.ip === ip && e.user === user);
 
+  /** A live session (not expired, its IP still authorised for its user), or null. */
+  function live(s: HostSession | undefined): HostSession | null {
+    if (!s || !sessionLive(s, now()) || !ipAuthorised(s.ip, s.user)) return null;
+    return s;
+  }
+
+  /**
+   * Ends a session: out of the state, and its IP de-authorised for that user unless another live
+   * session of the user still uses it. Idempotent: when several nodes end the same session (its
+   * expiry is timed on each node that admitted it), the first does it and audits it, the rest nothing.
+   */
   async function deauthorise(session: HostSession, type: string, kind: CredentialEnded['kind'] = 'revoked'): Promise<void> {
     forget(session.id);
     const t = new Date(now());
-    // The IP stays authorised if another live session of the same user still uses it.
-    const others = [...byId.values()].some((s) => s.session.ip === session.ip && s.session.user === session.user);
     await store
       .mutate((d) => {
+        if (removeSessions(d, (s) => s.id === session.id).length === 0) return;
+        const others = d.sessions.some((s) => s.ip === session.ip && s.user === session.user && sessionLive(s, t.getTime()));
         if (!others) d.ips = d.ips.filter((e) => !(e.ip === session.ip && e.user === session.user));
         appendAudit(d, t, type, session.user, { ip: session.ip });
       })
       .catch((e: unknown) => log.error({ err: e }, 'could not record host logout'));
     emit([session.id], kind);
+  }
+
+  /** Times the session's end on this node (the one whose connections it lets in). */
+  function watch(session: HostSession): void {
+    if (expiryTimers.has(session.id)) return;
+    at(session.id, Date.parse(session.expiresAt), () => {
+      const s = findSessionById(store.data, session.id);
+      if (s) void deauthorise(s, 'session.expire', 'expired');
+      else emit([session.id], 'expired');
+    });
+  }
+
+  /** Sessions matched in the state are removed from it; their ids are returned at once. */
+  function endWhere(match: (s: HostSession) => boolean): string[] {
+    const ended = store.data.sessions.filter(match).map((s) => s.id);
+    for (const id of ended) forget(id);
+    if (ended.length > 0) {
+      const ids = new Set(ended);
+      store.mutate((d) => removeSessions(d, (s) => ids.has(s.id))).catch((e: unknown) => log.error({ err: e }, 'could not end host sessions'));
+    }
+    return ended;
   }
 
   return {
@@ -117,23 +150,21 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
       const checked = await gate.check(username, password, ip);
       if (!checked.ok) return checked;
       const t = new Date(now());
-      const { token, session } = sessions.create(username, ip, authTtlMs, now());
-      byId.set(session.id, { token, session });
-      at(session.id, session.expiresAt, () => {
-        const s = sessions.end(token);
-        if (s) void deauthorise(s, 'session.expire', 'expired');
-      });
+      const { token, session } = newHostSession(username, ip, authTtlMs, now());
       await store.mutate((d) => {
+        addSession(d, session);
         authoriseIp(d, ip, username, authTtlMs / 1000, t);
         appendAudit(d, t, 'login.ok', username, { ip });
       });
+      watch(session);
       counters.loginsOk++;
       log.info({ user: username, ip }, 'host logged in');
-      return { ok: true, token, user: username, expiresAt: new Date(session.expiresAt).toISOString() };
+      return { ok: true, token, user: username, expiresAt: session.expiresAt };
     },
 
     async logout(token) {
-      const session = sessions.end(token);
+      const hash = presentedHash(token);
+      const session = hash ? findSessionByHash(store.data, hash) : undefined;
       if (!session) return false;
       await deauthorise(session, 'logout');
       log.info({ user: session.user, ip: session.ip }, 'host logged out');
@@ -141,25 +172,20 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
     },
 
     hostSession(token, ip) {
-      if (!token) return null;
-      const s = sessions.lookup(token, now());
-      if (!s || s.ip !== ip || !ipAuthorised(ip, s.user)) return null;
+      const hash = presentedHash(token);
+      const s = live(hash ? findSessionByHash(store.data, hash) : undefined);
+      if (!s || s.ip !== ip) return null;
+      watch(s);
       return s;
     },
 
-    stillHost(sessionId) {
-      const entry = byId.get(sessionId);
-      if (!entry) return false;
-      const s = sessions.lookup(entry.token, now());
-      return s !== null && ipAuthorised(s.ip, s.user);
-    },
+    stillHost: (sessionId) => live(findSessionById(store.data, sessionId)) !== null,
 
     hostLeft(sessionId) {
-      const entry = byId.get(sessionId);
-      if (!entry || graceTimers.has(sessionId)) return;
+      if (graceTimers.has(sessionId) || !findSessionById(store.data, sessionId)) return;
       const timer = setTimeout(() => {
         graceTimers.delete(sessionId);
-        const s = sessions.end(entry.token);
+        const s = findSessionById(store.data, sessionId);
         if (!s) return;
         log.info({ user: s.user, ip: s.ip }, 'host left; logged out after the grace period');
         void deauthorise(s, 'host.left');
@@ -174,37 +200,22 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
     },
 
     ipsRevoked(ips, tokenIds = []) {
-      const ended: string[] = [];
-      for (const ip of ips) {
-        for (const s of sessions.endByIp(ip)) {
-          forget(s.id);
-          ended.push(s.id);
-        }
-      }
-      emit([...ended, ...tokenKeys(tokenIds)], 'revoked');
+      const gone = new Set(ips);
+      emit([...endWhere((s) => gone.has(s.ip)), ...tokenKeys(tokenIds)], 'revoked');
     },
 
     ipsExpired(entries) {
-      const ended: string[] = [];
-      for (const e of entries) {
-        for (const s of sessions.list().filter((x) => x.ip === e.ip && x.user === e.user)) {
-          sessions.endSession(s.id);
-          forget(s.id);
-          ended.push(s.id);
-        }
-      }
-      emit(ended, 'expired');
+      const gone = new Set(entries.map((e) => `${e.ip} ${e.user}`));
+      emit(endWhere((s) => gone.has(`${s.ip} ${s.user}`)), 'expired');
     },
 
     userRemoved(user, tokenIds) {
-      const ended = sessions.endByUser(user);
-      for (const s of ended) forget(s.id);
-      emit([...ended.map((s) => s.id), ...tokenKeys(tokenIds)], 'revoked');
+      emit([...endWhere((s) => s.user === user), ...tokenKeys(tokenIds)], 'revoked');
     },
 
     async passwordChanged(user) {
       // A password change is what a sysadmin does when it leaked: nothing made with the old one lives on.
-      await Promise.all(sessions.endByUser(user).map((s) => deauthorise(s, 'session.revoke')));
+      await Promise.all(store.data.sessions.filter((s) => s.user === user).map((s) => deauthorise(s, 'session.revoke')));
     },
 
     registerTokenHost(key, expiresAtMs) {
@@ -216,6 +227,10 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
       clearTimeout(expiryTimers.get(key));
       expiryTimers.delete(key);
       emit([key], 'revoked');
+    },
+
+    credentialsEndedElsewhere(ended) {
+      for (const k of ended.keys) forget(k);
     },
 
     onCredentialEnded(listener) {
