@@ -5,7 +5,7 @@ import { counters } from '../metrics.ts';
 import type { Store } from '../store/db.ts';
 import { rateKeyForIp } from '../store/ips.ts';
 import { checkCredentials } from './credentials.ts';
-import { createLoginLimiter } from './login-limiter.ts';
+import { createLoginLimiter, type LoginLimiter } from './login-limiter.ts';
 import { HASH_QUEUE_RETRY_SECONDS } from './passwords.ts';
 
 /** Why a login was not let in, with what the HTTP answer needs. */
@@ -19,6 +19,8 @@ export type LoginRefusal =
 /** Password checks per user name, and per address (IPv4, or IPv6 /64), that may run at once. */
 export const LOGIN_IN_FLIGHT_PER_USER = 1;
 export const LOGIN_IN_FLIGHT_PER_ADDRESS = 2;
+/** The in-flight limit of a login key (`u:NAME` or `ip:ADDRESS`), for either limiter backend. */
+export const loginInFlightLimit = (key: string): number => (key.startsWith('u:') ? LOGIN_IN_FLIGHT_PER_USER : LOGIN_IN_FLIGHT_PER_ADDRESS);
 
 export interface LoginGate {
   /** Checks the password under the limits; `{ok: true}` when it is right. */
@@ -35,20 +37,23 @@ export interface LoginGate {
  * 3. the shared argon2 queue is bounded: when it is full the answer is 503 with Retry-After, no hash.
  * Failures and blocks go to the audit trail as coalesced noise (Store.recordNoise): a block once per
  * key and window, never once per refused request.
+ *
+ * `limiter` holds the counts: in memory by default; in cluster mode the Redis one
+ * (login-limiter-redis.ts, built with the same maxLoginAttempts, window and loginInFlightLimit), so that
+ * all nodes count together. When that Redis cannot be reached, check() rejects with
+ * ConfdError('cluster_unavailable') (503): no login gets in without its limits.
  */
-export function createLoginGate(opts: { config: Config; store: Store; log: Logger; now: () => number }): LoginGate {
+export function createLoginGate(opts: { config: Config; store: Store; log: Logger; now: () => number; limiter?: LoginLimiter }): LoginGate {
   const { config, store, log, now } = opts;
   const windowMs = config.host.loginBlockMinutes * 60_000;
-  const limiter = createLoginLimiter(config.host.maxLoginAttempts, windowMs, {
-    inFlightLimit: (key) => (key.startsWith('u:') ? LOGIN_IN_FLIGHT_PER_USER : LOGIN_IN_FLIGHT_PER_ADDRESS),
-  });
+  const limiter = opts.limiter ?? createLoginLimiter(config.host.maxLoginAttempts, windowMs, { inFlightLimit: loginInFlightLimit });
   let lastOverloadLog = 0;
 
   return {
     async check(username, password, ip) {
       const userKey = `u:${username}`;
       const address = rateKeyForIp(ip);
-      const gate = limiter.begin([userKey, `ip:${address}`], now());
+      const gate = await limiter.begin([userKey, `ip:${address}`], now());
       if (!gate.ok) {
         if (gate.reason === 'blocked') counters.loginsBlocked++;
         else counters.loginsBusy++;
@@ -58,7 +63,9 @@ export function createLoginGate(opts: { config: Config; store: Store; log: Logge
       try {
         ok = await checkCredentials(store, config, username, password);
       } catch (e) {
-        gate.attempt.cancelled();
+        // Nothing was checked. Should the limiter's Redis be gone too, the reservation ages out by itself
+        // (its in-flight mark after a safety ttl, its count with the window): the original error stands.
+        await gate.attempt.cancelled().catch((c: unknown) => log.warn({ err: c }, 'could not forget a login attempt that was not checked'));
         if (!isConfdError(e) || e.code !== 'busy') throw e;
         counters.loginsOverloaded++;
         if (now() - lastOverloadLog > 60_000) {
@@ -69,11 +76,11 @@ export function createLoginGate(opts: { config: Config; store: Store; log: Logge
       }
       if (ok) {
         // Only the user's count is forgiven: a valid account must not reset its address's failures.
-        gate.attempt.succeeded([userKey]);
+        await gate.attempt.succeeded([userKey]);
         return { ok: true };
       }
       const t = now();
-      const blocked = gate.attempt.failed(t);
+      const blocked = await gate.attempt.failed(t);
       counters.loginsFailed++;
       store.recordNoise('login.failed', username, { ip }, new Date(t));
       for (const key of blocked) {

@@ -1,23 +1,32 @@
 /**
  * Failed-attempt accounting per key (a user name, an IP or IPv6 /64): after `maxAttempts` failures
  * within `windowMs`, further attempts on that key are refused until the window has passed since the
- * failure that triggered the block. Kept in memory: a restart forgives, which is acceptable as the
- * argon2 cost and the in-flight caps still bound guessing speed.
+ * failure that triggered the block.
+ *
+ * Two backends with the same semantics (and the same tests, login-limiter.test.ts): this one keeps the
+ * counts in memory (a single node: a restart forgives, which is acceptable as the argon2 cost and the
+ * in-flight caps still bound guessing speed); login-limiter-redis.ts keeps them in the cluster's Redis,
+ * so that every node counts the same failures. Hence the Promises: an answer may need a round trip,
+ * and a Redis backend rejects with ConfdError('cluster_unavailable') when Redis cannot be reached.
  *
  * Logins use `begin`: the attempt is counted BEFORE its password is checked (a reservation), so a
  * burst of parallel attempts cannot all pass the "blocked?" check while none has failed yet. At most
  * `inFlightLimit(key)` attempts per key are being checked at once; more are refused at once ("busy").
- * The API key check is synchronous and uses `blockedFor` / `recordFailure` directly.
+ * The API key check compares the key first and then makes one call, `blockedFor` (right key) or
+ * `recordFailure` (wrong key), each of which checks and counts in one step.
  */
 export interface LoginLimiter {
   /** Reserves an attempt on every key, or says why not (blocked, or too many in flight). */
-  begin(keys: readonly string[], now?: number): Admission;
+  begin(keys: readonly string[], now?: number): Promise<Admission>;
   /** Milliseconds until `keys` may try again, 0 if allowed now. */
-  blockedFor(keys: readonly string[], now?: number): number;
-  /** Counts a failure on every key; returns the keys this failure blocked. */
-  recordFailure(keys: readonly string[], now?: number): string[];
+  blockedFor(keys: readonly string[], now?: number): Promise<number>;
+  /**
+   * Counts a failure on every key and says which keys it blocked; if a key is blocked already, counts
+   * nothing (a flood against a blocked key costs no memory) and says how long the block lasts.
+   */
+  recordFailure(keys: readonly string[], now?: number): Promise<FailureRecord>;
   /** Forgets the failures counted on these keys. */
-  recordSuccess(keys: readonly string[]): void;
+  recordSuccess(keys: readonly string[]): Promise<void>;
 }
 
 export type Admission =
@@ -25,13 +34,19 @@ export type Admission =
   /** blocked: the key failed too often (retry after the window); busy: attempts on it are being checked. */
   | { ok: false; reason: 'blocked' | 'busy'; key: string; retryAfterMs: number };
 
+export type FailureRecord =
+  /** Counted; `blocked`: the keys this failure blocked (for the audit trail). */
+  | { counted: true; blocked: string[] }
+  /** `key` was blocked already: nothing counted. */
+  | { counted: false; key: string; retryAfterMs: number };
+
 export interface LoginAttempt {
-  /** Wrong credentials: the reserved attempt stays counted. Returns the keys it blocked (for the audit trail). */
-  failed(now?: number): string[];
+  /** Wrong credentials: the reserved attempt stays counted. Resolves to the keys it blocked (for the audit trail). */
+  failed(now?: number): Promise<string[]>;
   /** Right credentials: `forgive`'s failures are forgotten and this attempt counts against no key. */
-  succeeded(forgive: readonly string[]): void;
+  succeeded(forgive: readonly string[]): Promise<void>;
   /** Nothing was checked (the hash queue was full, or an error): the attempt is forgotten. */
-  cancelled(): void;
+  cancelled(): Promise<void>;
 }
 
 export interface LoginLimiterOptions {
@@ -42,7 +57,7 @@ export interface LoginLimiterOptions {
 /** Keys kept at most, so a spray of random user names cannot grow memory without bound. */
 const MAX_KEYS = 100_000;
 /** What a "busy" answer tells the client to wait: one argon2 check takes well under a second. */
-const BUSY_RETRY_MS = 1000;
+export const BUSY_RETRY_MS = 1000;
 
 export function createLoginLimiter(maxAttempts: number, windowMs: number, opts: LoginLimiterOptions = {}): LoginLimiter {
   const failures = new Map<string, number[]>();
@@ -101,8 +116,9 @@ export function createLoginLimiter(maxAttempts: number, windowMs: number, opts: 
     }
   };
 
+  // No await inside: each call checks and counts in one step, as the Redis backend's scripts do.
   return {
-    begin(keys, now = Date.now()) {
+    async begin(keys, now = Date.now()) {
       for (const k of keys) {
         const wait = blockedWait(k, now);
         if (wait > 0) return { ok: false, reason: 'blocked', key: k, retryAfterMs: wait };
@@ -127,7 +143,7 @@ export function createLoginLimiter(maxAttempts: number, windowMs: number, opts: 
       return {
         ok: true,
         attempt: {
-          failed(later = Date.now()) {
+          async failed(later = Date.now()) {
             if (!finish()) return [];
             const blocked: string[] = [];
             for (const k of keys) {
@@ -140,12 +156,12 @@ export function createLoginLimiter(maxAttempts: number, windowMs: number, opts: 
             }
             return blocked;
           },
-          succeeded(forgive) {
+          async succeeded(forgive) {
             if (!finish()) return;
             for (const k of keys) uncount(k, at);
             for (const k of forgive) failures.delete(k);
           },
-          cancelled() {
+          async cancelled() {
             if (!finish()) return;
             for (const k of keys) uncount(k, at);
           },
@@ -153,24 +169,28 @@ export function createLoginLimiter(maxAttempts: number, windowMs: number, opts: 
       };
     },
 
-    blockedFor(keys, now = Date.now()) {
+    async blockedFor(keys, now = Date.now()) {
       let wait = 0;
       for (const k of keys) wait = Math.max(wait, blockedWait(k, now));
       return wait;
     },
 
-    recordFailure(keys, now = Date.now()) {
+    async recordFailure(keys, now = Date.now()) {
+      for (const k of keys) {
+        const wait = blockedWait(k, now);
+        if (wait > 0) return { counted: false, key: k, retryAfterMs: wait };
+      }
       const blocked: string[] = [];
       for (const k of keys) {
-        if (count(k, now, now) >= maxAttempts && blockedWait(k, now) === 0) {
+        if (count(k, now, now) >= maxAttempts) {
           block(k, now);
           blocked.push(k);
         }
       }
-      return blocked;
+      return { counted: true, blocked };
     },
 
-    recordSuccess(keys) {
+    async recordSuccess(keys) {
       for (const k of keys) failures.delete(k);
     },
   };

@@ -7,7 +7,8 @@ import type { Logger } from '../log.ts';
 import type { Rooms as Sfu } from '../rooms/registry.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { counters } from '../metrics.ts';
-import { createApiKeyCheck, createApiKeyGuard } from '../auth/api-key.ts';
+import { createApiKeyCheck, createApiKeyGuard, type ApiKeyVerdict } from '../auth/api-key.ts';
+import type { LoginLimiter } from '../auth/login-limiter.ts';
 import { randomRoomName } from '../web/client/random-name.ts';
 import { readJsonBody } from './body.ts';
 import type { ClientIpResolver } from './client-ip.ts';
@@ -46,8 +47,10 @@ export function createApiRoutes(opts: {
   publicBase: () => string;
   clientIp: ClientIpResolver;
   log: Logger;
+  /** Counts wrong keys (default: in memory; in cluster mode a Redis one of its own). */
+  keyLimiter?: LoginLimiter;
 }): HttpHandler {
-  const guard = createApiKeyGuard(createApiKeyCheck(opts.keySecret));
+  const guard = createApiKeyGuard(createApiKeyCheck(opts.keySecret), opts.keyLimiter);
 
   async function body<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T | string> {
     const raw = await readJsonBody(req, 16 * 1024);
@@ -137,7 +140,15 @@ export function createApiRoutes(opts: {
       sendError(res, 'api_disabled', 'the HTTP API is off; set api.keySecret in the config to enable it');
       return true;
     }
-    const verdict = guard(req.headers.authorization, opts.clientIp(req));
+    let verdict: ApiKeyVerdict;
+    try {
+      verdict = await guard(req.headers.authorization, opts.clientIp(req));
+    } catch (e) {
+      // The limiter's Redis (cluster mode) is unreachable: a clear 503, not a 500.
+      req.resume();
+      if (isConfdError(e)) return sendError(res, e.code, e.message), true;
+      throw e;
+    }
     if (!verdict.ok) {
       req.resume();
       counters.apiUnauthorized++;

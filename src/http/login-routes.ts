@@ -11,6 +11,8 @@ import { createRouteTable } from './route-table.ts';
 import type { HttpHandler } from './server.ts';
 
 const LOGIN_BODY_MAX = 4096;
+/** Retry-After while the cluster's Redis is unreachable: the node retries the connection every 2 s at most. */
+const CLUSTER_RETRY_SECONDS = 2;
 const loginBody = z.strictObject({
   username: z.string({ error: 'username must be a string' }).min(1).max(64),
   password: z.string({ error: 'password must be a string' }).min(1).refine((p) => Buffer.byteLength(p) <= PASSWORD_MAX_BYTES, { error: 'password is too long' }),
@@ -33,7 +35,8 @@ const USE: Record<string, string> = { '/login': 'use POST /login with a JSON bod
 
 /**
  * POST /login {username, password} -> 200 {token, user, expiresAt} | 401 | 429 (Retry-After: blocked, or a
- *   login for that user or address already being checked) | 503 (Retry-After: password-check queue full) | 400
+ *   login for that user or address already being checked) | 503 (Retry-After: password-check queue full;
+ *   or, in cluster mode, `cluster_unavailable`: the shared Redis is unreachable) | 400
  * POST /logout (Authorization: Bearer TOKEN) -> 200 {loggedOut}
  * GET /session (Authorization: Bearer TOKEN) -> 200 {user, host} | 401
  */
@@ -93,7 +96,8 @@ export function createLoginRoutes(hosts: HostProtection, clientIp: ClientIpResol
     try {
       return await match.handler(req, res, clientIp(req));
     } catch (e) {
-      if (isConfdError(e)) return sendError(res, e.code, e.message), true;
+      // A ConfdError answers with its code's status: e.g. 503 cluster_unavailable from the login limits.
+      if (isConfdError(e)) return sendError(res, e.code, e.message, e.code === 'cluster_unavailable' ? { 'retry-after': String(CLUSTER_RETRY_SECONDS) } : {}), true;
       throw e;
     }
   };

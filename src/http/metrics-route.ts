@@ -1,5 +1,8 @@
 import type { Rooms as Sfu } from '../rooms/registry.ts';
-import { createApiKeyGuard } from '../auth/api-key.ts';
+import { createApiKeyGuard, type ApiKeyVerdict } from '../auth/api-key.ts';
+import type { LoginLimiter } from '../auth/login-limiter.ts';
+import { isConfdError } from '../errors.ts';
+import { httpStatus } from '../protocol/errors.ts';
 import { counters } from '../metrics.ts';
 import type { ClientIpResolver } from './client-ip.ts';
 import type { HttpHandler } from './server.ts';
@@ -11,16 +14,30 @@ const LOOPBACK = /^(127\.|::1$)/;
  * exporter scrape); from elsewhere it needs the API key, as it describes the server's load. Wrong keys
  * from one address (IPv6: its /64) are limited: API_KEY_MAX_FAILURES per API_KEY_BLOCK_MS, then 429.
  */
-export function createMetricsRoute(opts: { sfu: Sfu; clientIp: ClientIpResolver; apiKeyOk: (authorization: string | undefined) => boolean }): HttpHandler {
+export function createMetricsRoute(opts: {
+  sfu: Sfu;
+  clientIp: ClientIpResolver;
+  apiKeyOk: (authorization: string | undefined) => boolean;
+  /** Counts wrong keys (default: in memory; in cluster mode a Redis one, not the API's). */
+  keyLimiter?: LoginLimiter;
+}): HttpHandler {
   // Wrong keys are limited per address like /api/v1's (its own count: /metrics must not be a way
   // around the API's limit, nor a way to block an integration's address on the API).
-  const guard = createApiKeyGuard(opts.apiKeyOk);
+  const guard = createApiKeyGuard(opts.apiKeyOk, opts.keyLimiter);
   return async (req, res) => {
     if ((req.url ?? '').split('?')[0] !== '/metrics') return false;
     req.resume();
     const ip = opts.clientIp(req);
     if (!LOOPBACK.test(ip)) {
-      const verdict = guard(req.headers.authorization, ip);
+      let verdict: ApiKeyVerdict;
+      try {
+        verdict = await guard(req.headers.authorization, ip);
+      } catch (e) {
+        // The limiter's Redis (cluster mode) is unreachable: a clear 503, not a 500.
+        if (!isConfdError(e)) throw e;
+        res.writeHead(httpStatus(e.code), { 'content-type': 'text/plain' }).end(`${e.message}\n`);
+        return true;
+      }
       if (!verdict.ok) {
         counters.metricsUnauthorized++;
         if (verdict.status === 429) {
