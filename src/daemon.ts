@@ -19,12 +19,20 @@ import { createRecorder } from './recording/recorder.ts';
 import { startSignalling } from './signalling/server.ts';
 import { createJoinPolicy } from './auth/join-policy.ts';
 import { createHostProtection } from './auth/host-protection.ts';
-import { createApiKeyCheck } from './auth/api-key.ts';
+import { API_KEY_BLOCK_MS, API_KEY_MAX_FAILURES, createApiKeyCheck } from './auth/api-key.ts';
 import { turnIssuer } from './auth/turn-credentials.ts';
 import { createClientIpResolver } from './http/client-ip.ts';
 import { createLoginRoutes } from './http/login-routes.ts';
 import { createApiRoutes } from './http/api-routes.ts';
 import { createMetricsRoute } from './http/metrics-route.ts';
+import { connectRedis } from './cluster/redis.ts';
+import { joinCluster, type Cluster } from './cluster/cluster.ts';
+import { nodeLoadMeter } from './cluster/node-load.ts';
+import { sharedJwtKey } from './cluster/shared-jwt-key.ts';
+import { openRedisStore } from './store/redis-backend.ts';
+import { removeSessions } from './store/sessions.ts';
+import { createRedisLoginLimiter } from './auth/login-limiter-redis.ts';
+import { loginInFlightLimit } from './auth/login-gate.ts';
 
 export interface Daemon {
   readonly store: Store;
@@ -37,6 +45,13 @@ export interface Daemon {
 
 /** How often expired authorised IPs are swept from the table (and their hosts demoted). */
 const IP_SWEEP_MS = 5_000;
+/** Expired sessions are left this long for their own timers (which audit them) before the sweep drops them. */
+const SESSION_SWEEP_SLACK_MS = 60_000;
+
+/** A cluster node also answers to the name in its own cluster.url (joins are sent there). */
+function clusterUrlHost(config: Config): string[] {
+  return config.cluster.url ? [new URL(config.cluster.url).hostname.replace(/^\[|\]$/g, '')] : [];
+}
 
 function prepareDataDir(dir: string): void {
   try {
@@ -77,11 +92,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     prepareDataDir(config.dataDir);
     undo.push(lockDataDir(config.dataDir));
 
-    const store = await openStore(config.dataDir);
+    // Cluster mode: the state, the signing key and the login counters are shared through Redis.
+    const redis = config.cluster.redis ? await connectRedis(config.cluster.redis, log) : null;
+    if (redis) undo.push(() => redis.close());
+    const store = redis ? await openRedisStore(redis, log) : await openStore(config.dataDir);
     undo.push(() => store.close());
 
-    const { key, source } = loadJwtKey(config.jwt.secret, config.dataDir);
-    if (source === 'generated') log.info({ dataDir: config.dataDir }, 'generated a new JWT signing secret');
+    const { key, source } = redis ? await sharedJwtKey(redis, config.jwt.secret) : loadJwtKey(config.jwt.secret, config.dataDir);
+    if (source === 'generated') log.info(redis ? { redis: redis.where } : { dataDir: config.dataDir }, 'generated a new JWT signing secret');
     const tokens = createJoinTokens({
       key,
       store,
@@ -94,7 +112,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log.warn({ users: plaintext }, 'host.users has plaintext passwords; replace them with hashes from "confd hash-password"');
     }
 
-    const hosts = createHostProtection({ config, store, log });
+    const limiter = redis ? createRedisLoginLimiter(redis, config.host.maxLoginAttempts, config.host.loginBlockMinutes * 60_000, { inFlightLimit: loginInFlightLimit }) : undefined;
+    const hosts = createHostProtection({ config, store, log, ...(limiter ? { limiter } : {}) });
     undo.push(() => hosts.close());
 
     const rooms = await startRooms({
@@ -131,15 +150,38 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // Auth tells the rooms, and only them, when a credential ends.
     hosts.onCredentialEnded((ended) => rooms.credentialEnded(ended));
 
-    const http = await startHttpServer(config, log);
+    const http = await startHttpServer(config, log, clusterUrlHost(config));
     undo.push(() => http.close());
+
+    let cluster: Cluster | null = null;
+    if (redis) {
+      const bound = http.address();
+      cluster = await joinCluster({
+        redis,
+        nodeId: config.cluster.nodeId ?? `${hostname()}-${bound.port}`,
+        url: config.cluster.url ?? baseUrl(config, http),
+        load: nodeLoadMeter(rooms),
+        held: () => rooms.held(),
+        log,
+      });
+      undo.push(() => cluster?.close());
+      // A credential ended on another node: whatever it let in here ends too.
+      cluster.bus.onBroadcast('credentialEnded', (ended) => {
+        hosts.credentialsEndedElsewhere(ended);
+        rooms.credentialEnded(ended);
+      });
+      const bus = cluster.bus;
+      hosts.onCredentialEnded((ended) => void bus.broadcast('credentialEnded', ended).catch((e: unknown) => log.error({ err: e }, 'could not tell the other nodes that a credential ended; they see it at their next check')));
+    }
     http.use(await createWebRoutes({ hostProtected: config.host.protected, userAuth: config.host.user_auth }));
     const publicBase = () => baseUrl(config, http);
 
     const clientIp = createClientIpResolver(config.server.trustProxy);
     http.use(createLoginRoutes(hosts, clientIp));
-    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, log }));
-    http.use(createMetricsRoute({ sfu: rooms, clientIp, apiKeyOk: createApiKeyCheck(config.api.keySecret) }));
+    // A cluster counts API-key failures on every node together (each route its own count, as on one node).
+    const keyLimiter = (prefix: string) => (redis ? { keyLimiter: createRedisLoginLimiter(redis, API_KEY_MAX_FAILURES, API_KEY_BLOCK_MS, { prefix }) } : {});
+    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, log, ...keyLimiter('confd:login:api:') }));
+    http.use(createMetricsRoute({ sfu: rooms, clientIp, apiKeyOk: createApiKeyCheck(config.api.keySecret), ...keyLimiter('confd:login:metrics:') }));
 
     const signalling = startSignalling({
       server: http.server,
@@ -149,6 +191,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       clientIp,
       hostOk: http.hostOk,
       publicOrigin: config.server.publicUrl ? new URL(config.server.publicUrl).origin : null,
+      ...(cluster ? { cluster: { route: cluster.placement.route, originOk: cluster.originOk } } : {}),
     });
     undo.push(() => signalling.close());
 
@@ -164,14 +207,19 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       startedAt: new Date(),
       publicBase,
       credentials: hosts,
+      ...(cluster ? { cluster } : {}),
     });
     undo.push(() => admin.close());
 
     const sweep = setInterval(() => {
       const now = new Date();
-      if (!store.data.ips.some((e) => Date.parse(e.expiresAt) <= now.getTime())) return;
+      const t = now.getTime();
+      // Sessions that ran out unused (a used one is ended by its own timer, on the node that uses it).
+      const staleSessions = store.data.sessions.some((s) => Date.parse(s.expiresAt) <= t - SESSION_SWEEP_SLACK_MS);
+      if (!staleSessions && !store.data.ips.some((e) => Date.parse(e.expiresAt) <= t)) return;
       store
         .mutate((d) => {
+          removeSessions(d, (s) => Date.parse(s.expiresAt) <= t - SESSION_SWEEP_SLACK_MS);
           const gone = expireIps(d, now);
           for (const e of gone) appendAudit(d, now, 'ip.expire', 'system', { ip: e.ip, user: e.user });
           return gone;

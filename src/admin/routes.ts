@@ -17,6 +17,7 @@ import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { PEER_ID_RE } from '../protocol/limits.ts';
 import { VERSION } from '../version.ts';
 import type { Recorder } from '../recording/recorder.ts';
+import type { Cluster } from '../cluster/cluster.ts';
 import { createRouteTable, type RouteMatch as TableMatch } from '../http/route-table.ts';
 
 export interface AdminContext {
@@ -30,6 +31,8 @@ export interface AdminContext {
   publicBase: () => string;
   /** Auth owns the credentials: told of every revocation, it ends what each one let in, at once. */
   credentials: Pick<HostProtection, 'ipsRevoked' | 'userRemoved' | 'passwordChanged' | 'tokenRevoked'>;
+  /** Cluster mode: this node's part in it (`confctl cluster`; room requests go to the room's node). */
+  cluster?: Cluster;
   /** `confctl record` (src/recording/); absent: recording is not available in this process. */
   recorder?: Recorder;
   now?: () => Date;
@@ -112,6 +115,8 @@ const route = routes.route;
 
 route('GET', '/v1/status', async (ctx) => {
   const now = clock(ctx);
+  // The node table as Redis has it now (the cached one may be a heartbeat old); while Redis is away, the last one.
+  await ctx.cluster?.nodes.refresh().catch(() => {});
   const rooms = ctx.media.rooms();
   return {
     status: 200,
@@ -132,6 +137,19 @@ route('GET', '/v1/status', async (ctx) => {
       workers: await ctx.media.workers(),
       rooms: rooms.length,
       peers: rooms.reduce((n, r) => n + r.peers.length, 0),
+      cluster: ctx.cluster ? ctx.cluster.summary() : null,
+    },
+  };
+});
+
+route('GET', '/v1/cluster', async (ctx) => {
+  if (!ctx.cluster) throw new ConfdError('not_found', 'this node is not in a cluster (cluster.redis is null); see the README, "Running a cluster"');
+  const nodes = await ctx.cluster.nodes.refresh();
+  return {
+    status: 200,
+    body: {
+      self: ctx.cluster.nodeId,
+      nodes: nodes.map((n) => ({ id: n.id, url: n.url, alive: n.alive, load: n.load, rooms: n.roomNames, heartbeatAt: n.heartbeatAt, startedAt: n.startedAt, version: n.version })),
     },
   };
 });

@@ -6,6 +6,11 @@ import { rawErrorResponse, sendError, sendJson } from '../http/json.ts';
 import { claimSocketPath } from './socket-file.ts';
 import { resolveGid } from './group.ts';
 import { matchRoute, type AdminContext } from './routes.ts';
+import { clusterForward } from './cluster-forward.ts';
+import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
+import { httpStatus } from '../protocol/errors.ts';
+
+type Forward = (req: NodeRequest) => Promise<NodeAnswer | null>;
 
 export interface AdminServer {
   close(): Promise<void>;
@@ -24,7 +29,7 @@ function requestUrl(target: string): URL {
   }
 }
 
-async function handle(ctx: AdminContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(ctx: AdminContext, forward: Forward | null, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = requestUrl(req.url ?? '/');
   const match = matchRoute(req.method ?? 'GET', url.pathname);
   if (match === null) {
@@ -38,8 +43,28 @@ async function handle(ctx: AdminContext, req: IncomingMessage, res: ServerRespon
     });
   }
   const body = await readJsonBody(req);
+  const nodeRequest = { method: req.method ?? 'GET', url: url.pathname + url.search, body };
+  const forwarded = forward ? await forward(nodeRequest) : null;
+  if (forwarded) return sendJson(res, forwarded.status, forwarded.body);
   const result = await match.handler(ctx, match.params, body, url.searchParams);
   sendJson(res, result.status, result.body);
+}
+
+/**
+ * Runs an admin request here, as the bus brings it from another node (never sent on again): the
+ * answer, or the error as the error table answers it.
+ */
+export async function dispatchHere(ctx: AdminContext, req: NodeRequest): Promise<NodeAnswer> {
+  try {
+    const url = requestUrl(req.url);
+    const match = matchRoute(req.method, url.pathname);
+    if (match === null || 'allowed' in match) throw new ConfdError('not_found', `no admin route ${req.method} ${url.pathname}`);
+    return await match.handler(ctx, match.params, req.body, url.searchParams);
+  } catch (e) {
+    if (isConfdError(e)) return { status: httpStatus(e.code), body: { error: { code: e.code, message: e.message } } };
+    ctx.log.error({ err: e, route: `${req.method} ${req.url}` }, 'admin request from another node failed');
+    return { status: 500, body: { error: { code: 'internal', message: 'internal error; the log of the node holding the room has the details' } } };
+  }
 }
 
 /** Listens on the admin Unix socket: HTTP/1.1 + JSON, mode 0600 (0660 with admin.group). */
@@ -48,12 +73,15 @@ export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> 
   const group = ctx.config.admin.group;
   const gid = group === null ? null : resolveGid(group);
   await claimSocketPath(path);
+  const cluster = ctx.cluster;
+  const forward = cluster ? clusterForward(cluster, (r) => dispatchHere(ctx, r)) : null;
+  cluster?.bus.serve((r) => dispatchHere(ctx, r));
 
   // No Host check: a Unix socket has no host, and Node's own 400 for a missing Host has no JSON body.
   // The timeouts below are enforced by a sweep every connectionsCheckingInterval (default 30 s, which
   // would let a stalled client hold a connection for up to 40 s).
   const server: Server = createServer({ requireHostHeader: false, connectionsCheckingInterval: 1_000 }, (req, res) => {
-    handle(ctx, req, res).catch((e: unknown) => {
+    handle(ctx, forward, req, res).catch((e: unknown) => {
       if (isConfdError(e)) {
         sendError(res, e.code, e.message);
       } else if (clientWentAway(req, e)) {

@@ -146,6 +146,8 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
 
   return {
     async login(username, password, ip) {
+      // A cluster: users added or removed on other nodes count (throws while Redis is away).
+      await store.sync('log in');
       // Limits, the password check, failure accounting and its audit noise: login-gate.ts.
       const checked = await gate.check(username, password, ip);
       if (!checked.ok) return checked;

@@ -26,6 +26,8 @@ export function createJoinPolicy(opts: { config: Config; tokens: JoinTokens; hos
   const ipAuthorised = (ip: string, user: string) => activeIps(store.data, new Date()).some((e) => e.ip === ip && e.user === user);
 
   return async (attempt) => {
+    // A cluster: see every node's revocations and logins before deciding (a single node: at once).
+    await store.sync('check this join');
     if (attempt.token) {
       const v = tokens.verifyJoinToken(attempt.token, attempt.room);
       if (!v.ok) return { ok: false, code: CLOSE_CODES.unauthorized, message: v.message };

@@ -199,6 +199,9 @@ export async function main(argv: string[]): Promise<void> {
           `admin socket:    ${r.socket}`,
           `data dir:        ${r.dataDir}`,
           `host protection: ${r.hostProtected ? 'on' : 'off'}${r.userAuth ? ', user auth on' : ''}`,
+          r.cluster
+            ? `cluster:         node ${r.cluster.nodeId} (${r.cluster.url}), ${r.cluster.aliveNodes} of ${r.cluster.nodes} node${r.cluster.nodes === 1 ? '' : 's'} alive; Redis ${r.cluster.redis}${r.cluster.redisConnected ? '' : ' (UNREACHABLE)'}`
+            : 'cluster:         no (a single node; state in the data dir)',
           `users: ${r.users}   authorised IPs: ${r.authorisedIps}   active tokens: ${r.activeTokens}`,
           `rooms: ${r.rooms}   peers: ${r.peers}`,
           ...(r.workers.length === 0 ? [] : [`media:           ${mediaPorts(r.workers)}`]),
@@ -219,14 +222,34 @@ export async function main(argv: string[]): Promise<void> {
       show(r, () =>
         r.rooms.length === 0
           ? 'no rooms'
-          : r.rooms
+          : [...r.rooms
               .map((room: any) =>
                 [
-                  `${room.name} (${room.peers.length} peer${room.peers.length === 1 ? '' : 's'}, since ${shortTime(room.createdAt)}; worker${room.routers.length === 1 ? '' : 's'} ${room.routers.map((x: any) => `${x.workerPid} (${x.peers} peer${x.peers === 1 ? '' : 's'})`).join(', ')})`,
+                  `${room.node ? `[${room.node}] ` : ''}${room.name} (${room.peers.length} peer${room.peers.length === 1 ? '' : 's'}, since ${shortTime(room.createdAt)}; worker${room.routers.length === 1 ? '' : 's'} ${room.routers.map((x: any) => `${x.workerPid} (${x.peers} peer${x.peers === 1 ? '' : 's'})`).join(', ')})`,
                   ...room.peers.map((p: any) => `  ${p.id}  ${p.name}  producers=${p.producers} consumers=${p.consumers}`),
                 ].join('\n'),
-              )
+              ), ...(r.unreachable ? [`(no answer from node${r.unreachable.length === 1 ? '' : 's'} ${r.unreachable.join(', ')}: their rooms are missing)`] : [])]
               .join('\n'),
+      );
+    });
+  program
+    .command('cluster')
+    .description('the nodes of the cluster: id, URL, load, rooms and last heartbeat (cluster.redis must be set)')
+    .action(async () => {
+      const r = await call('GET', '/v1/cluster');
+      show(r, () =>
+        table(
+          ['NODE', 'URL', 'STATE', 'PEERS', 'CPU', 'ROOMS', 'HEARTBEAT'],
+          r.nodes.map((n: any) => [
+            `${n.id}${n.id === r.self ? ' *' : ''}`,
+            n.url,
+            n.alive ? 'alive' : 'dead',
+            n.load.peers,
+            `${Math.round(n.load.cpu * 100)}%`,
+            n.rooms.length === 0 ? '-' : n.rooms.join(','),
+            `${Math.max(0, Math.round((Date.now() - Date.parse(n.heartbeatAt)) / 1000))}s ago`,
+          ]),
+        ),
       );
     });
   program

@@ -1,4 +1,4 @@
-import { createClient, type RedisClientType } from 'redis';
+import { createClient, ErrorReply, type RedisClientType } from 'redis';
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { redactUrlPassword } from '../config/redact.ts';
@@ -93,7 +93,7 @@ export async function connectRedis(url: string, log: Logger): Promise<RedisConne
       } catch (e) {
         if (e instanceof ConfdError) throw e;
         // A Redis error reply (a bug, or a wrong server) is not an outage: say what Redis said.
-        if (e instanceof Error && e.constructor.name === 'ErrorReply') throw new ConfdError('internal', `Redis refused to ${what}: ${e.message}`);
+        if (e instanceof ErrorReply) throw new ConfdError('internal', `Redis refused to ${what}: ${e.message}`);
         throw unavailable(where, what, (e as Error).message);
       }
     },

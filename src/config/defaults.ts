@@ -30,7 +30,7 @@ export const DEFAULT_CONFIG = {
   },
   turn: { urls: [], secret: null, ttl: '12h' },
   rooms: { maxPeers: 50, dynacast: true, lobby: false },
-  cluster: { redis: null, nodeId: null },
+  cluster: { redis: null, url: null, nodeId: null },
   log: { level: 'info' },
 } as const;
 

@@ -143,6 +143,21 @@ export const fileConfigSchema = z.strictObject({
         }
       }, { error: 'must be a redis:// or rediss:// URL, e.g. redis://10.0.0.5:6379 or rediss://:password@redis.example.org:6380' })
       .nullable(),
+    /**
+     * Where browsers reach this node itself (a join for a room held here is sent here); null:
+     * server.publicUrl, else the listening address. Behind a load balancer, each node's own name.
+     */
+    url: z
+      .string()
+      .refine((s) => {
+        try {
+          const u = new URL(s);
+          return (u.protocol === 'http:' || u.protocol === 'https:') && !u.search && !u.hash && (u.pathname === '/' || u.pathname === '');
+        } catch {
+          return false;
+        }
+      }, { error: 'must be an http(s) URL with no path, e.g. https://node1.meet.example.org' })
+      .nullable(),
     /** This node's name in the cluster (confctl cluster); null: <hostname>-<HTTP port>. */
     nodeId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, { error: 'must be 1-63 characters: letters, digits, _ . - (starting with a letter or digit)' }).nullable(),
   }),

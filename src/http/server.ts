@@ -23,7 +23,7 @@ export interface HttpServer {
 /** Returns true when it handled the request. */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
-export async function startHttpServer(config: Config, log: Logger): Promise<HttpServer> {
+export async function startHttpServer(config: Config, log: Logger, extraNames: readonly string[] = []): Promise<HttpServer> {
   let ready = false;
   const handlers: HttpHandler[] = [];
   const { tls } = config.server;
@@ -36,7 +36,7 @@ export async function startHttpServer(config: Config, log: Logger): Promise<Http
     }
   }
 
-  const hostOk = createHostCheck(config.server.publicUrl);
+  const hostOk = createHostCheck(config.server.publicUrl, extraNames);
   const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {

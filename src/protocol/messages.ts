@@ -35,11 +35,12 @@ export interface Hello {
   roomPassword?: string | undefined;
 }
 
-/** Answer to `hello`: `waiting` true means wait for the `admitted` notification before going on. */
-export interface HelloResponse {
-  role: Role;
-  waiting: boolean;
-}
+/**
+ * Answer to `hello`: `waiting` true means wait for the `admitted` notification before going on.
+ * In a cluster, `moved` instead: the room is held by another node, whose base URL this is; the page
+ * opens its signalling there with the same hello (the server closes this connection).
+ */
+export type HelloResponse = { role: Role; waiting: boolean; moved?: undefined } | { moved: string };
 
 /** Client -> server requests: method -> data. */
 export interface ClientRequests {

@@ -17,6 +17,8 @@ export interface Rooms extends MediaPlane {
   existing(name: string): Room | undefined;
   /** Auth says a credential ended: every room ends or demotes what it let in. */
   credentialEnded(ev: CredentialEnded): void;
+  /** Rooms with someone in them, waiting, or expected back (a cluster keeps their leases). */
+  held(): string[];
   readonly pool: WorkerPool;
   /** Daemon shutdown: everyone is told to come back later. */
   close(): void;
@@ -88,6 +90,7 @@ export async function startRooms(opts: {
     pool,
     room,
     existing: (name) => rooms.get(name),
+    held: () => [...rooms].filter(([, r]) => !r.idle()).map(([name]) => name),
     credentialEnded(ev) {
       for (const r of [...rooms.values()]) r.credentialEnded(ev);
     },

@@ -15,6 +15,8 @@ import { rateKeyForIp } from '../store/ips.ts';
 import { closeWith, CLOSE_CODES, createChannel, type Incoming, floodGuard, handleRequest, readEnvelope, replyError, describeIssue, sendJson } from './connection.ts';
 import { DISPLAY_NAME_MAX, ERROR_CODES, MAX_MESSAGE_BYTES, PEER_ID_RE, SECRET_QUERY_KEYS, type Hello, type HelloResponse } from '../protocol/index.ts';
 import { helloSchema } from './schemas.ts';
+import { isConfdError } from '../errors.ts';
+import { closeCode } from '../protocol/errors.ts';
 
 export const SIGNALLING_PATH = '/ws';
 const PING_INTERVAL_MS = 15_000;
@@ -38,6 +40,11 @@ export interface SignallingOptions {
   hostOk: HostCheck;
   /** server.publicUrl's origin (e.g. https://meet.example.org), or null: pages served there may connect. */
   publicOrigin: string | null;
+  /** Cluster mode: where each room is held, and the other nodes' pages (whose joins are sent here). */
+  cluster?: {
+    route(room: string): Promise<{ here: true } | { here: false; node: { id: string; url: string } }>;
+    originOk(origin: string): boolean;
+  };
 }
 
 export interface SignallingServer {
@@ -150,7 +157,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       let same = false;
       try {
         const o = new URL(origin);
-        same = o.host === req.headers.host || o.origin === opts.publicOrigin;
+        same = o.host === req.headers.host || o.origin === opts.publicOrigin || (opts.cluster?.originOk(o.origin) ?? false);
       } catch {
         same = false;
       }
@@ -205,6 +212,8 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
         clearTimeout(conn.timer);
         conn.state = 'pending';
         admit(conn, m.id, parsed.data).catch((e: unknown) => {
+          // The cluster's Redis is away: say so (rooms already open go on; this join cannot be placed).
+          if (isConfdError(e) && e.code === 'cluster_unavailable') return channel.refuse(closeCode('cluster_unavailable'), e.message);
           log.error({ err: e }, 'could not admit signalling connection');
           channel.refuse(CLOSE_CODES.internal, USER_MESSAGES.couldNotOpen);
         });
@@ -255,6 +264,17 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       roomPassword: roomPasswordOf(h),
       ip: conn.ip,
     };
+    if (opts.cluster) {
+      // Before any credential is looked at: a room lives on one node, and its joins go there.
+      const where = await opts.cluster.route(conn.room);
+      if (conn.state === 'closed') return;
+      if (!where.here) {
+        log.debug({ room: conn.room, node: where.node.id }, 'join sent to the room\'s node');
+        sendJson(ws, { response: true, id: helloId, ok: true, data: { moved: where.node.url } satisfies HelloResponse });
+        conn.state = 'closed';
+        return void ws.close(1000, 'moved');
+      }
+    }
     const decision = await policy(attempt);
     if (conn.state === 'closed') return;
     if (!decision.ok) return channel.refuse(decision.code, decision.message);

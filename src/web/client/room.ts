@@ -19,6 +19,9 @@ import { RemotePeers, type AdaptiveView, type PeerBytes } from './remote-peers.t
 import type { SessionContext, SessionState } from './session-context.ts';
 import type { Kind, RoomUi } from './ui.ts';
 
+/** Cluster: how many times one join may be sent on to another node before the page gives up. */
+const MAX_MOVES = 3;
+
 export type { SessionState } from './session-context.ts';
 export type { RemoteSummary } from './remote-peers.ts';
 
@@ -183,10 +186,14 @@ export class RoomSession {
     void this.#connect();
   }
 
-  /** No secrets here: URLs end up in proxy logs. They go in the hello message (#hello). */
-  #wsUrl(): string {
+  /**
+   * No secrets here: URLs end up in proxy logs. They go in the hello message (#hello). `base` is
+   * another node of a cluster, where the server sent this join (the node holding the room).
+   */
+  #wsUrl(base?: string): string {
     const q = new URLSearchParams({ room: this.#params.room, peer: this.#peerId, name: this.#name });
-    return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?${q}`;
+    const at = base ? new URL(base) : location;
+    return `${at.protocol === 'https:' ? 'wss' : 'ws'}://${at.host}/ws?${q}`;
   }
 
   #hello(): Hello {
@@ -204,11 +211,11 @@ export class RoomSession {
     this.ui.setStatus(state, text);
   }
 
-  async #connect(): Promise<void> {
+  async #connect(moved?: { base: string; hops: number }): Promise<void> {
     window.clearTimeout(this.#retryTimer);
     this.#restart = null;
     this.#setState(this.#joinedOnce ? 'reconnecting' : 'connecting', this.#joinedOnce ? 'Reconnecting…' : 'Connecting…');
-    const sig = new Signal(this.#wsUrl(), {
+    const sig = new Signal(this.#wsUrl(moved?.base), {
       newConsumer: (d) => (sig === this.#signal ? this.#peers.consume(d) : Promise.reject(new Error('stale connection'))),
       notification: (m, d) => {
         if (sig === this.#signal) onNotification(this.#notified, m, d);
@@ -222,6 +229,14 @@ export class RoomSession {
     try {
       await sig.opened;
       const hello = await sig.hello(this.#hello());
+      if (hello.moved !== undefined) {
+        // The room is on another node of the cluster: go there (a few hops at most, in case rooms move meanwhile).
+        const hops = (moved?.hops ?? 0) + 1;
+        if (hops > MAX_MOVES || !/^https?:\/\//.test(hello.moved)) throw new Error('the server kept sending this join elsewhere; try again in a moment');
+        this.#signal = null;
+        sig.close();
+        return void this.#connect({ base: hello.moved, hops });
+      }
       if (hello.waiting) {
         this.#enterWaiting();
         await this.#admitted!.promise;

@@ -1,0 +1,38 @@
+import type { Cluster } from '../cluster/cluster.ts';
+import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
+
+/** Admin requests about one room: they are answered by the node holding it. */
+const ROOM_ROUTE = /^\/v1\/rooms\/([A-Za-z0-9_-]{1,64})\/./;
+
+/**
+ * `confctl` against any node manages the whole cluster. Users, tokens, IPs and the audit trail are
+ * shared state and need nothing here; a room lives on one node, so a request about a room (kick,
+ * lobby, recording) is sent to that node over the bus, and the room list is every node's.
+ * Returns null when this node answers itself.
+ */
+export function clusterForward(cluster: Cluster, local: (req: NodeRequest) => Promise<NodeAnswer>): (req: NodeRequest) => Promise<NodeAnswer | null> {
+  return async (req) => {
+    const path = new URL(req.url, 'http://confd').pathname;
+    const room = ROOM_ROUTE.exec(path)?.[1];
+    if (room) {
+      const holder = await cluster.placement.holder(room);
+      if (!holder || holder === cluster.nodeId) return null;
+      return cluster.bus.request(holder, req);
+    }
+    if (req.method === 'GET' && path === '/v1/rooms') {
+      const here = await local(req);
+      if (here.status !== 200) return here;
+      const tag = (node: string, body: unknown) => ((body as { rooms?: Record<string, unknown>[] }).rooms ?? []).map((r) => ({ ...r, node }));
+      const others = (await cluster.nodes.refresh()).filter((n) => n.alive && n.id !== cluster.nodeId);
+      const answers = await Promise.allSettled(others.map((n) => cluster.bus.request(n.id, req)));
+      const rooms = tag(cluster.nodeId, here.body);
+      const unreachable: string[] = [];
+      answers.forEach((a, i) => {
+        if (a.status === 'fulfilled' && a.value.status === 200) rooms.push(...tag(others[i]!.id, a.value.body));
+        else unreachable.push(others[i]!.id);
+      });
+      return { status: 200, body: { rooms, ...(unreachable.length > 0 ? { unreachable } : {}) } };
+    }
+    return null;
+  };
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { ConfdError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { RedisConnection } from './redis.ts';
+
+/**
+ * Messages between nodes over Redis pub/sub: broadcasts every node acts on (a credential ended
+ * somewhere: whatever it let in ends here too), and requests to one node (an admin request about a
+ * room that node holds) with their answers. Pub/sub delivers at most once and only to nodes
+ * connected at that moment: nothing here is state (the state is in the store); a node that missed a
+ * broadcast still refuses the credential on its next check, because its store copy follows the log.
+ */
+export const BROADCAST_CHANNEL = 'confd:bus';
+export const nodeChannel = (nodeId: string) => `confd:node:${nodeId}`;
+/** An admin request forwarded to another node gets this long for its answer. */
+export const REQUEST_TIMEOUT_MS = 5000;
+
+export interface Broadcasts {
+  /** Host sessions (ids) and join tokens (`token:JTI`) that ended: their connections end or are demoted. */
+  credentialEnded: { keys: string[]; kind: 'revoked' | 'expired' };
+}
+
+export interface NodeRequest {
+  method: string;
+  /** Path and query, e.g. /v1/rooms/r1/kick */
+  url: string;
+  body: unknown;
+}
+
+export interface NodeAnswer {
+  status: number;
+  body: unknown;
+}
+
+export interface Bus {
+  broadcast<K extends keyof Broadcasts>(kind: K, data: Broadcasts[K]): Promise<void>;
+  onBroadcast<K extends keyof Broadcasts>(kind: K, listener: (data: Broadcasts[K], from: string) => void): void;
+  /** Sends a request to one node and waits for its answer; a clear error when it does not come. */
+  request(nodeId: string, req: NodeRequest): Promise<NodeAnswer>;
+  /** What this node answers to requests from other nodes. */
+  serve(handler: (req: NodeRequest) => Promise<NodeAnswer>): void;
+  close(): Promise<void>;
+}
+
+type Wire =
+  | { t: 'b'; from: string; kind: keyof Broadcasts; data: unknown }
+  | { t: 'q'; from: string; id: string; req: NodeRequest }
+  | { t: 'a'; from: string; id: string; answer: NodeAnswer };
+
+export async function startBus(redis: RedisConnection, nodeId: string, log: Logger): Promise<Bus> {
+  const listeners = new Map<string, ((data: never, from: string) => void)[]>();
+  const waiting = new Map<string, { resolve: (a: NodeAnswer) => void; timer: NodeJS.Timeout }>();
+  let handler: ((req: NodeRequest) => Promise<NodeAnswer>) | null = null;
+
+  const publish = (channel: string, msg: Wire, what: string) => redis.run(what, (c) => c.publish(channel, JSON.stringify(msg)));
+
+  function onMessage(raw: string): void {
+    let msg: Wire;
+    try {
+      msg = JSON.parse(raw) as Wire;
+    } catch {
+      return;
+    }
+    if (msg.t === 'b') {
+      if (msg.from === nodeId) return; // this node acted before it broadcast
+      for (const l of listeners.get(msg.kind) ?? []) {
+        try {
+          l(msg.data as never, msg.from);
+        } catch (e) {
+          log.error({ err: e, kind: msg.kind }, 'cluster broadcast listener failed');
+        }
+      }
+    } else if (msg.t === 'q') {
+      const { id, from, req } = msg;
+      const answer = handler ? handler(req) : Promise.resolve({ status: 503, body: { error: { code: 'cluster_unavailable', message: 'this node is not ready' } } });
+      answer
+        .catch((e: unknown) => ({ status: 500, body: { error: { code: 'internal', message: (e as Error).message } } }))
+        .then((a) => publish(nodeChannel(from), { t: 'a', from: nodeId, id, answer: a }, 'answer another node'))
+        .catch((e: unknown) => log.warn({ err: e, to: from }, 'could not answer a request from another node'));
+    } else if (msg.t === 'a') {
+      const w = waiting.get(msg.id);
+      if (!w) return;
+      waiting.delete(msg.id);
+      clearTimeout(w.timer);
+      w.resolve(msg.answer);
+    }
+  }
+
+  await redis.subscriber.subscribe([BROADCAST_CHANNEL, nodeChannel(nodeId)], onMessage);
+
+  return {
+    async broadcast(kind, data) {
+      await publish(BROADCAST_CHANNEL, { t: 'b', from: nodeId, kind, data }, 'tell the other nodes');
+    },
+    onBroadcast(kind, listener) {
+      const list = listeners.get(kind) ?? [];
+      list.push(listener as (data: never, from: string) => void);
+      listeners.set(kind, list);
+    },
+    async request(to, req) {
+      const id = randomBytes(8).toString('hex');
+      const answer = new Promise<NodeAnswer>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new ConfdError('cluster_unavailable', `node "${to}" did not answer in ${REQUEST_TIMEOUT_MS / 1000} s; "confctl cluster" shows whether it is alive`));
+        }, REQUEST_TIMEOUT_MS);
+        timer.unref();
+        waiting.set(id, { resolve, timer });
+      });
+      try {
+        const receivers = await publish(nodeChannel(to), { t: 'q', from: nodeId, id, req }, `ask node "${to}"`);
+        if (receivers === 0) throw new ConfdError('cluster_unavailable', `node "${to}" is not connected to the cluster; "confctl cluster" shows whether it is alive`);
+      } catch (e) {
+        clearTimeout(waiting.get(id)?.timer);
+        waiting.delete(id);
+        throw e;
+      }
+      return answer;
+    },
+    serve(h) {
+      handler = h;
+    },
+    async close() {
+      for (const w of waiting.values()) clearTimeout(w.timer);
+      waiting.clear();
+      await redis.subscriber.unsubscribe([BROADCAST_CHANNEL, nodeChannel(nodeId)]).catch(() => {});
+    },
+  };
+}

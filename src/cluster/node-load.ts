@@ -1,0 +1,22 @@
+import type { MediaPlane } from '../sfu/media-plane.ts';
+import type { NodeLoad } from './nodes.ts';
+
+/**
+ * This node's load for its heartbeat: peers and rooms from the rooms, CPU from the mediasoup workers'
+ * CPU time since the last reading (the media is where the cost is).
+ */
+export function nodeLoadMeter(media: MediaPlane, now: () => number = Date.now): () => Promise<{ load: NodeLoad; roomNames: string[] }> {
+  let last: { at: number; cpuMs: number } | null = null;
+  return async () => {
+    const workers = await media.workers();
+    const cpuMs = workers.reduce((n, w) => n + w.cpu.userMs + w.cpu.systemMs, 0);
+    const at = now();
+    const cpu = last && at > last.at && workers.length > 0 ? Math.max(0, cpuMs - last.cpuMs) / (at - last.at) / workers.length : 0;
+    last = { at, cpuMs };
+    const rooms = media.rooms();
+    return {
+      load: { peers: rooms.reduce((n, r) => n + r.peers.length, 0), rooms: rooms.length, cpu: Math.round(cpu * 1000) / 1000 },
+      roomNames: rooms.map((r) => r.name),
+    };
+  };
+}

@@ -1,0 +1,121 @@
+import type { Logger } from '../log.ts';
+import type { RedisConnection } from './redis.ts';
+
+/**
+ * The nodes of a cluster: each writes its heartbeat (URL, load, rooms) to one Redis hash every
+ * HEARTBEAT_MS; a node whose heartbeat is older than NODE_TTL_MS is dead (it gets no new rooms and
+ * its room leases may be taken). Dead entries are dropped after FORGET_MS.
+ */
+export const NODES_KEY = 'confd:nodes';
+export const HEARTBEAT_MS = 1000;
+export const NODE_TTL_MS = 5000;
+const FORGET_MS = 10 * 60_000;
+
+export interface NodeLoad {
+  /** Peers in this node's rooms. */
+  peers: number;
+  rooms: number;
+  /** Media workers' CPU over the last heartbeat, as a fraction of one core, averaged over the workers. */
+  cpu: number;
+}
+
+export interface NodeInfo {
+  id: string;
+  /** Where browsers reach this node directly (a join for one of its rooms is sent here). */
+  url: string;
+  load: NodeLoad;
+  /** Room names this node holds. */
+  roomNames: string[];
+  startedAt: string;
+  heartbeatAt: string;
+  version: string;
+}
+
+export interface NodeView extends NodeInfo {
+  alive: boolean;
+}
+
+/** Lower is less loaded: about 100 peers weigh as much as one busy core. */
+export const loadScore = (l: NodeLoad) => l.peers + 100 * l.cpu;
+
+export interface Nodes {
+  /** Every node Redis knows (from the last heartbeat round, at most HEARTBEAT_MS old). */
+  list(): NodeView[];
+  /** Reads the table from Redis now. */
+  refresh(): Promise<NodeView[]>;
+  get(id: string): NodeView | undefined;
+  /** Sends this node's heartbeat now (also done every HEARTBEAT_MS). */
+  beat(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startNodes(opts: {
+  redis: RedisConnection;
+  self: Omit<NodeInfo, 'load' | 'roomNames' | 'heartbeatAt'>;
+  load: () => Promise<{ load: NodeLoad; roomNames: string[] }>;
+  log: Logger;
+  now?: () => number;
+}): Promise<Nodes> {
+  const { redis, self, log } = opts;
+  const now = opts.now ?? Date.now;
+  let known: NodeView[] = [];
+
+  const view = (raw: string): NodeView | null => {
+    try {
+      const n = JSON.parse(raw) as NodeInfo;
+      return { ...n, alive: now() - Date.parse(n.heartbeatAt) < NODE_TTL_MS };
+    } catch {
+      return null;
+    }
+  };
+
+  async function refresh(): Promise<NodeView[]> {
+    const all = await redis.run('list the cluster nodes', (c) => c.hGetAll(NODES_KEY));
+    const views: NodeView[] = [];
+    const stale: string[] = [];
+    for (const [id, raw] of Object.entries(all)) {
+      const v = view(raw);
+      if (!v || now() - Date.parse(v.heartbeatAt) > FORGET_MS) stale.push(id);
+      else views.push(v);
+    }
+    if (stale.length > 0) await redis.run('forget dead nodes', (c) => c.hDel(NODES_KEY, stale)).catch(() => {});
+    known = views.sort((a, b) => (a.id < b.id ? -1 : 1));
+    return known;
+  }
+
+  async function beat(): Promise<void> {
+    const { load, roomNames } = await opts.load();
+    const info: NodeInfo = { ...self, load, roomNames, heartbeatAt: new Date(now()).toISOString() };
+    await redis.run('send the heartbeat', (c) => c.hSet(NODES_KEY, self.id, JSON.stringify(info)));
+    await refresh();
+  }
+
+  // Another live node with our id would make both lose rooms and answers: refuse to start.
+  const clash = (await refresh()).find((n) => n.id === self.id && n.alive && n.startedAt !== self.startedAt);
+  if (clash) {
+    throw new Error(`another node with the id "${self.id}" is alive (at ${clash.url}, heartbeat ${clash.heartbeatAt}); give each node its own cluster.nodeId`);
+  }
+  await beat();
+
+  let beating = false;
+  const timer = setInterval(() => {
+    if (beating) return;
+    beating = true;
+    beat()
+      .catch((e: unknown) => log.debug({ err: e }, 'heartbeat failed'))
+      .finally(() => (beating = false));
+  }, HEARTBEAT_MS);
+  timer.unref();
+
+  return {
+    list: () => known,
+    refresh,
+    get: (id) => known.find((n) => n.id === id),
+    beat,
+    async close() {
+      clearInterval(timer);
+      // Leaving on purpose: the others stop sending rooms here at once.
+      await redis.run('leave the cluster', (c) => c.hDel(NODES_KEY, self.id)).catch(() => {});
+    },
+  };
+}

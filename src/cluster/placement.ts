@@ -1,0 +1,130 @@
+import { ConfdError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { RedisConnection } from './redis.ts';
+import { loadScore, type Nodes, type NodeView } from './nodes.ts';
+
+/**
+ * Which node holds each room: a lease in Redis (`confd:room:<name>` = node id) that the holder renews
+ * every RENEW_MS while the room has anyone in it. A node that dies stops renewing: after LEASE_MS the
+ * lease is gone (sooner, when its heartbeat is seen to stop) and the next join places the room again.
+ */
+export const roomKey = (room: string) => `confd:room:${room}`;
+export const LEASE_MS = 6000;
+const RENEW_MS = 2000;
+
+/** Takes the lease for ARGV[1] if it is free or still held by ARGV[2] (a dead node); returns the holder. */
+const CLAIM = `
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[2] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  return ARGV[1]
+end
+return cur
+`;
+
+/** Per key: 1 renewed, 2 taken again (it had lapsed, e.g. while Redis was away), 0 held by another node. */
+const RENEW = `
+local out = {}
+for i, k in ipairs(KEYS) do
+  local cur = redis.call('GET', k)
+  if cur == ARGV[1] then redis.call('PEXPIRE', k, ARGV[2]); out[i] = 1
+  elseif not cur then redis.call('SET', k, ARGV[1], 'PX', ARGV[2]); out[i] = 2
+  else out[i] = 0 end
+end
+return out
+`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+export type Route = { here: true } | { here: false; node: NodeView };
+
+export interface Placement {
+  /** Where a join for `room` must go: this node, or another (the room is there or was placed there). */
+  route(room: string): Promise<Route>;
+  /** The node holding `room` now, or null when nobody does. */
+  holder(room: string): Promise<string | null>;
+  close(): Promise<void>;
+}
+
+export function startPlacement(opts: {
+  redis: RedisConnection;
+  nodeId: string;
+  nodes: Nodes;
+  /** Rooms this node holds that have someone in them (peers or waiting guests). */
+  held: () => string[];
+  log: Logger;
+}): Placement {
+  const { redis, nodeId, nodes, log } = opts;
+  /** Rooms whose lease this node renewed last round: one no longer held is released at once. */
+  let renewed = new Set<string>();
+
+  /** The least-loaded live node; on a tie this one (no redirect), then by id. */
+  function leastLoaded(): string {
+    const live = nodes.list().filter((n) => n.alive || n.id === nodeId);
+    let best: { id: string; score: number } | null = null;
+    for (const n of live) {
+      const score = loadScore(n.load);
+      if (!best || score < best.score || (score === best.score && (n.id === nodeId || (best.id !== nodeId && n.id < best.id)))) best = { id: n.id, score };
+    }
+    return best?.id ?? nodeId;
+  }
+
+  const claim = (room: string, forNode: string, replacing: string) =>
+    redis.run('place a room', (c) => c.eval(CLAIM, { keys: [roomKey(room)], arguments: [forNode, replacing, String(LEASE_MS)] })) as Promise<string>;
+
+  async function renew(): Promise<void> {
+    const rooms = opts.held();
+    const now = new Set(rooms);
+    if (rooms.length > 0) {
+      const results = (await redis.run('renew room leases', (c) => c.eval(RENEW, { keys: rooms.map(roomKey), arguments: [nodeId, String(LEASE_MS)] }))) as number[];
+      rooms.forEach((room, i) => {
+        if (results[i] === 0) log.warn({ room }, 'another node took this room\'s lease (this node was cut off from Redis for longer than the lease): its peers stay here, new joins go there');
+      });
+    }
+    for (const room of renewed) {
+      if (!now.has(room)) await redis.run('release a room', (c) => c.eval(RELEASE, { keys: [roomKey(room)], arguments: [nodeId] }));
+    }
+    renewed = now;
+  }
+
+  let renewing = false;
+  const timer = setInterval(() => {
+    if (renewing) return;
+    renewing = true;
+    renew()
+      .catch((e: unknown) => log.debug({ err: e }, 'could not renew room leases'))
+      .finally(() => (renewing = false));
+  }, RENEW_MS);
+  timer.unref();
+
+  return {
+    async route(room) {
+      let holder = (await redis.run('find the room\'s node', (c) => c.get(roomKey(room)))) as string | null;
+      if (holder === nodeId) return { here: true };
+      const node = holder ? nodes.get(holder) : undefined;
+      if (holder && node?.alive) return { here: false, node };
+      // Nobody holds it, or its holder stopped beating: place it on the least-loaded live node.
+      holder = await claim(room, leastLoaded(), holder ?? '');
+      if (holder === nodeId) return { here: true };
+      const chosen = nodes.get(holder) ?? (await nodes.refresh()).find((n) => n.id === holder);
+      if (chosen?.alive) return { here: false, node: chosen };
+      // Held by a node with no live heartbeat: take it over.
+      holder = await claim(room, nodeId, holder);
+      if (holder === nodeId) return { here: true };
+      const other = nodes.get(holder);
+      if (other?.alive) return { here: false, node: other };
+      throw new ConfdError('cluster_unavailable', `room "${room}" is held by node "${holder}", which is not answering; try again in a few seconds`);
+    },
+    holder: async (room) => (await redis.run('find the room\'s node', (c) => c.get(roomKey(room)))) as string | null,
+    async close() {
+      clearInterval(timer);
+      // Leaving on purpose: the rooms are free for the other nodes at once.
+      for (const room of new Set([...renewed, ...opts.held()])) {
+        await redis.run('release a room', (c) => c.eval(RELEASE, { keys: [roomKey(room)], arguments: [nodeId] })).catch(() => {});
+      }
+    },
+  };
+}

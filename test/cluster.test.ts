@@ -1,0 +1,131 @@
+/**
+ * Several confd nodes sharing one real redis-server: one set of users, tokens, IPs and sessions, each
+ * room on one node (joins through any node are sent there), and every revocation ending what it
+ * revoked on whichever node holds it.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connectRefused, receiving, type SfuClient } from './helpers/sfu-client.ts';
+import { connectVia, ctl, login, startCluster, type TestCluster } from './helpers/cluster.ts';
+import { until } from './helpers/wait.ts';
+
+const PW = 'alice-secret-pw';
+
+describe('a cluster of three nodes on one Redis', () => {
+  let c: TestCluster;
+  let A: TestCluster['nodes'][number];
+  let B: TestCluster['nodes'][number];
+  let C: TestCluster['nodes'][number];
+  const open: SfuClient[] = [];
+  const keep = (s: SfuClient) => (open.push(s), s);
+  /** A node that does not hold the room the client reached at `at`. */
+  const otherThan = (at: string) => [A, B, C].find((n) => n.http !== at)!;
+
+  before(async () => {
+    c = await startCluster({ nodes: ['node-a', 'node-b', 'node-c'], config: { host: { protected: true } } });
+    [A, B, C] = c.nodes as [typeof A, typeof B, typeof C];
+    await ctl(A, ['user', 'add', 'alice', '--password-stdin'], PW);
+  });
+  after(async () => {
+    for (const s of open) if (s.open) await s.close();
+    await c?.stop();
+  });
+
+  test('confctl cluster lists every node, alive, from any node; status says the node is clustered', async () => {
+    await until(async () => JSON.parse(await ctl(C, ['--json', 'cluster'])).nodes.filter((n: any) => n.alive).length === 3, 'three live nodes');
+    const table = await ctl(B, ['cluster']);
+    for (const id of ['node-a', 'node-b', 'node-c']) assert.match(table, new RegExp(`${id}.*alive`));
+    assert.match(table, /node-b \*/, 'the node asked is marked');
+    const status = await ctl(A, ['status']);
+    assert.match(status, /cluster: +node node-a .*3 of 3 nodes alive/);
+    const json = JSON.parse(await ctl(A, ['--json', 'status']));
+    assert.equal(json.cluster.nodeId, 'node-a');
+    assert.equal(json.cluster.redisConnected, true);
+  });
+
+  test('a user added on A exists on B and C: a login works on every node', async () => {
+    assert.match(await ctl(C, ['user', 'list']), /alice/);
+    for (const n of [A, B, C]) assert.ok(await login(n, 'alice', PW));
+  });
+
+  test('a host logged in on A and a guest joining through B land in one room with media', async () => {
+    const hostToken = await login(A, 'alice', PW);
+    const host = await connectVia(A.http, { room: 'r1', peerId: 'host-1', query: { host: hostToken } });
+    keep(host.client);
+    assert.equal(host.at, A.http, 'an empty room is placed on the node the join came to when loads tie');
+    assert.equal((await host.client.joinWithMedia({ produce: ['audio', 'video'], consume: true }) as any).role, 'host');
+    const guest = await connectVia(B.http, { room: 'r1', peerId: 'guest-1' });
+    keep(guest.client);
+    assert.equal(guest.at, A.http, 'the join through B was sent to A, which holds r1');
+    assert.equal(guest.hops, 1);
+    assert.equal((await guest.client.joinWithMedia({ produce: ['audio', 'video'], consume: true }) as any).role, 'guest');
+    await receiving(guest.client, 2);
+    await receiving(host.client, 2);
+    const rooms = JSON.parse(await ctl(C, ['--json', 'rooms'])).rooms;
+    const r1 = rooms.find((r: any) => r.name === 'r1');
+    assert.equal(r1?.node, 'node-a', 'confctl rooms on C shows r1 on node-a');
+    assert.deepEqual(r1.peers.map((p: any) => p.id).sort(), ['guest-1', 'host-1']);
+  });
+
+  test('ip revoke on one node ends host rights on the node holding the room within a second', async () => {
+    const hostToken = await login(A, 'alice', PW);
+    const { client: host, at } = await connectVia(A.http, { room: 'r2', peerId: 'host-2', query: { host: hostToken } });
+    keep(host);
+    assert.notEqual(at, A.http, 'A holds r1 (two peers): the new room r2 went to a less loaded node');
+    assert.equal((await host.joinWithMedia({}) as any).role, 'host');
+    const t0 = Date.now();
+    await ctl(otherThan(at), ['ip', 'revoke', '127.0.0.1']);
+    const role = await host.waitForNotification('role', undefined, 2000);
+    assert.equal(role.role, 'guest');
+    assert.ok(Date.now() - t0 < 1500, `demoted ${Date.now() - t0} ms after the revoke`);
+    // And the session is gone everywhere: joining again with it through any node gives a guest, who
+    // waits for a host (the room has none now).
+    for (const n of [A, B, C]) {
+      const again = await connectVia(n.http, { room: 'r2', peerId: `host-2-${n.http.slice(-5)}`, query: { host: hostToken } });
+      keep(again.client);
+      assert.deepEqual(await again.client.hello, { role: 'guest', waiting: true });
+      await again.client.close();
+    }
+  });
+
+  test('a token revoked on one node is refused on the others, and the connection it let in elsewhere ends', async () => {
+    const issued = JSON.parse(await ctl(A, ['--json', 'token', 'issue', '--room', 'r3', '--presenter']));
+    const { client: first, at } = await connectVia(B.http, { room: 'r3', peerId: 'tok-1', token: issued.token });
+    keep(first);
+    assert.equal((await first.joinWithMedia({}) as any).role, 'host');
+    const revoker = at === A.http ? B : A;
+    await ctl(revoker, ['token', 'revoke', issued.id]);
+    const closed = await Promise.race([first.closed, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+    assert.ok(closed, 'the connection closed within 2 s of the revoke on another node');
+    assert.equal(closed.code, 4401);
+    // Straight to the node holding r3 (the others would send the join there first).
+    const holder = [A, B, C].find((n) => n.http === at)!;
+    const direct = await connectRefused(holder.http, { room: 'r3', peerId: 'tok-direct', token: issued.token });
+    assert.equal(direct.code, 4401);
+    // And through a node that does not hold r3: sent to the one that does, which refuses it.
+    const via = await connectVia(otherThan(at).http, { room: 'r3', peerId: 'tok-other', token: issued.token });
+    assert.equal(via.at, at);
+    assert.equal((await via.client.closed).code, 4401);
+  });
+
+  test('user remove and kick on a node that does not hold the room end the host rights and the peer there', async () => {
+    await ctl(C, ['user', 'add', 'bob', '--password-stdin'], 'bob-secret-pw-1');
+    const hostToken = await login(B, 'bob', 'bob-secret-pw-1');
+    const { client: host, at } = await connectVia(A.http, { room: 'r4', peerId: 'bob-1', query: { host: hostToken } });
+    keep(host);
+    assert.equal((await host.joinWithMedia({}) as any).role, 'host');
+    const joined = await connectVia(C.http, { room: 'r4', peerId: 'kickme' });
+    const guest = keep(joined.client);
+    assert.equal(joined.at, at);
+    await guest.joinWithMedia({});
+    const admin = otherThan(at);
+    await ctl(admin, ['user', 'remove', 'bob']);
+    assert.equal((await host.waitForNotification('role', undefined, 2000)).role, 'guest');
+    await ctl(admin, ['kick', '--room', 'r4', '--peer', 'kickme']);
+    const info = await guest.closed;
+    assert.equal(info.code, 4000);
+    // A room nobody holds: the kick says so, from any node.
+    const r = await B.admin('POST', '/v1/rooms/nowhere/kick', { peer: 'x' });
+    assert.equal(r.status, 404);
+  });
+});
