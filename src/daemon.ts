@@ -160,7 +160,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         redis,
         nodeId: config.cluster.nodeId ?? `${hostname()}-${bound.port}`,
         url: config.cluster.url ?? baseUrl(config, http),
-        load: nodeLoadMeter(rooms),
+        load: nodeLoadMeter(rooms, () => rooms.held()),
         held: () => rooms.held(),
         log,
       });

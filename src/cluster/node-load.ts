@@ -2,10 +2,10 @@ import type { MediaPlane } from '../sfu/media-plane.ts';
 import type { NodeLoad } from './nodes.ts';
 
 /**
- * This node's load for its heartbeat: peers and rooms from the rooms, CPU from the mediasoup workers'
+ * This node's load for its heartbeat: peers and rooms from the rooms (and the names of those it holds), CPU from the mediasoup workers'
  * CPU time since the last reading (the media is where the cost is).
  */
-export function nodeLoadMeter(media: MediaPlane, now: () => number = Date.now): () => Promise<{ load: NodeLoad; roomNames: string[] }> {
+export function nodeLoadMeter(media: MediaPlane, held: () => string[], now: () => number = Date.now): () => Promise<{ load: NodeLoad; roomNames: string[] }> {
   let last: { at: number; cpuMs: number } | null = null;
   return async () => {
     const workers = await media.workers();
@@ -16,7 +16,8 @@ export function nodeLoadMeter(media: MediaPlane, now: () => number = Date.now): 
     const rooms = media.rooms();
     return {
       load: { peers: rooms.reduce((n, r) => n + r.peers.length, 0), rooms: rooms.length, cpu: Math.round(cpu * 1000) / 1000 },
-      roomNames: rooms.map((r) => r.name),
+      // Rooms with anyone in them or expected back: a lapsed lease is given back to this node (placement.ts).
+      roomNames: held(),
     };
   };
 }

@@ -61,9 +61,16 @@ export function startPlacement(opts: {
   /** Rooms whose lease this node renewed last round: one no longer held is released at once. */
   let renewed = new Set<string>();
 
-  /** The least-loaded live node; on a tie this one (no redirect), then by id. */
-  function leastLoaded(): string {
+  /**
+   * Where a room nobody holds goes: a live node that still has it open (its lease lapsed while Redis
+   * was away, and that node has not renewed it yet), else the least-loaded live node; on a tie this
+   * one (no redirect), then by id.
+   */
+  function placeFor(room: string): string {
+    if (opts.held().includes(room)) return nodeId;
     const live = nodes.list().filter((n) => n.alive || n.id === nodeId);
+    const keeper = live.find((n) => n.id !== nodeId && n.roomNames.includes(room));
+    if (keeper) return keeper.id;
     let best: { id: string; score: number } | null = null;
     for (const n of live) {
       const score = loadScore(n.load);
@@ -91,14 +98,17 @@ export function startPlacement(opts: {
   }
 
   let renewing = false;
-  const timer = setInterval(() => {
+  const renewNow = () => {
     if (renewing) return;
     renewing = true;
     renew()
       .catch((e: unknown) => log.debug({ err: e }, 'could not renew room leases'))
       .finally(() => (renewing = false));
-  }, RENEW_MS);
+  };
+  const timer = setInterval(renewNow, RENEW_MS);
   timer.unref();
+  // Leases may have lapsed while Redis was away: take this node's rooms back before others place them.
+  redis.onReconnect(renewNow);
 
   return {
     async route(room) {
@@ -107,7 +117,7 @@ export function startPlacement(opts: {
       const node = holder ? nodes.get(holder) : undefined;
       if (holder && node?.alive) return { here: false, node };
       // Nobody holds it, or its holder stopped beating: place it on the least-loaded live node.
-      holder = await claim(room, leastLoaded(), holder ?? '');
+      holder = await claim(room, placeFor(room), holder ?? '');
       if (holder === nodeId) return { here: true };
       const chosen = nodes.get(holder) ?? (await nodes.refresh()).find((n) => n.id === holder);
       if (chosen?.alive) return { here: false, node: chosen };

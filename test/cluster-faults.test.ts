@@ -1,0 +1,128 @@
+/**
+ * A cluster when things break: Redis restarted, Redis away, a node killed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { confctl } from './helpers/daemon.ts';
+import { connectRefused, receiving } from './helpers/sfu-client.ts';
+import { connectVia, ctl, login, startCluster } from './helpers/cluster.ts';
+import { until } from './helpers/wait.ts';
+
+const PW = 'alice-secret-pw';
+
+test('Redis killed and restarted: no acknowledged change is lost, and the nodes go on without a restart', async () => {
+  const c = await startCluster({ nodes: ['node-a', 'node-b'] });
+  try {
+    const [A, B] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      await ctl(i % 2 ? A : B, ['user', 'add', `user${i}`, '--password-stdin'], PW);
+      ids.push(JSON.parse(await ctl(i % 2 ? B : A, ['--json', 'token', 'issue', '--room', 'keep'])).id);
+    }
+    await c.redis.kill();
+    await c.redis.restart();
+    // Both nodes reconnect by themselves; everything acknowledged before the kill is there.
+    for (const n of [A, B]) {
+      await until(async () => (await confctl(['--socket', n.socket, '--json', 'user', 'list'])).code === 0, 'the node answers again', 15_000);
+      const users = JSON.parse(await ctl(n, ['--json', 'user', 'list'])).users.map((u: any) => u.name);
+      assert.deepEqual(users.sort(), Array.from({ length: 10 }, (_, i) => `user${i}`).sort());
+      const tokens = JSON.parse(await ctl(n, ['--json', 'token', 'list'])).tokens.map((t: any) => t.id);
+      for (const id of ids) assert.ok(tokens.includes(id), `token ${id} on ${n.http}`);
+    }
+    await ctl(A, ['user', 'add', 'after', '--password-stdin'], PW);
+    assert.match(await ctl(B, ['user', 'list']), /after/);
+  } finally {
+    await c.stop();
+  }
+});
+
+test('Redis away: open rooms go on; logins, joins and admin writes are refused with a clear error; back: all work again', async () => {
+  const c = await startCluster({ nodes: ['node-a', 'node-b'], config: { host: { protected: true } } });
+  try {
+    const [A, B] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    await ctl(A, ['user', 'add', 'alice', '--password-stdin'], PW);
+    const hostToken = await login(A, 'alice', PW);
+    const hostVia = await connectVia(A.http, { room: 'open', peerId: 'h', query: { host: hostToken } });
+    const host = hostVia.client;
+    assert.deepEqual(await host.hello, { role: 'host', waiting: false });
+    await host.joinWithMedia({ produce: ['audio', 'video'], consume: true });
+    const guestVia = await connectVia(B.http, { room: 'open', peerId: 'g' });
+    const guest = guestVia.client;
+    assert.equal(guestVia.at, hostVia.at);
+    await guest.joinWithMedia({ produce: ['audio', 'video'], consume: true });
+    await receiving(guest, 2);
+
+    await c.redis.stop();
+    try {
+      // The call goes on.
+      await receiving(guest, 2, 50);
+      await receiving(host, 2, 50);
+      // A login: 503 and what to do.
+      const r = await fetch(`${B.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PW }) });
+      assert.equal(r.status, 503);
+      assert.match(((await r.json()) as any).error.message, /Redis .* is unreachable.*try again shortly/);
+      // A join, on either node, to the open room or a new one.
+      for (const [n, room] of [[A, 'open'], [B, 'open'], [B, 'new-room']] as const) {
+        const refused = await connectRefused(n.http, { room, peerId: `late-${room}` });
+        assert.equal(refused.code, 4503, `join ${room} through ${n.http}`);
+        assert.match(refused.reason + JSON.stringify(refused.messages), /Redis/);
+      }
+      // An admin write.
+      const w = await confctl(['--socket', A.socket, 'user', 'add', 'bob', '--password-stdin'], { input: PW });
+      assert.notEqual(w.code, 0);
+      assert.match(w.stderr, /Redis .* is unreachable/);
+      // Status says so.
+      assert.match(await ctl(A, ['status']), /Redis redis:\/\/127\.0\.0\.1:\d+ \(UNREACHABLE\)/);
+      assert.ok(host.open && guest.open, 'nobody was dropped');
+    } finally {
+      await c.redis.restart();
+    }
+    // Back without restarting any node.
+    await until(async () => (await fetch(`${B.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PW }) })).status === 200, 'logins work again', 15_000);
+    const late = await connectVia(B.http, { room: 'open', peerId: 'late' });
+    await late.client.joinWithMedia({ consume: true });
+    await receiving(late.client, 4);
+    await ctl(A, ['user', 'add', 'bob', '--password-stdin'], PW);
+    for (const s of [host, guest, late.client]) await s.close();
+  } finally {
+    await c.stop();
+  }
+});
+
+test('a node killed with SIGKILL: its rooms reopen on another node when their peers rejoin', async () => {
+  const c = await startCluster({ nodes: ['node-a', 'node-b'] });
+  try {
+    const [A, B] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const p1 = await connectVia(A.http, { room: 'moving', peerId: 'p1' });
+    assert.equal(p1.at, A.http);
+    await p1.client.joinWithMedia({ produce: ['audio'], consume: true });
+    await A.kill9();
+    // The pages reconnect through the node that is left, as a page does through a load balancer:
+    // until A is seen dead (its heartbeat stops), joins may still be sent to it and fail; then the
+    // room is placed on B.
+    let rejoined: Awaited<ReturnType<typeof connectVia>> | null = null;
+    const t0 = Date.now();
+    await until(async () => {
+      try {
+        rejoined = await connectVia(B.http, { room: 'moving', peerId: 'p1' });
+        return rejoined.at === B.http;
+      } catch {
+        return false;
+      }
+    }, 'the room reopens on B', 20_000);
+    const moved = rejoined!;
+    await moved.client.joinWithMedia({ produce: ['audio'], consume: true });
+    const p2 = await connectVia(B.http, { room: 'moving', peerId: 'p2' });
+    assert.equal(p2.at, B.http);
+    await p2.client.joinWithMedia({ produce: ['audio'], consume: true });
+    await receiving(p2.client, 1);
+    await receiving(moved.client, 1);
+    const table = JSON.parse(await ctl(B, ['--json', 'cluster'])).nodes;
+    assert.equal(table.find((n: any) => n.id === 'node-a')?.alive, false, 'confctl cluster shows A dead');
+    assert.ok(Date.now() - t0 < 15_000, `moved ${Date.now() - t0} ms after the kill`);
+    await moved.client.close();
+    await p2.client.close();
+  } finally {
+    await c.stop();
+  }
+});
