@@ -173,7 +173,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const bus = cluster.bus;
       hosts.onCredentialEnded((ended) => void bus.broadcast('credentialEnded', ended).catch((e: unknown) => log.error({ err: e }, 'could not tell the other nodes that a credential ended; they see it at their next check')));
     }
-    http.use(await createWebRoutes({ hostProtected: config.host.protected, userAuth: config.host.user_auth }));
+    http.use(
+      await createWebRoutes({
+        hostProtected: config.host.protected,
+        userAuth: config.host.user_auth,
+        ...(cluster ? { nodeUrls: () => cluster!.nodes.list().map((n) => n.url) } : {}),
+      }),
+    );
     const publicBase = () => baseUrl(config, http);
 
     const clientIp = createClientIpResolver(config.server.trustProxy);

@@ -35,8 +35,12 @@ export interface NodeView extends NodeInfo {
   alive: boolean;
 }
 
-/** Lower is less loaded: about 100 peers weigh as much as one busy core. */
-export const loadScore = (l: NodeLoad) => l.peers + 100 * l.cpu;
+/**
+ * Lower is less loaded: about 100 peers weigh as much as one busy core. CPU counts in steps of 5% of
+ * a core, so idle nodes tie (and a new room stays on the node the join came to, with no redirect)
+ * instead of being told apart by a few milliseconds of housekeeping.
+ */
+export const loadScore = (l: NodeLoad) => l.peers + 5 * Math.round(l.cpu * 20);
 
 export interface Nodes {
   /** Every node Redis knows (from the last heartbeat round, at most HEARTBEAT_MS old). */

@@ -39,6 +39,24 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/**
+ * Where a room nobody holds goes: this node if it still has the room open, else a live node that
+ * does (its lease lapsed while Redis was away and it has not renewed it yet), else the least-loaded
+ * live node; on a tie this one (no redirect), then the lowest id.
+ */
+export function placeRoom(room: string, self: string, nodes: readonly NodeView[], heldHere: boolean): string {
+  if (heldHere) return self;
+  const live = nodes.filter((n) => n.alive || n.id === self);
+  const keeper = live.find((n) => n.id !== self && n.roomNames.includes(room));
+  if (keeper) return keeper.id;
+  let best: { id: string; score: number } | null = null;
+  for (const n of live) {
+    const score = loadScore(n.load);
+    if (!best || score < best.score || (score === best.score && (n.id === self || (best.id !== self && n.id < best.id)))) best = { id: n.id, score };
+  }
+  return best?.id ?? self;
+}
+
 export type Route = { here: true } | { here: false; node: NodeView };
 
 export interface Placement {
@@ -60,24 +78,6 @@ export function startPlacement(opts: {
   const { redis, nodeId, nodes, log } = opts;
   /** Rooms whose lease this node renewed last round: one no longer held is released at once. */
   let renewed = new Set<string>();
-
-  /**
-   * Where a room nobody holds goes: a live node that still has it open (its lease lapsed while Redis
-   * was away, and that node has not renewed it yet), else the least-loaded live node; on a tie this
-   * one (no redirect), then by id.
-   */
-  function placeFor(room: string): string {
-    if (opts.held().includes(room)) return nodeId;
-    const live = nodes.list().filter((n) => n.alive || n.id === nodeId);
-    const keeper = live.find((n) => n.id !== nodeId && n.roomNames.includes(room));
-    if (keeper) return keeper.id;
-    let best: { id: string; score: number } | null = null;
-    for (const n of live) {
-      const score = loadScore(n.load);
-      if (!best || score < best.score || (score === best.score && (n.id === nodeId || (best.id !== nodeId && n.id < best.id)))) best = { id: n.id, score };
-    }
-    return best?.id ?? nodeId;
-  }
 
   const claim = (room: string, forNode: string, replacing: string) =>
     redis.run('place a room', (c) => c.eval(CLAIM, { keys: [roomKey(room)], arguments: [forNode, replacing, String(LEASE_MS)] })) as Promise<string>;
@@ -117,7 +117,7 @@ export function startPlacement(opts: {
       const node = holder ? nodes.get(holder) : undefined;
       if (holder && node?.alive) return { here: false, node };
       // Nobody holds it, or its holder stopped beating: place it on the least-loaded live node.
-      holder = await claim(room, placeFor(room), holder ?? '');
+      holder = await claim(room, placeRoom(room, nodeId, nodes.list(), opts.held().includes(room)), holder ?? '');
       if (holder === nodeId) return { here: true };
       const chosen = nodes.get(holder) ?? (await nodes.refresh()).find((n) => n.id === holder);
       if (chosen?.alive) return { here: false, node: chosen };

@@ -12,9 +12,21 @@ import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 /** Host header values we are willing to echo into the CSP (host, IPv4, [IPv6], optional port). */
 const SAFE_HOST_RE = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
 
-function contentSecurityPolicy(host: string | undefined): string {
+/** A node's base URL as the WebSocket origin the page may open (http -> ws, https -> wss). */
+const wsOrigin = (base: string): string | null => {
+  try {
+    const u = new URL(base);
+    return u.protocol === 'https:' ? `wss://${u.host}` : u.protocol === 'http:' ? `ws://${u.host}` : null;
+  } catch {
+    return null;
+  }
+};
+
+function contentSecurityPolicy(host: string | undefined, nodes: readonly string[]): string {
   // 'self' covers same-origin ws(s): in current browsers; the explicit entries cover older ones.
-  const ws = host && SAFE_HOST_RE.test(host) ? ` ws://${host} wss://${host}` : '';
+  let ws = host && SAFE_HOST_RE.test(host) ? ` ws://${host} wss://${host}` : '';
+  // In a cluster a join may be sent to another node: the page may open its signalling there.
+  for (const o of nodes.map(wsOrigin)) if (o) ws += ` ${o}`;
   return [
     "default-src 'none'",
     "script-src 'self'",
@@ -30,9 +42,9 @@ function contentSecurityPolicy(host: string | undefined): string {
   ].join('; ');
 }
 
-function securityHeaders(req: IncomingMessage): Record<string, string> {
+function securityHeaders(req: IncomingMessage, nodes: readonly string[]): Record<string, string> {
   return {
-    'content-security-policy': contentSecurityPolicy(req.headers.host),
+    'content-security-policy': contentSecurityPolicy(req.headers.host, nodes),
     'referrer-policy': 'no-referrer',
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
@@ -42,24 +54,24 @@ function securityHeaders(req: IncomingMessage): Record<string, string> {
   };
 }
 
-function sendHtml(req: IncomingMessage, res: ServerResponse, status: number, html: string): void {
+function sendHtml(req: IncomingMessage, res: ServerResponse, sec: Record<string, string>, status: number, html: string): void {
   const body = Buffer.from(html);
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'content-length': body.length,
     'cache-control': 'no-store',
-    ...securityHeaders(req),
+    ...sec,
   });
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-function sendAsset(req: IncomingMessage, res: ServerResponse, url: URL, a: WebAsset): void {
+function sendAsset(req: IncomingMessage, res: ServerResponse, sec: Record<string, string>, url: URL, a: WebAsset): void {
   const headers: Record<string, string | number> = {
     'content-type': a.contentType,
     etag: a.etag,
     // The page asks for ?v=<hash>: that exact content never changes. Anything else revalidates.
     'cache-control': url.searchParams.get('v') === a.version ? 'public, max-age=31536000, immutable' : 'no-cache',
-    ...securityHeaders(req),
+    ...sec,
   };
   const inm = req.headers['if-none-match'];
   if (inm && inm.split(',').some((t) => t.trim() === a.etag || t.trim() === `W/${a.etag}`)) {
@@ -86,6 +98,8 @@ export interface WebRouteOptions {
   hostProtected?: boolean;
   /** config.host.user_auth: participants need a login or a join token. */
   userAuth?: boolean;
+  /** Cluster: the nodes' base URLs, whose signalling the page may be sent to. */
+  nodeUrls?: () => readonly string[];
 }
 
 /** Builds the page assets (once) and returns the handler that serves the web page. */
@@ -96,6 +110,7 @@ export async function createWebRoutes(options: WebRouteOptions = {}): Promise<Ht
 
   return (req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const sec = securityHeaders(req, options.nodeUrls?.() ?? []);
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://confd.invalid');
@@ -107,7 +122,7 @@ export async function createWebRoutes(options: WebRouteOptions = {}): Promise<Ht
     const asset = path === '/assets/app.js' ? assets.js : path === '/assets/style.css' ? assets.css : null;
     if (asset) {
       req.resume();
-      sendAsset(req, res, url, asset);
+      sendAsset(req, res, sec, url, asset);
       return true;
     }
 
@@ -118,7 +133,7 @@ export async function createWebRoutes(options: WebRouteOptions = {}): Promise<Ht
 
     // Credentials never travel in URLs (they end up in logs, history and Referer headers).
     if (url.searchParams.has('username') || url.searchParams.has('password')) {
-      sendHtml(req, res, 400, messagePage(versions, {
+      sendHtml(req, res, sec, 400, messagePage(versions, {
         title: 'Credentials are not accepted in links',
         message: 'This link carries a user name or password. confd never takes credentials in a URL, because links end up in browser history, logs and chat messages.',
         detail: 'If this was your password, change it. Hosts log in on the login page; guests join with a plain room link or a join link with a token.',
@@ -127,12 +142,12 @@ export async function createWebRoutes(options: WebRouteOptions = {}): Promise<Ht
     }
 
     if (path === '/') {
-      sendHtml(req, res, 200, homePage(versions, { host }));
+      sendHtml(req, res, sec, 200, homePage(versions, { host }));
       return true;
     }
     if (path === '/login') {
       // `?next=` is read (and checked to be a same-site path) by the page's script, never echoed here.
-      sendHtml(req, res, 200, loginPage(versions, host));
+      sendHtml(req, res, sec, 200, loginPage(versions, host));
       return true;
     }
 
@@ -141,7 +156,7 @@ export async function createWebRoutes(options: WebRouteOptions = {}): Promise<Ht
     if (rest === '') {
       room = url.searchParams.get('room');
       if (room === null || room.trim() === '') {
-        sendHtml(req, res, 200, homePage(versions, { name: url.searchParams.get('name')?.slice(0, 64) ?? '', host }));
+        sendHtml(req, res, sec, 200, homePage(versions, { name: url.searchParams.get('name')?.slice(0, 64) ?? '', host }));
         return true;
       }
       room = room.trim();
@@ -150,10 +165,10 @@ export async function createWebRoutes(options: WebRouteOptions = {}): Promise<Ht
     }
     if (room === null || !isRoomName(room)) {
       const shown = (room ?? rest).slice(0, 80);
-      sendHtml(req, res, 400, homePage(versions, { error: `"${shown}" is not a valid room name: ${ROOM_NAME_HELP}.`, name: url.searchParams.get('name')?.slice(0, 64) ?? '', host }));
+      sendHtml(req, res, sec, 400, homePage(versions, { error: `"${shown}" is not a valid room name: ${ROOM_NAME_HELP}.`, name: url.searchParams.get('name')?.slice(0, 64) ?? '', host }));
       return true;
     }
-    sendHtml(req, res, 200, roomPage(versions, room, host));
+    sendHtml(req, res, sec, 200, roomPage(versions, room, host));
     return true;
   };
 }
