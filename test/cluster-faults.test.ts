@@ -3,7 +3,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { confctl } from './helpers/daemon.ts';
+import { join } from 'node:path';
+import { cleanup, confctl, runConfd, startConfd, tempDir } from './helpers/daemon.ts';
+import { startRedis } from './helpers/redis.ts';
 import { connectRefused, receiving } from './helpers/sfu-client.ts';
 import { connectVia, ctl, login, startCluster } from './helpers/cluster.ts';
 import { until } from './helpers/wait.ts';
@@ -124,5 +126,38 @@ test('a node killed with SIGKILL: its rooms reopen on another node when their pe
     await p2.client.close();
   } finally {
     await c.stop();
+  }
+});
+
+test('a Redis with a password: the node uses it and never shows it; a wrong one stops start-up with a clear error', async () => {
+  const password = 'redis-pass-7f3a9c';
+  const redis = await startRedis({ password });
+  const c = await startCluster({ nodes: ['node-p'], redis });
+  const dir = tempDir('confd-badpass-');
+  try {
+    const [P] = c.nodes as [(typeof c.nodes)[0]];
+    await ctl(P, ['user', 'add', 'alice', '--password-stdin'], PW);
+    const status = await ctl(P, ['status']);
+    assert.match(status, /Redis redis:\/\/:\[redacted\]@127\.0\.0\.1:\d+/);
+    const shown = await runConfd(['check-config', '--config', join(P.dataDir, '..', 'config.json')]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /"redis": "redis:\/\/:\[redacted\]@127\.0\.0\.1:\d+"/);
+    for (const text of [status, shown.stdout, shown.stderr, P.stdout(), P.stderr()]) assert.ok(!text.includes(password), 'the Redis password is never printed');
+    // The wrong password: refused at start, saying what to check, without echoing any password.
+    const wrong = redis.url.replace(encodeURIComponent(password), 'not-the-password');
+    const bad = await startConfd({ dataDir: join(dir, 'data'), config: { mediasoup: { workers: 1 }, cluster: { redis: wrong, nodeId: 'node-q' } } }).then(
+      async (d) => {
+        await d.stop();
+        return null;
+      },
+      (e: any) => e,
+    );
+    assert.ok(bad, 'a node with the wrong Redis password does not start');
+    assert.match(bad.stdout + bad.stderr, /cannot reach the cluster's Redis at redis:\/\/:\[redacted\]@127\.0\.0\.1:\d+ .*check cluster\.redis/);
+    assert.ok(!(bad.stdout + bad.stderr).includes('not-the-password'));
+  } finally {
+    await c.stop();
+    await redis.stop();
+    cleanup(dir, redis.dir);
   }
 });

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pidAlive } from './helpers/wait.ts';
 import { startRedis } from './helpers/redis.ts';
+import { cleanup } from './helpers/daemon.ts';
 
 test('redis helper: an acknowledged write survives kill -9 and a restart on the same port; a password is honoured', async () => {
   const redis = await startRedis({ password: 'pass word"1' });
@@ -23,5 +24,19 @@ test('redis helper: an acknowledged write survives kill -9 and a restart on the 
     await assert.rejects(redis.cli('LPUSH', 'confd:test', 'x'), /WRONGTYPE/, 'an error reply rejects');
   } finally {
     await redis.stop();
+  }
+});
+
+test('test Redis runs the README recipe: append-only, fsync always, no eviction, loopback', async () => {
+  const r = await startRedis();
+  try {
+    const get = async (k: string) => (await r.cli('CONFIG', 'GET', k)).trim().split('\n')[1];
+    assert.equal(await get('appendonly'), 'yes');
+    assert.equal(await get('appendfsync'), 'always');
+    assert.equal(await get('maxmemory-policy'), 'noeviction');
+    assert.equal(await get('protected-mode'), 'yes');
+  } finally {
+    await r.stop();
+    cleanup(r.dir);
   }
 });

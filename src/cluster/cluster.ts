@@ -59,6 +59,10 @@ export async function joinCluster(opts: {
     }
   };
   log.info({ node: nodeId, url, redis: redis.where, nodes: nodes.list().filter((n) => n.alive).length }, 'joined the cluster');
+  const twins = nodes.list().filter((n) => n.alive && n.id !== nodeId && n.url === url);
+  if (twins.length > 0) {
+    log.warn({ url, nodes: twins.map((n) => n.id) }, 'other live nodes have the same URL: joins cannot be sent to the node holding a room; give each node its own cluster.url');
+  }
   return {
     nodeId,
     url,

@@ -176,3 +176,17 @@ test('(e) the media ports or server.port on a TURN server of this machine', () =
   // Another machine's TURN server cannot collide with ours.
   assertWarnings(reachabilityWarnings(publicWith({ mediasoup: { port: 3478 }, turn: turnAt(['turn:turn.example.org:3478']) }), { workerCount: 2 }), []);
 });
+
+test('cluster: a node needs a URL browsers reach, and a Redis elsewhere needs a password or TLS', () => {
+  const node = { url: 'https://node1.meet.example.org', nodeId: 'node1' };
+  assertWarnings(reachabilityWarnings(publicWith({ cluster: { ...node, redis: 'redis://:pw@10.0.0.5:6379' } })), []);
+  assertWarnings(reachabilityWarnings(publicWith({ cluster: { ...node, redis: 'rediss://10.0.0.5:6380' } })), []);
+  assertWarnings(reachabilityWarnings(publicWith({ cluster: { ...node, redis: 'redis://127.0.0.1:6379' } })), []);
+  assertWarnings(reachabilityWarnings(publicWith({ cluster: { ...node, redis: 'redis://10.0.0.5:6379' } })), ['cluster.redis']);
+  assertWarnings(reachabilityWarnings(publicWith({ cluster: { ...node, url: 'http://node1.meet.example.org', redis: 'redis://127.0.0.1:6379' } })), ['cluster.url']);
+  // No cluster.url: server.publicUrl is where joins are sent (one name per node, e.g. DNS per node).
+  assertWarnings(reachabilityWarnings(publicWith({ cluster: { url: null, nodeId: null, redis: 'redis://127.0.0.1:6379' } })), []);
+  assertWarnings(reachabilityWarnings(config({ cluster: { redis: 'redis://127.0.0.1:6379' } })), ['cluster.url']);
+  // Not clustered: nothing to say about cluster keys.
+  assertWarnings(reachabilityWarnings(publicWith({ cluster: { url: 'http://node1.meet.example.org', redis: null } })), []);
+});

@@ -237,6 +237,36 @@ function portCollisions(config: Config, workerCount: number, turns: TurnTarget[]
   return warnings;
 }
 
+const HOW_TO_CLUSTER = 'README, "Running a cluster"';
+
+/** Cluster mode: where browsers are sent, and who can reach the shared Redis. */
+function clusterSetup(config: Config): Warning[] {
+  const { redis, url } = config.cluster;
+  if (redis === null) return [];
+  const warnings: Warning[] = [];
+  if (url === null && config.server.publicUrl === null) {
+    warnings.push({
+      key: 'cluster.url',
+      problem: `not set (nor server.publicUrl): joins other nodes send here would be told this node's listening address (${config.server.listen}:${config.server.port}), which browsers elsewhere may not reach`,
+      fix: `set cluster.url to the URL browsers reach this node itself at, e.g. https://node1.meet.example.org (${HOW_TO_CLUSTER})`,
+    });
+  } else if (url !== null) {
+    const u = new URL(url);
+    if (u.protocol === 'http:' && !isLocalHost(u.hostname)) {
+      warnings.push({ key: 'cluster.url', problem: `${url} is plain http on a non-local host: a page on https:// may not open signalling there, and ${INSECURE_MEDIA}`, fix: `give the node a TLS name (its own server block in the reverse proxy, ${HOW_TO_CLUSTER}) and set cluster.url to its https:// URL` });
+    }
+  }
+  const r = new URL(redis);
+  if (!isLocalHost(r.hostname) && r.protocol === 'redis:' && r.password === '') {
+    warnings.push({
+      key: 'cluster.redis',
+      problem: `${redis} names a Redis on another machine with no password and no TLS: whoever reaches it can make hosts, read the state and send this node admin requests`,
+      fix: `protect Redis (requirepass or an ACL user, bind to a private network, rediss:// for TLS) and put the password in the URL, e.g. redis://:PASSWORD@${r.host} (${HOW_TO_CLUSTER})`,
+    });
+  }
+  return warnings;
+}
+
 /** The setups in `config` that cannot work for guests on other machines, each with what to change. */
 export function reachabilityWarnings(config: Config, opts: ReachabilityOptions = {}): Warning[] {
   const workers = config.mediasoup.workers;
@@ -249,5 +279,6 @@ export function reachabilityWarnings(config: Config, opts: ReachabilityOptions =
     ...announcedNotPublic(config),
     ...turnOnLoopback(config, turns),
     ...portCollisions(config, workerCount, turns),
+    ...clusterSetup(config),
   ];
 }

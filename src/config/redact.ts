@@ -17,9 +17,10 @@ export function redactConfig(cfg: Config): Config {
 export function redactUrlPassword(url: string): string {
   try {
     const u = new URL(url);
-    if (!u.password && !u.username) return url;
-    if (u.password) u.password = REDACTED;
-    return u.toString();
+    if (!u.password) return url;
+    // Built by hand: URL would percent-encode the brackets of the marker.
+    const path = u.pathname === '/' ? '' : u.pathname;
+    return `${u.protocol}//${u.username}:${REDACTED}@${u.host}${path}${u.search}`;
   } catch {
     return REDACTED;
   }

@@ -44,6 +44,8 @@ export interface SignallingOptions {
   cluster?: {
     route(room: string): Promise<{ here: true } | { here: false; node: { id: string; url: string } }>;
     originOk(origin: string): boolean;
+    /** This node's own URL (cluster.url). */
+    selfUrl: string;
   };
 }
 
@@ -269,6 +271,11 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       const where = await opts.cluster.route(conn.room);
       if (conn.state === 'closed') return;
       if (!where.here) {
+        // Sent "elsewhere" to where it already is (nodes sharing one URL behind a balancer): it would loop.
+        if (!where.node.url || where.node.url === opts.cluster.selfUrl) {
+          log.warn({ room: conn.room, node: where.node.id }, 'cannot send a join to the node holding its room: that node has no URL of its own (set cluster.url on each node)');
+          return channel.refuse(closeCode('cluster_unavailable'), USER_MESSAGES.couldNotOpen);
+        }
         log.debug({ room: conn.room, node: where.node.id }, 'join sent to the room\'s node');
         sendJson(ws, { response: true, id: helloId, ok: true, data: { moved: where.node.url } satisfies HelloResponse });
         conn.state = 'closed';

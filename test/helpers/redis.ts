@@ -18,7 +18,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { canBind, tempDir } from './daemon.ts';
+import { canBind, ROOT, tempDir } from './daemon.ts';
 
 export const REDIS_SERVER = process.env.CONFD_TEST_REDIS_SERVER ?? '/usr/bin/redis-server';
 export const REDIS_CLI = process.env.CONFD_TEST_REDIS_CLI ?? '/usr/bin/redis-cli';
@@ -107,18 +107,17 @@ function ping(port: number, password: string | undefined, timeoutMs = 500): Prom
   });
 }
 
+/** The recipe the README gives for a cluster's Redis: every test Redis runs with it. */
+export const REDIS_RECIPE = join(ROOT, 'config/redis/confd-redis.conf');
+
 export function redisConfig(o: { port: number; dir: string; extra?: string[] }): string {
   return [
-    '# Written by test/helpers/redis.ts.',
+    '# Written by test/helpers/redis.ts: the recipe, then what a test Redis needs of its own.',
+    `include ${REDIS_RECIPE}`,
     'bind 127.0.0.1',
     `port ${o.port}`,
-    'protected-mode yes',
     'daemonize no',
     `dir ${o.dir}`,
-    // Durable as the cluster README asks: every acknowledged write is in the fsynced AOF.
-    'appendonly yes',
-    'appendfsync always',
-    'save ""',
     // Its log to stdout, which the helper keeps for error messages.
     'logfile ""',
     ...(o.extra ?? []),
