@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { connectRefused, receiving, type SfuClient } from './helpers/sfu-client.ts';
 import { connectVia, ctl, login, startCluster, type TestCluster } from './helpers/cluster.ts';
 import { until } from './helpers/wait.ts';
+import { join } from 'node:path';
+import { cleanup, startConfd, tempDir } from './helpers/daemon.ts';
 
 const PW = 'alice-secret-pw';
 
@@ -127,5 +129,26 @@ describe('a cluster of three nodes on one Redis', () => {
     // A room nobody holds: the kick says so, from any node.
     const r = await B.admin('POST', '/v1/rooms/nowhere/kick', { peer: 'x' });
     assert.equal(r.status, 404);
+  });
+
+  test('a second live node with the same id, or with another jwt.secret, refuses to start and says why', async () => {
+    const dir = tempDir('confd-node-');
+    try {
+      const start = (cluster: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+        startConfd({ dataDir: join(dir, `data-${Math.random().toString(36).slice(2)}`), config: { mediasoup: { workers: 1 }, cluster: { redis: c.redis.url, ...cluster }, ...extra } }).then(
+          async (d) => {
+            await d.stop();
+            return null;
+          },
+          (e: any) => `${e.stdout}${e.stderr}`,
+        );
+      assert.match((await start({ nodeId: 'node-b' })) ?? 'it started', /another node with the id "node-b" is alive .*give each node its own cluster\.nodeId/);
+      assert.match((await start({ nodeId: 'node-x' }, { jwt: { secret: 'x'.repeat(40), expiresIn: '1h', maxTtl: '7d' } })) ?? 'it started', /jwt\.secret differs from the one the other nodes of this cluster use/);
+      // And the table still has exactly the three real nodes, alive.
+      const nodes = JSON.parse(await ctl(A, ['--json', 'cluster'])).nodes;
+      assert.deepEqual(nodes.filter((n: any) => n.alive).map((n: any) => n.id), ['node-a', 'node-b', 'node-c']);
+    } finally {
+      cleanup(dir);
+    }
   });
 });
