@@ -124,3 +124,26 @@ export async function timeVariants(variants: Variant[], runs: number, warmup = 2
   }
   return out;
 }
+
+/**
+ * `total` calls of `one` from `concurrency` closed-loop workers: each starts its next call when its
+ * previous one settled. Returns each call's latency in ms (in completion order) and the wall time.
+ */
+export async function closedLoop(total: number, concurrency: number, one: (i: number) => Promise<unknown>): Promise<{ ms: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const i = next++;
+      const t0 = performance.now();
+      await one(i);
+      latencies.push(performance.now() - t0);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+  return { ms: performance.now() - t0, latencies };
+}
+
+/** "p50 A / p99 B ms" of a list of latencies. */
+export const latencyText = (ms: number[]): string => `p50 ${fmt(percentile(ms, 50))} / p99 ${fmt(percentile(ms, 99))} ms`;

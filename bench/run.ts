@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { version as mediasoupVersion } from 'mediasoup';
 import { ROOT } from '../test/helpers/daemon.ts';
 import { adaptiveSection } from './adaptive.ts';
+import { clusterSection } from './cluster.ts';
 import { controlPlaneSection } from './control-plane.ts';
 import { confctlStartupSection } from './confctl-startup.ts';
 import { portsSection } from './ports.ts';
@@ -20,7 +21,7 @@ import { sfuSection } from './sfu.ts';
 import { signallingSection } from './signalling.ts';
 import { fmt, type Row, type Section, type SectionResult } from './lib.ts';
 
-const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection, sfuSection, roomSection, signallingSection, portsSection, adaptiveSection];
+const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection, sfuSection, roomSection, signallingSection, portsSection, adaptiveSection, clusterSection];
 
 function parseArgs(argv: string[]) {
   const quick = argv.includes('--quick');
