@@ -235,6 +235,30 @@ describe('a cluster store: several nodes on one Redis', () => {
     await Promise.all([a.close(), b.close(), c.close()]);
   });
 
+  test('a node writing without pause does not starve another node\'s change', async () => {
+    await redis.cli('FLUSHALL');
+    const a = await node();
+    const b = await node();
+    let doneOnA = 0;
+    const total = 400;
+    const stream = (async () => {
+      for (let i = 0; i < total; i++) {
+        await a.mutate((d) => void appendAudit(d, now, 'stream', 'a', { i }));
+        doneOnA++;
+      }
+    })();
+    // Let the stream get going, then one change on b: it lands while a is still writing.
+    await until(() => doneOnA >= 20, 'a is writing', 10_000);
+    await b.mutate((d) => addUser(d, 'from-b', 'h', now));
+    const seenWhenBLanded = doneOnA;
+    await stream;
+    assert.ok(seenWhenBLanded < total, `b's change waited for all ${total} of a's writes`);
+    await a.sync('test');
+    assert.deepEqual(a.data.users.map((u) => u.name), ['from-b']);
+    assert.equal(a.data.audit.filter((e) => e.type === 'stream').length, total);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   test('a node far behind (past the change log) reads the whole state again', async () => {
     await redis.cli('FLUSHALL');
     const a = await node();

@@ -32,6 +32,9 @@ export function adminRequest(socketPath: string, method: string, path: string, b
         socketPath,
         method,
         path,
+        // A fresh connection per request: a kept-alive one can be closed by the daemon's idle timeout
+        // just as the next request is written to it (EPIPE), and one local connection costs nothing.
+        agent: false,
         headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
         timeout: timeoutMs,
       },

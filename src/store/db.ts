@@ -62,20 +62,19 @@ export interface StoreBackend {
   /** The newest state this node knows. */
   current(): StoreData;
   /**
-   * Makes `next` (built from `base`, an earlier current()) the state, durably. 'stale' when another
-   * node wrote since `base`: nothing was written; catch up and build `next` again. Throws a
-   * ConfdError when the write failed (nothing changed).
+   * Builds the next state from the newest one (`build`; null: nothing to write) and makes it the
+   * state, durably. In a cluster, when another node wrote in between, it catches up and builds
+   * again, as often as it takes (up to a bound), holding its own follow-ups back meanwhile so that a
+   * node writing without pause cannot starve another's change. Resolves true when something was
+   * written; throws a ConfdError when the write failed (nothing changed).
    */
-  commit(base: StoreData, next: StoreData): Promise<'ok' | 'stale'>;
+  commit(build: (base: StoreData) => StoreData | null): Promise<boolean>;
   /** Brings current() up to the shared state (a no-op on a single node); throws when it cannot. */
   sync(what: string): Promise<void>;
   close(): Promise<void>;
   /** The file, or the Redis, for messages. */
   readonly path: string;
 }
-
-/** Attempts at one batch when other nodes keep writing in between: past this, the batch is refused. */
-const MAX_STALE_RETRIES = 20;
 
 /** The Store over a backend: queued changes, committed in batches, login noise coalesced. */
 export function createStore(backend: StoreBackend): Store {
@@ -127,29 +126,22 @@ export function createStore(backend: StoreBackend): Store {
     // Noise rides along with a real change for free. If the write fails it is lost: it is noise.
     const noiseEvents = takeNoise();
     let live = batch;
-    for (let attempt = 0; ; attempt++) {
-      const base = backend.current();
-      const { next, applied } = build(base, live);
-      if (applied.length === 0) return;
-      for (const e of noiseEvents) pushEvent(next, e);
-      let result: 'ok' | 'stale';
-      try {
-        result = await backend.commit(base, next);
-        if (result === 'stale') {
-          if (attempt >= MAX_STALE_RETRIES) throw new ConfdError('busy', 'the cluster state kept changing under this change; try again');
-          // Another node wrote first: take its changes, then decide each change again on top of them.
-          await backend.sync('save a change');
-        }
-      } catch (e) {
-        for (const { p } of applied) p.reject(e);
-        return;
-      }
-      if (result === 'ok') {
-        counters.dbWrites++;
-        for (const { p, value } of applied) p.resolve(value);
-        return;
-      }
-      live = applied.map((a) => a.p);
+    let applied: { p: Pending; value: unknown }[] = [];
+    try {
+      const wrote = await backend.commit((base) => {
+        // Built again on each attempt: a change is decided on the state it is written over.
+        const built = build(base, live);
+        applied = built.applied;
+        live = applied.map((a) => a.p);
+        if (applied.length === 0) return null;
+        for (const e of noiseEvents) pushEvent(built.next, e);
+        return built.next;
+      });
+      if (wrote) counters.dbWrites++;
+      for (const { p, value } of applied) p.resolve(value);
+    } catch (e) {
+      // Every change still waiting: the backend may have failed before building anything.
+      for (const p of live) p.reject(e);
     }
   }
 
@@ -255,7 +247,9 @@ export async function openStore(dataDir: string): Promise<Store> {
   return createStore({
     path,
     current: () => data,
-    async commit(_base, next) {
+    async commit(buildNext) {
+      const next = buildNext(data);
+      if (next === null) return false;
       try {
         await adapter.write(next);
       } catch (e) {
@@ -265,7 +259,7 @@ export async function openStore(dataDir: string): Promise<Store> {
         );
       }
       data = next;
-      return 'ok';
+      return true;
     },
     sync: async () => {},
     close: async () => {},

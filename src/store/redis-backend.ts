@@ -1,3 +1,4 @@
+import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RedisConnection } from '../cluster/redis.ts';
 import { AUDIT_MAX_EVENTS, AUDIT_NOISE_MAX_EVENTS } from './audit.ts';
@@ -29,6 +30,8 @@ export const KEY = {
 export const CHANGED_CHANNEL = 'confd:store:changed';
 /** Deltas kept for nodes catching up; one further behind reads the whole state. */
 const LOG_LENGTH = 1000;
+/** Builds of one change when other nodes keep writing in between: past this, it is refused. */
+const MAX_ATTEMPTS = 50;
 /** Safety net for a lost pub/sub message: a node is never more than this behind. */
 const POLL_MS = 2000;
 
@@ -142,22 +145,31 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
   const backend: StoreBackend = {
     path: redis.where,
     current: () => data,
-    commit: (base, next) =>
+    commit: (buildNext) =>
       serial(async () => {
-        // The copy moved on (another node's change arrived) while this one was being built.
-        if (base !== data) return 'stale' as const;
-        const delta = diffStore(base, next);
-        if (isEmptyDelta(delta)) return 'ok' as const;
-        const result = await redis.run('save a change', (c) =>
-          c.eval(COMMIT_SCRIPT, {
-            keys: [KEY.version, KEY.users, KEY.ips, KEY.tokens, KEY.sessions, KEY.audit, KEY.auditNoise, KEY.log],
-            arguments: [String(version), JSON.stringify(wireDelta(delta)), JSON.stringify(delta), String(AUDIT_MAX_EVENTS), String(AUDIT_NOISE_MAX_EVENTS), String(LOG_LENGTH), CHANGED_CHANNEL],
-          }),
-        );
-        if (Number(result) < 0) return 'stale' as const;
-        data = next;
-        version = Number(result);
-        return 'ok' as const;
+        // Decided on the newest state: catch up first (one GET when nothing is new), then build; when
+        // another node still got in between, catch up and build again, all in this one turn.
+        await catchUp('save a change');
+        for (let attempt = 1; ; attempt++) {
+          const base = data;
+          const next = buildNext(base);
+          if (next === null) return false;
+          const delta = diffStore(base, next);
+          if (isEmptyDelta(delta)) return false;
+          const result = await redis.run('save a change', (c) =>
+            c.eval(COMMIT_SCRIPT, {
+              keys: [KEY.version, KEY.users, KEY.ips, KEY.tokens, KEY.sessions, KEY.audit, KEY.auditNoise, KEY.log],
+              arguments: [String(version), JSON.stringify(wireDelta(delta)), JSON.stringify(delta), String(AUDIT_MAX_EVENTS), String(AUDIT_NOISE_MAX_EVENTS), String(LOG_LENGTH), CHANGED_CHANNEL],
+            }),
+          );
+          if (Number(result) >= 0) {
+            data = next;
+            version = Number(result);
+            return true;
+          }
+          if (attempt >= MAX_ATTEMPTS) throw new ConfdError('busy', `the cluster state changed under this change ${MAX_ATTEMPTS} times in a row; try again`);
+          await catchUp('save a change');
+        }
       }),
     sync: (what) => serial(() => catchUp(what)),
     async close() {
