@@ -13,7 +13,8 @@ import { isPasswordHash } from './auth/passwords.ts';
 import { createJoinTokens, type JoinTokens } from './auth/tokens.ts';
 import { startHttpServer, type HttpServer } from './http/server.ts';
 import { createWebRoutes } from './http/web-routes.ts';
-import { startAdminServer } from './admin/server.ts';
+import { createAdminCall, startAdminServer } from './admin/server.ts';
+import type { AdminContext } from './admin/routes.ts';
 import { startRooms, type Rooms } from './rooms/registry.ts';
 import { createRecorder } from './recording/recorder.ts';
 import { startSignalling } from './signalling/server.ts';
@@ -184,9 +185,21 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     const clientIp = createClientIpResolver(config.server.trustProxy);
     http.use(createLoginRoutes(hosts, clientIp));
+    const adminContext: AdminContext = {
+      recorder,
+      config,
+      store,
+      tokens,
+      media: rooms,
+      log,
+      startedAt: new Date(),
+      publicBase,
+      credentials: hosts,
+      ...(cluster ? { cluster } : {}),
+    };
     // A cluster counts API-key failures on every node together (each route its own count, as on one node).
     const keyLimiter = (prefix: string) => (redis ? { keyLimiter: createRedisLoginLimiter(redis, API_KEY_MAX_FAILURES, API_KEY_BLOCK_MS, { prefix }) } : {});
-    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, log, ...keyLimiter('confd:login:api:') }));
+    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, log, ...keyLimiter('confd:login:api:'), ...(cluster ? { admin: createAdminCall(adminContext) } : {}) }));
     http.use(createMetricsRoute({ sfu: rooms, clientIp, apiKeyOk: createApiKeyCheck(config.api.keySecret), ...keyLimiter('confd:login:metrics:') }));
 
     const signalling = startSignalling({
@@ -203,18 +216,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     // Before the connections close: recordings end as 'shutdown', each WebM finalised.
     undo.push(() => recorder.close());
-    const admin = await startAdminServer({
-      recorder,
-      config,
-      store,
-      tokens,
-      media: rooms,
-      log,
-      startedAt: new Date(),
-      publicBase,
-      credentials: hosts,
-      ...(cluster ? { cluster } : {}),
-    });
+    const admin = await startAdminServer(adminContext);
     undo.push(() => admin.close());
 
     const sweep = setInterval(() => {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { cleanup, startConfd, tempDir } from './helpers/daemon.ts';
 
 const PW = 'alice-secret-pw';
+const API_KEY = 'k'.repeat(40);
 
 describe('a cluster of three nodes on one Redis', () => {
   let c: TestCluster;
@@ -24,7 +25,7 @@ describe('a cluster of three nodes on one Redis', () => {
   const otherThan = (at: string) => [A, B, C].find((n) => n.http !== at)!;
 
   before(async () => {
-    c = await startCluster({ nodes: ['node-a', 'node-b', 'node-c'], config: { host: { protected: true } } });
+    c = await startCluster({ nodes: ['node-a', 'node-b', 'node-c'], config: { host: { protected: true }, api: { keySecret: API_KEY } } });
     [A, B, C] = c.nodes as [typeof A, typeof B, typeof C];
     await ctl(A, ['user', 'add', 'alice', '--password-stdin'], PW);
   });
@@ -129,6 +130,31 @@ describe('a cluster of three nodes on one Redis', () => {
     // A room nobody holds: the kick says so, from any node.
     const r = await B.admin('POST', '/v1/rooms/nowhere/kick', { peer: 'x' });
     assert.equal(r.status, 404);
+  });
+
+  test('the HTTP API and confctl end, on a node that does not hold the room: meetings listed from every node, the meeting ended where it is', async () => {
+    const issued = JSON.parse(await ctl(B, ['--json', 'token', 'issue', '--room', 'r5', '--presenter']));
+    const { client: host, at } = await connectVia(C.http, { room: 'r5', peerId: 'h5', token: issued.token });
+    keep(host);
+    await host.joinWithMedia({});
+    const other = otherThan(at);
+    const holder = [A, B, C].find((n) => n.http === at)!;
+    const holderId = JSON.parse(await ctl(holder, ['--json', 'status'])).cluster.nodeId;
+    const api = (n: typeof A, method: string, path: string) => fetch(`${n.http}/api/v1/${path}`, { method, headers: { authorization: API_KEY } });
+    const meetings = (await (await api(other, 'GET', 'meetings')).json()) as any;
+    assert.deepEqual(meetings.meetings.find((m: any) => m.room === 'r5'), { room: 'r5', createdAt: meetings.meetings.find((m: any) => m.room === 'r5').createdAt, peers: 1, node: holderId });
+    const ended = await api(other, 'DELETE', 'meeting/r5');
+    assert.equal(ended.status, 200);
+    assert.deepEqual(await ended.json(), { room: 'r5', ended: true, peers: 1 });
+    assert.equal((await host.closed).code, 4000);
+    assert.equal((await api(other, 'DELETE', 'meeting/r5')).status, 404, 'nobody is in it now');
+    // confctl end, the same way.
+    const again = await connectVia(A.http, { room: 'r6', peerId: 'g6', token: JSON.parse(await ctl(A, ['--json', 'token', 'issue', '--room', 'r6', '--presenter'])).token });
+    keep(again.client);
+    await again.client.joinWithMedia({});
+    assert.match(await ctl(otherThan(again.at), ['end', '--room', 'r6']), /ended r6: 1 peer disconnected/);
+    assert.equal((await again.client.closed).code, 4000);
+    assert.ok((await ctl(A, ['audit'])).includes('room.end'));
   });
 
   test('a second live node with the same id, or with another jwt.secret, refuses to start and says why', async () => {

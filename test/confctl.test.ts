@@ -9,6 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { cleanup, confctl, CONFCTL, ROOT, startConfd, tempDir, type RunningDaemon } from './helpers/daemon.ts';
 import { VERSION } from '../src/version.ts';
+import { joinPeer } from './helpers/sfu-client.ts';
 
 type Run = Awaited<ReturnType<typeof confctl>>;
 
@@ -494,6 +495,12 @@ describe('confctl against a running daemon', () => {
         assert.match(r.stdout, new RegExp(`^\\s+${w.pid}\\s`, 'm'));
       }
       assert.equal(s.users, readDb(d).users.length);
+      // A single node: says so, and `cluster` explains what would make one.
+      assert.equal(s.cluster, null);
+      assert.match(r.stdout, /^cluster: +no \(a single node; state in the data dir\)$/m);
+      const cluster = await ctl(['cluster']);
+      expectExit(cluster, 1);
+      assert.match(cluster.stderr, /this node is not in a cluster \(cluster\.redis is null\); see the README, "Running a cluster"/);
     });
 
     test('rooms prints "no rooms"', async () => {
@@ -510,6 +517,21 @@ describe('confctl against a running daemon', () => {
       expectJsonError(await ctl(['--json', 'kick', '--room', 'r', '--peer', 'p']), 1, 'not_found');
       expectExit(await ctl(['kick', '--room', 'bad room', '--peer', 'p']), 2);
       expectExit(await ctl(['kick', '--room', 'r']), 2);
+    });
+
+    test('end: a room with peers is ended (each disconnected, audited); an empty one is refused (exit 1)', async () => {
+      const peers = await Promise.all(['e1', 'e2'].map((peerId) => joinPeer(d.http, { room: 'endme', peerId })));
+      const r = await ctl(['end', '--room', 'endme']);
+      expectExit(r, 0);
+      assert.equal(r.stdout.trim(), 'ended endme: 2 peers disconnected');
+      for (const p of peers) assert.equal((await p.closed).code, 4000);
+      const again = await ctl(['end', '--room', 'endme']);
+      expectExit(again, 1);
+      assert.match(again.stderr, /no meeting is running in room "endme"/);
+      expectJsonError(await ctl(['--json', 'end', '--room', 'endme']), 1, 'not_found');
+      expectExit(await ctl(['end', '--room', 'bad room']), 2);
+      expectExit(await ctl(['end']), 2);
+      assert.match((await ctl(['audit'])).stdout, /\sroom\.end\s+admin\s/);
     });
 
     test('audit shows the admin events', async () => {
@@ -634,7 +656,7 @@ describe('confctl without a daemon', () => {
     const help = await confctl(['--help']);
     expectExit(help, 0);
     assert.match(help.stdout, /^Usage: confctl /m);
-    for (const cmd of ['user', 'token', 'ip', 'status', 'rooms', 'kick', 'audit']) assert.match(help.stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
+    for (const cmd of ['user', 'token', 'ip', 'status', 'cluster', 'rooms', 'end', 'kick', 'audit']) assert.match(help.stdout, new RegExp(`^  ${cmd}\\b`, 'm'));
     const sub = await confctl(['token', 'issue', '--help']);
     expectExit(sub, 0);
     assert.match(sub.stdout, /--ttl/);

@@ -1,8 +1,8 @@
 import type { Cluster } from '../cluster/cluster.ts';
 import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
 
-/** Admin requests about one room: they are answered by the node holding it. */
-const ROOM_ROUTE = /^\/v1\/rooms\/([A-Za-z0-9_-]{1,64})\/./;
+/** Admin requests about one room (/v1/rooms/ROOM and below): answered by the node holding it. */
+const ROOM_ROUTE = /^\/v1\/rooms\/([A-Za-z0-9_-]{1,64})(?:\/|$)/;
 
 /**
  * `confctl` against any node manages the whole cluster. Users, tokens, IPs and the audit trail are

@@ -307,6 +307,18 @@ route('POST', '/v1/rooms/:room/kick', async (ctx, p, body) => {
   return { status: 200, body: { room, peer, kicked: true } };
 });
 
+// Ends a meeting: everyone in the room is disconnected (told it was ended by the admin, as for a kick).
+route('DELETE', '/v1/rooms/:room', async (ctx, p) => {
+  const room = roomParam(p.room!);
+  const peers = ctx.media.rooms().find((r) => r.name === room)?.peers ?? [];
+  if (peers.length === 0) throw new ConfdError('not_found', `no meeting is running in room "${room}"; "confctl rooms" lists rooms`);
+  for (const peer of peers) ctx.media.kick(room, peer.id);
+  const now = clock(ctx);
+  await ctx.store.mutate((d) => void appendAudit(d, now, 'room.end', 'admin', { room, peers: peers.length }));
+  ctx.log.info({ room, peers: peers.length }, 'room ended by the admin');
+  return { status: 200, body: { room, ended: true, peers: peers.length } };
+});
+
 route('GET', '/v1/rooms/:room/lobby', async (ctx, p) => {
   const room = roomParam(p.room!);
   return { status: 200, body: { room, ...ctx.media.lobby(room) } };

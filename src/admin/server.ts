@@ -51,6 +51,22 @@ async function handle(ctx: AdminContext, forward: Forward | null, req: IncomingM
 }
 
 /**
+ * An admin request from inside the daemon (the HTTP API in a cluster): sent to the node holding its
+ * room, or gathered from every node, as the admin socket does; else run here.
+ */
+export function createAdminCall(ctx: AdminContext): (req: NodeRequest) => Promise<NodeAnswer> {
+  const here = (r: NodeRequest) => dispatchHere(ctx, r);
+  const forward = ctx.cluster ? clusterForward(ctx.cluster, here) : null;
+  return async (req) => (forward ? ((await forward(req).catch((e: unknown) => answerFor(ctx, req, e))) ?? (await here(req))) : here(req));
+}
+
+function answerFor(ctx: AdminContext, req: NodeRequest, e: unknown): NodeAnswer {
+  if (isConfdError(e)) return { status: httpStatus(e.code), body: { error: { code: e.code, message: e.message } } };
+  ctx.log.error({ err: e, route: `${req.method} ${req.url}` }, 'admin request failed');
+  return { status: 500, body: { error: { code: 'internal', message: 'internal error; the daemon log has the details' } } };
+}
+
+/**
  * Runs an admin request here, as the bus brings it from another node (never sent on again): the
  * answer, or the error as the error table answers it.
  */
@@ -61,9 +77,7 @@ export async function dispatchHere(ctx: AdminContext, req: NodeRequest): Promise
     if (match === null || 'allowed' in match) throw new ConfdError('not_found', `no admin route ${req.method} ${url.pathname}`);
     return await match.handler(ctx, match.params, req.body, url.searchParams);
   } catch (e) {
-    if (isConfdError(e)) return { status: httpStatus(e.code), body: { error: { code: e.code, message: e.message } } };
-    ctx.log.error({ err: e, route: `${req.method} ${req.url}` }, 'admin request from another node failed');
-    return { status: 500, body: { error: { code: 'internal', message: 'internal error; the log of the node holding the room has the details' } } };
+    return answerFor(ctx, req, e);
   }
 }
 

@@ -253,6 +253,15 @@ export async function main(argv: string[]): Promise<void> {
       );
     });
   program
+    .command('end')
+    .description('end a meeting: everyone in the room is disconnected (in a cluster, on whichever node holds it)')
+    .requiredOption('-r, --room <room>', 'room name')
+    .action(async (o: { room: string }) => {
+      if (!isRoomName(o.room)) throw new UsageError(`invalid --room "${o.room}": ${ROOM_NAME_HELP}`);
+      const r = await call('DELETE', `/v1/rooms/${encodeURIComponent(o.room)}`);
+      show(r, () => `ended ${r.room}: ${r.peers} peer${r.peers === 1 ? '' : 's'} disconnected`);
+    });
+  program
     .command('kick')
     .description('disconnect a peer from a room')
     .requiredOption('-r, --room <room>', 'room name')

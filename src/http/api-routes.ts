@@ -15,6 +15,7 @@ import type { ClientIpResolver } from './client-ip.ts';
 import { sendError, sendJson } from './json.ts';
 import { createRouteTable } from './route-table.ts';
 import type { HttpHandler } from './server.ts';
+import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
 
 const room = z.string({ error: 'must be a string' }).regex(ROOM_NAME_RE, { error: `room names are ${ROOM_NAME_HELP}` });
 const ttl = z.string().refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
@@ -49,6 +50,8 @@ export function createApiRoutes(opts: {
   log: Logger;
   /** Counts wrong keys (default: in memory; in cluster mode a Redis one of its own). */
   keyLimiter?: LoginLimiter;
+  /** Cluster: admin requests as `confctl` makes them, so meetings are listed and ended on every node. */
+  admin?: (req: NodeRequest) => Promise<NodeAnswer>;
 }): HttpHandler {
   const guard = createApiKeyGuard(createApiKeyCheck(opts.keySecret), opts.keyLimiter);
 
@@ -101,6 +104,12 @@ export function createApiRoutes(opts: {
   });
   routes.route('GET', '/api/v1/meetings', async (req, res) => {
     req.resume();
+    if (opts.admin) {
+      const r = await opts.admin({ method: 'GET', url: '/v1/rooms', body: undefined });
+      if (r.status !== 200) return sendJson(res, r.status, r.body);
+      const rooms = (r.body as { rooms: { name: string; createdAt: string; peers: unknown[]; node?: string }[] }).rooms;
+      return sendJson(res, 200, { meetings: rooms.map((m) => ({ room: m.name, createdAt: m.createdAt, peers: m.peers.length, node: m.node })) });
+    }
     sendJson(res, 200, { meetings: opts.sfu.rooms().map((r) => ({ room: r.name, createdAt: r.createdAt, peers: r.peers.length })) });
   });
   routes.route('GET', '/api/v1/stats', async (req, res) => {
@@ -123,6 +132,12 @@ export function createApiRoutes(opts: {
       return sendError(res, 'bad_request', 'bad percent-encoding in the room name');
     }
     if (!ROOM_NAME_RE.test(name)) return sendError(res, 'bad_request', `invalid room name: ${ROOM_NAME_HELP}`);
+    if (opts.admin) {
+      // The node holding the room ends it.
+      const ended = await opts.admin({ method: 'DELETE', url: `/v1/rooms/${name}`, body: undefined });
+      if (ended.status === 404) return sendError(res, 'not_found', `no meeting "${name}" is running`);
+      return sendJson(res, ended.status, ended.body);
+    }
     const r = opts.sfu.existing(name);
     if (!r) return sendError(res, 'not_found', `no meeting "${name}" is running`);
     const ids = [...r.peers.keys()];
