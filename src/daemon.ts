@@ -114,7 +114,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     }
 
     const limiter = redis ? createRedisLoginLimiter(redis, config.host.maxLoginAttempts, config.host.loginBlockMinutes * 60_000, { inFlightLimit: loginInFlightLimit }) : undefined;
-    const hosts = createHostProtection({ config, store, log, ...(limiter ? { limiter } : {}) });
+    // Set once the node has joined its cluster (below); until then no host can have left a room.
+    let cluster: Cluster | null = null;
+    const hosts = createHostProtection({
+      config,
+      store,
+      log,
+      ...(limiter ? { limiter } : {}),
+      ...(redis ? { presentElsewhere: (id: string) => cluster?.hostElsewhere(id) ?? false } : {}),
+    });
     undo.push(() => hosts.close());
 
     const rooms = await startRooms({
@@ -154,14 +162,13 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const http = await startHttpServer(config, log, clusterUrlHost(config));
     undo.push(() => http.close());
 
-    let cluster: Cluster | null = null;
     if (redis) {
       const bound = http.address();
       cluster = await joinCluster({
         redis,
         nodeId: config.cluster.nodeId ?? `${hostname()}-${bound.port}`,
         url: config.cluster.url ?? baseUrl(config, http),
-        load: nodeLoadMeter(rooms, () => rooms.held()),
+        load: nodeLoadMeter(rooms, () => rooms.held(), () => rooms.hostsPresent()),
         held: () => rooms.held(),
         log,
       });

@@ -161,3 +161,36 @@ test('a Redis with a password: the node uses it and never shows it; a wrong one 
     cleanup(dir, redis.dir);
   }
 });
+
+test('a host in rooms on two nodes who leaves one keeps host rights in the other (the grace logout asks the other nodes)', async () => {
+  const c = await startCluster({ nodes: ['node-a', 'node-b'], config: { host: { protected: true, leaveGraceSeconds: 1 } } });
+  try {
+    const [A, B] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    await ctl(A, ['user', 'add', 'alice', '--password-stdin'], PW);
+    const token = await login(A, 'alice', PW);
+    // Room x on A (the join came there), then a guest in it so that room y goes to the less loaded B.
+    const inX = await connectVia(A.http, { room: 'x', peerId: 'h-x', query: { host: token } });
+    assert.equal(inX.at, A.http);
+    await inX.client.joinWithMedia({});
+    const guest = await connectVia(A.http, { room: 'x', peerId: 'g-x' });
+    await guest.client.joinWithMedia({});
+    await until(async () => JSON.parse(await ctl(B, ['--json', 'cluster'])).nodes.find((n: any) => n.id === 'node-a')?.load.peers === 2, 'A reports its two peers', 5000);
+    const inY = await connectVia(A.http, { room: 'y', peerId: 'h-y', query: { host: token } });
+    assert.equal(inY.at, B.http, 'room y went to B');
+    assert.equal(((await inY.client.joinWithMedia({})) as any).role, 'host');
+    // B's heartbeat names the host's session before A's grace runs out.
+    await until(async () => JSON.parse(await ctl(A, ['--json', 'cluster'])).nodes.some((n: any) => n.id === 'node-b' && n.rooms.includes('y')), 'B reports room y', 5000);
+    await new Promise((r) => setTimeout(r, 1200));
+    await inX.client.close();
+    // Past the grace (1 s) and a heartbeat: still a host in y, and the session still works.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.ok(!inY.client.messages.some((m: any) => m.method === 'role'), 'no role change in y');
+    assert.equal((await fetch(`${B.http}/session`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    // Leaving y as well: now it is a logout (after B's grace).
+    await inY.client.close();
+    await until(async () => (await fetch(`${A.http}/session`, { headers: { authorization: `Bearer ${token}` } })).status === 401, 'the session ends once the host left both', 10_000);
+    await guest.client.close();
+  } finally {
+    await c.stop();
+  }
+});

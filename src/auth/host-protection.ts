@@ -53,7 +53,15 @@ export interface HostProtection {
 
 const tokenKeys = (ids: readonly string[]) => ids.map((id) => `token:${id}`);
 
-export function createHostProtection(opts: { config: Config; store: Store; log: Logger; now?: () => number; limiter?: LoginLimiter }): HostProtection {
+export function createHostProtection(opts: {
+  config: Config;
+  store: Store;
+  log: Logger;
+  now?: () => number;
+  limiter?: LoginLimiter;
+  /** Cluster: whether the session has a connection open on another node (then leaving here is no logout). */
+  presentElsewhere?: (sessionId: string) => boolean;
+}): HostProtection {
   const { config, store, log } = opts;
   const now = opts.now ?? Date.now;
   const gate = createLoginGate({ config, store, log, now, ...(opts.limiter ? { limiter: opts.limiter } : {}) });
@@ -189,6 +197,8 @@ export function createHostProtection(opts: { config: Config; store: Store; log: 
         graceTimers.delete(sessionId);
         const s = findSessionById(store.data, sessionId);
         if (!s) return;
+        // Still in a room on another node: that node's own grace timer decides when it leaves there.
+        if (opts.presentElsewhere?.(sessionId)) return;
         log.info({ user: s.user, ip: s.ip }, 'host left; logged out after the grace period');
         void deauthorise(s, 'host.left');
       }, graceMs);

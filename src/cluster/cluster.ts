@@ -1,7 +1,7 @@
 import type { Logger } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { startBus, type Bus } from './bus.ts';
-import { startNodes, type NodeLoad, type Nodes, type NodeView } from './nodes.ts';
+import { startNodes, type HeartbeatReport, type Nodes, type NodeView } from './nodes.ts';
 import { startPlacement, type Placement } from './placement.ts';
 import type { RedisConnection } from './redis.ts';
 
@@ -16,6 +16,8 @@ export interface Cluster {
   readonly placement: Placement;
   /** A page of any node may open signalling on this one (a join is sent to the room's node). */
   originOk(origin: string): boolean;
+  /** Whether a host credential has a connection open on another live node (its last heartbeat). */
+  hostElsewhere(key: string): boolean;
   /** For `confctl status`. */
   summary(): ClusterSummary;
   /** Leaves: rooms released and the heartbeat removed, so the others stop sending joins here. */
@@ -36,7 +38,7 @@ export async function joinCluster(opts: {
   nodeId: string;
   url: string;
   /** This node's load and the rooms it holds, for the heartbeat. */
-  load: () => Promise<{ load: NodeLoad; roomNames: string[] }>;
+  load: () => Promise<HeartbeatReport>;
   /** Rooms with someone in them: their leases are renewed. */
   held: () => string[];
   log: Logger;
@@ -71,6 +73,7 @@ export async function joinCluster(opts: {
     nodes,
     placement,
     originOk: (o) => nodes.list().some((n: NodeView) => origin(n.url) === o),
+    hostElsewhere: (key) => nodes.list().some((n) => n.alive && n.id !== nodeId && (n.hosts ?? []).includes(key)),
     summary() {
       const all = nodes.list();
       return { nodeId, url, redis: redis.where, redisConnected: redis.up(), nodes: all.length, aliveNodes: all.filter((n) => n.alive).length };

@@ -26,10 +26,15 @@ export interface NodeInfo {
   load: NodeLoad;
   /** Room names this node holds. */
   roomNames: string[];
+  /** Host credentials (session ids, `token:JTI`) with a connection open on this node. */
+  hosts: string[];
   startedAt: string;
   heartbeatAt: string;
   version: string;
 }
+
+/** What a node says of itself in each heartbeat. */
+export type HeartbeatReport = Pick<NodeInfo, 'load' | 'roomNames' | 'hosts'>;
 
 export interface NodeView extends NodeInfo {
   alive: boolean;
@@ -55,8 +60,8 @@ export interface Nodes {
 
 export async function startNodes(opts: {
   redis: RedisConnection;
-  self: Omit<NodeInfo, 'load' | 'roomNames' | 'heartbeatAt'>;
-  load: () => Promise<{ load: NodeLoad; roomNames: string[] }>;
+  self: Omit<NodeInfo, 'load' | 'roomNames' | 'hosts' | 'heartbeatAt'>;
+  load: () => Promise<HeartbeatReport>;
   log: Logger;
   now?: () => number;
 }): Promise<Nodes> {
@@ -88,8 +93,8 @@ export async function startNodes(opts: {
   }
 
   async function beat(): Promise<void> {
-    const { load, roomNames } = await opts.load();
-    const info: NodeInfo = { ...self, load, roomNames, heartbeatAt: new Date(now()).toISOString() };
+    const report = await opts.load();
+    const info: NodeInfo = { ...self, ...report, heartbeatAt: new Date(now()).toISOString() };
     await redis.run('send the heartbeat', (c) => c.hSet(NODES_KEY, self.id, JSON.stringify(info)));
     await refresh();
   }

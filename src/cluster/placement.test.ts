@@ -8,6 +8,7 @@ const node = (id: string, peers: number, o: Partial<NodeView> = {}): NodeView =>
   url: `http://${id}`,
   load: { peers, rooms: 0, cpu: 0 },
   roomNames: [],
+  hosts: [],
   startedAt: '',
   heartbeatAt: '',
   version: '',

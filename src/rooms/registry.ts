@@ -19,6 +19,8 @@ export interface Rooms extends MediaPlane {
   credentialEnded(ev: CredentialEnded): void;
   /** Rooms with someone in them, waiting, or expected back (a cluster keeps their leases). */
   held(): string[];
+  /** Host credentials with a connection open in some room here. */
+  hostsPresent(): string[];
   readonly pool: WorkerPool;
   /** Daemon shutdown: everyone is told to come back later. */
   close(): void;
@@ -91,6 +93,7 @@ export async function startRooms(opts: {
     room,
     existing: (name) => rooms.get(name),
     held: () => [...rooms].filter(([, r]) => !r.idle()).map(([name]) => name),
+    hostsPresent: () => [...hostConnections.keys()],
     credentialEnded(ev) {
       for (const r of [...rooms.values()]) r.credentialEnded(ev);
     },
