@@ -79,12 +79,16 @@ test('Redis away: open rooms go on; logins, joins and admin writes are refused w
     } finally {
       await c.redis.restart();
     }
-    // Back without restarting any node.
+    // Back without restarting any node (each reconnects on its own schedule: up to 2 s apart).
+    for (const n of [A, B]) await until(async () => JSON.parse(await ctl(n, ['--json', 'status'])).cluster.redisConnected === true, `${n.http} reconnected`, 15_000);
     await until(async () => (await fetch(`${B.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PW }) })).status === 200, 'logins work again', 15_000);
     const late = await connectVia(B.http, { room: 'open', peerId: 'late' });
     await late.client.joinWithMedia({ consume: true });
     await receiving(late.client, 4);
     await ctl(A, ['user', 'add', 'bob', '--password-stdin'], PW);
+    // The bus is back too (the subscriptions were made again): a revoke on B reaches the host on A.
+    await ctl(B, ['ip', 'revoke', '127.0.0.1']);
+    assert.equal((await host.waitForNotification('role', undefined, 3000)).role, 'guest');
     for (const s of [host, guest, late.client]) await s.close();
   } finally {
     await c.stop();
@@ -122,6 +126,10 @@ test('a node killed with SIGKILL: its rooms reopen on another node when their pe
     const table = JSON.parse(await ctl(B, ['--json', 'cluster'])).nodes;
     assert.equal(table.find((n: any) => n.id === 'node-a')?.alive, false, 'confctl cluster shows A dead');
     assert.ok(Date.now() - t0 < 15_000, `moved ${Date.now() - t0} ms after the kill`);
+    // Restarted with the same id (as systemd would after the crash): it waits out its old heartbeat
+    // instead of refusing to start, and is alive again.
+    await c.addNode('node-a');
+    await until(async () => JSON.parse(await ctl(B, ['--json', 'cluster'])).nodes.find((n: any) => n.id === 'node-a')?.alive === true, 'node-a alive again', 10_000);
     await moved.client.close();
     await p2.client.close();
   } finally {

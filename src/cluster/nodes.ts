@@ -68,11 +68,18 @@ export async function startNodes(opts: {
   const { redis, self, log } = opts;
   const now = opts.now ?? Date.now;
   let known: NodeView[] = [];
+  /**
+   * Until then, a node that was alive before Redis went away counts as alive although its heartbeat
+   * is old: every node's heartbeats stopped with Redis, and each reconnects on its own schedule (up
+   * to 2 s apart). Judged dead too soon, its rooms would be placed anew beside their running calls.
+   */
+  let settleUntil = 0;
 
-  const view = (raw: string): NodeView | null => {
+  const view = (raw: string, wasAlive: ReadonlySet<string>): NodeView | null => {
     try {
       const n = JSON.parse(raw) as NodeInfo;
-      return { ...n, alive: now() - Date.parse(n.heartbeatAt) < NODE_TTL_MS };
+      const fresh = now() - Date.parse(n.heartbeatAt) < NODE_TTL_MS;
+      return { ...n, alive: fresh || (now() < settleUntil && wasAlive.has(n.id)) };
     } catch {
       return null;
     }
@@ -82,8 +89,9 @@ export async function startNodes(opts: {
     const all = await redis.run('list the cluster nodes', (c) => c.hGetAll(NODES_KEY));
     const views: NodeView[] = [];
     const stale: string[] = [];
+    const wasAlive = new Set(known.filter((n) => n.alive).map((n) => n.id));
     for (const [id, raw] of Object.entries(all)) {
-      const v = view(raw);
+      const v = view(raw, wasAlive);
       if (!v || now() - Date.parse(v.heartbeatAt) > FORGET_MS) stale.push(id);
       else views.push(v);
     }
@@ -99,22 +107,37 @@ export async function startNodes(opts: {
     await refresh();
   }
 
-  // Another live node with our id would make both lose rooms and answers: refuse to start.
-  const clash = (await refresh()).find((n) => n.id === self.id && n.alive && n.startedAt !== self.startedAt);
-  if (clash) {
-    throw new Error(`another node with the id "${self.id}" is alive (at ${clash.url}, heartbeat ${clash.heartbeatAt}); give each node its own cluster.nodeId`);
+  // Another live node with our id would make both lose rooms and answers: refuse to start. A heartbeat
+  // left by this node's previous run (a crash, then systemd restarting it) stops being renewed: wait
+  // for it to go stale rather than refuse a restart.
+  const twin = () => known.find((n) => n.id === self.id && n.alive && n.startedAt !== self.startedAt);
+  await refresh();
+  const first = twin();
+  if (first) {
+    log.info({ node: self.id }, 'a heartbeat with this node id is recent; waiting to see whether that node is still alive');
+    await new Promise((r) => setTimeout(r, NODE_TTL_MS + HEARTBEAT_MS));
+    await refresh();
+    const clash = twin();
+    if (clash && clash.heartbeatAt !== first.heartbeatAt) {
+      throw new Error(`another node with the id "${self.id}" is alive (at ${clash.url}, heartbeat ${clash.heartbeatAt}); give each node its own cluster.nodeId`);
+    }
   }
   await beat();
 
   let beating = false;
-  const timer = setInterval(() => {
+  const beatNow = () => {
     if (beating) return;
     beating = true;
     beat()
       .catch((e: unknown) => log.debug({ err: e }, 'heartbeat failed'))
       .finally(() => (beating = false));
-  }, HEARTBEAT_MS);
+  };
+  const timer = setInterval(beatNow, HEARTBEAT_MS);
   timer.unref();
+  redis.onReconnect(() => {
+    settleUntil = now() + NODE_TTL_MS;
+    beatNow();
+  });
 
   return {
     list: () => known,

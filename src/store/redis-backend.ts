@@ -184,8 +184,15 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
     throw Object.assign(e as Error, { message: `cannot open the cluster store: ${(e as Error).message}` });
   }
 
+  // One follow-up waiting at a time: a burst of publications from busy nodes costs one catch-up, not one each.
+  let followWaiting = false;
   const follow = (why: string) => {
-    backend.sync(why).catch((e: unknown) => log.debug({ err: e }, 'could not catch up with the cluster state'));
+    if (followWaiting) return;
+    followWaiting = true;
+    serial(() => {
+      followWaiting = false;
+      return catchUp(why);
+    }).catch((e: unknown) => log.debug({ err: e }, 'could not catch up with the cluster state'));
   };
   await redis.subscriber.subscribe(CHANGED_CHANNEL, (message) => {
     if (Number(message) > version) follow('follow the cluster state');
