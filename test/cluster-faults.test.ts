@@ -98,10 +98,12 @@ test('Redis away: open rooms go on; logins, joins and admin writes are refused w
 test('a node killed with SIGKILL: its rooms reopen on another node when their peers rejoin', async () => {
   const c = await startCluster({ nodes: ['node-a', 'node-b'] });
   try {
-    const [A, B] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
-    const p1 = await connectVia(A.http, { room: 'moving', peerId: 'p1' });
-    assert.equal(p1.at, A.http);
+    const [N1, N2] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const p1 = await connectVia(N1.http, { room: 'moving', peerId: 'p1' });
     await p1.client.joinWithMedia({ produce: ['audio'], consume: true });
+    // A: the node holding the room, killed; B: the one left.
+    const [A, B] = p1.at === N1.http ? [N1, N2] : [N2, N1];
+    const aId = A === N1 ? 'node-a' : 'node-b';
     await A.kill9();
     // The pages reconnect through the node that is left, as a page does through a load balancer:
     // until A is seen dead (its heartbeat stops), joins may still be sent to it and fail; then the
@@ -124,12 +126,12 @@ test('a node killed with SIGKILL: its rooms reopen on another node when their pe
     await receiving(p2.client, 1);
     await receiving(moved.client, 1);
     const table = JSON.parse(await ctl(B, ['--json', 'cluster'])).nodes;
-    assert.equal(table.find((n: any) => n.id === 'node-a')?.alive, false, 'confctl cluster shows A dead');
+    assert.equal(table.find((n: any) => n.id === aId)?.alive, false, 'confctl cluster shows A dead');
     assert.ok(Date.now() - t0 < 15_000, `moved ${Date.now() - t0} ms after the kill`);
     // Restarted with the same id (as systemd would after the crash): it waits out its old heartbeat
     // instead of refusing to start, and is alive again.
-    await c.addNode('node-a');
-    await until(async () => JSON.parse(await ctl(B, ['--json', 'cluster'])).nodes.find((n: any) => n.id === 'node-a')?.alive === true, 'node-a alive again', 10_000);
+    await c.addNode(aId);
+    await until(async () => JSON.parse(await ctl(B, ['--json', 'cluster'])).nodes.find((n: any) => n.id === aId)?.alive === true, 'A alive again', 10_000);
     await moved.client.close();
     await p2.client.close();
   } finally {
@@ -176,28 +178,34 @@ test('a host in rooms on two nodes who leaves one keeps host rights in the other
     const [A, B] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
     await ctl(A, ['user', 'add', 'alice', '--password-stdin'], PW);
     const token = await login(A, 'alice', PW);
-    // Room x on A (the join came there), then a guest in it so that room y goes to the less loaded B.
+    // Room x, then guests in it so that room y goes to the other node (8 peers outweigh any idle CPU).
     const inX = await connectVia(A.http, { room: 'x', peerId: 'h-x', query: { host: token } });
-    assert.equal(inX.at, A.http);
     await inX.client.joinWithMedia({});
-    const guest = await connectVia(A.http, { room: 'x', peerId: 'g-x' });
-    await guest.client.joinWithMedia({});
-    await until(async () => JSON.parse(await ctl(B, ['--json', 'cluster'])).nodes.find((n: any) => n.id === 'node-a')?.load.peers === 2, 'A reports its two peers', 5000);
-    const inY = await connectVia(A.http, { room: 'y', peerId: 'h-y', query: { host: token } });
-    assert.equal(inY.at, B.http, 'room y went to B');
+    const guests = [];
+    for (let i = 0; i < 8; i++) {
+      const g = await connectVia(A.http, { room: 'x', peerId: `g-x${i}` });
+      await g.client.joinWithMedia({});
+      guests.push(g.client);
+    }
+    const [X, Y] = inX.at === A.http ? [A, B] : [B, A];
+    const xId = X === A ? 'node-a' : 'node-b';
+    const yId = X === A ? 'node-b' : 'node-a';
+    await until(async () => JSON.parse(await ctl(Y, ['--json', 'cluster'])).nodes.find((n: any) => n.id === xId)?.load.peers === 9, 'x\'s node reports its peers', 5000);
+    const inY = await connectVia(Y.http, { room: 'y', peerId: 'h-y', query: { host: token } });
+    assert.equal(inY.at, Y.http, 'room y went to the other node');
     assert.equal(((await inY.client.joinWithMedia({})) as any).role, 'host');
     // B's heartbeat names the host's session before A's grace runs out.
-    await until(async () => JSON.parse(await ctl(A, ['--json', 'cluster'])).nodes.some((n: any) => n.id === 'node-b' && n.rooms.includes('y')), 'B reports room y', 5000);
+    await until(async () => JSON.parse(await ctl(X, ['--json', 'cluster'])).nodes.some((n: any) => n.id === yId && n.rooms.includes('y')), 'the other node reports room y', 5000);
     await new Promise((r) => setTimeout(r, 1200));
     await inX.client.close();
     // Past the grace (1 s) and a heartbeat: still a host in y, and the session still works.
     await new Promise((r) => setTimeout(r, 3000));
     assert.ok(!inY.client.messages.some((m: any) => m.method === 'role'), 'no role change in y');
-    assert.equal((await fetch(`${B.http}/session`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    assert.equal((await fetch(`${Y.http}/session`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
     // Leaving y as well: now it is a logout (after B's grace).
     await inY.client.close();
     await until(async () => (await fetch(`${A.http}/session`, { headers: { authorization: `Bearer ${token}` } })).status === 401, 'the session ends once the host left both', 10_000);
-    await guest.client.close();
+    for (const g of guests) await g.close();
   } finally {
     await c.stop();
   }
