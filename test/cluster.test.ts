@@ -158,6 +158,29 @@ describe('a cluster of three nodes on one Redis', () => {
     assert.ok((await ctl(A, ['audit'])).includes('room.end'));
   });
 
+  test('record start, list and stop from nodes that do not hold the room: the room\'s node records it to its own disk', async () => {
+    const issued = JSON.parse(await ctl(A, ['--json', 'token', 'issue', '--room', 'r7', '--presenter']));
+    const { client: p, at } = await connectVia(B.http, { room: 'r7', peerId: 'rec-7', token: issued.token });
+    keep(p);
+    await p.joinWithMedia({ produce: ['audio'] });
+    const holder = [A, B, C].find((n) => n.http === at)!;
+    const holderId = JSON.parse(await ctl(holder, ['--json', 'status'])).cluster.nodeId;
+    const [x, y] = [A, B, C].filter((n) => n !== holder) as [typeof A, typeof A];
+    const started = JSON.parse(await ctl(x, ['--json', 'record', 'start', '--room', 'r7']));
+    assert.equal(started.room, 'r7');
+    assert.deepEqual(started.files.map((f: any) => f.peerId), ['rec-7']);
+    assert.ok(started.files[0].file.startsWith(holder.dataDir), `written on the holder's disk: ${started.files[0].file}`);
+    const listed = JSON.parse(await ctl(y, ['--json', 'record', 'list']));
+    assert.deepEqual(listed.active.map((r: any) => [r.room, r.node]), [['r7', holderId]]);
+    assert.match(await ctl(y, ['record', 'list']), new RegExp(`recording now: ${holderId}:r7 `));
+    await new Promise((r) => setTimeout(r, 1000));
+    const stopped = JSON.parse(await ctl(y, ['--json', 'record', 'stop', '--room', 'r7']));
+    assert.equal(stopped.files.length, 1);
+    const after = JSON.parse(await ctl(x, ['--json', 'record', 'list']));
+    assert.deepEqual(after.active, []);
+    assert.deepEqual(after.recordings.map((r: any) => [r.room, r.node, r.active]), [['r7', holderId, false]]);
+  });
+
   test('a second live node with the same id, or with another jwt.secret, refuses to start and says why', async () => {
     const dir = tempDir('confd-node-');
     try {

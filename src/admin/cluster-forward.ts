@@ -1,13 +1,21 @@
 import type { Cluster } from '../cluster/cluster.ts';
 import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
 
+/** Lists every node has its own part of: GET path -> the body's list fields, gathered with a `node` on each entry. */
+const GATHERED: Record<string, readonly string[]> = {
+  '/v1/rooms': ['rooms'],
+  // Each node records the rooms it holds into its own data dir.
+  '/v1/recordings': ['active', 'recordings'],
+};
+
 /** Admin requests about one room (/v1/rooms/ROOM and below): answered by the node holding it. */
 const ROOM_ROUTE = /^\/v1\/rooms\/([A-Za-z0-9_-]{1,64})(?:\/|$)/;
 
 /**
  * `confctl` against any node manages the whole cluster. Users, tokens, IPs and the audit trail are
  * shared state and need nothing here; a room lives on one node, so a request about a room (kick,
- * lobby, recording) is sent to that node over the bus, and the room list is every node's.
+ * lobby, recording) is sent to that node over the bus, and the room and recording lists are every
+ * node's.
  * Returns null when this node answers itself.
  */
 export function clusterForward(cluster: Cluster, local: (req: NodeRequest) => Promise<NodeAnswer>): (req: NodeRequest) => Promise<NodeAnswer | null> {
@@ -19,19 +27,23 @@ export function clusterForward(cluster: Cluster, local: (req: NodeRequest) => Pr
       if (!holder || holder === cluster.nodeId) return null;
       return cluster.bus.request(holder, req);
     }
-    if (req.method === 'GET' && path === '/v1/rooms') {
+    const gathered = GATHERED[path];
+    if (req.method === 'GET' && gathered) {
       const here = await local(req);
       if (here.status !== 200) return here;
-      const tag = (node: string, body: unknown) => ((body as { rooms?: Record<string, unknown>[] }).rooms ?? []).map((r) => ({ ...r, node }));
       const others = (await cluster.nodes.refresh()).filter((n) => n.alive && n.id !== cluster.nodeId);
       const answers = await Promise.allSettled(others.map((n) => cluster.bus.request(n.id, req)));
-      const rooms = tag(cluster.nodeId, here.body);
+      const lists = Object.fromEntries(gathered.map((k) => [k, [] as Record<string, unknown>[]]));
+      const add = (node: string, body: unknown) => {
+        for (const k of gathered) lists[k]!.push(...((body as Record<string, Record<string, unknown>[] | undefined>)[k] ?? []).map((x) => ({ ...x, node })));
+      };
+      add(cluster.nodeId, here.body);
       const unreachable: string[] = [];
       answers.forEach((a, i) => {
-        if (a.status === 'fulfilled' && a.value.status === 200) rooms.push(...tag(others[i]!.id, a.value.body));
+        if (a.status === 'fulfilled' && a.value.status === 200) add(others[i]!.id, a.value.body);
         else unreachable.push(others[i]!.id);
       });
-      return { status: 200, body: { rooms, ...(unreachable.length > 0 ? { unreachable } : {}) } };
+      return { status: 200, body: { ...lists, ...(unreachable.length > 0 ? { unreachable } : {}) } };
     }
     return null;
   };

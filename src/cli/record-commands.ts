@@ -72,8 +72,11 @@ export function addRecordCommands(program: Command, call: Call, show: Show): voi
       const r = await call('GET', '/v1/recordings');
       show(r, () => {
         const lines: string[] = [];
-        if (r.active.length > 0) lines.push(`recording now: ${r.active.map((a: any) => `${a.room} (since ${shortTime(a.startedAt)}, by ${a.startedBy})`).join(', ')}`, '');
+        const at = (x: any) => (x.node ? `${x.node}:` : '');
+        if (r.active.length > 0) lines.push(`recording now: ${r.active.map((a: any) => `${at(a)}${a.room} (since ${shortTime(a.startedAt)}, by ${a.startedBy})`).join(', ')}`, '');
+        if (r.unreachable) lines.push(`(no answer from ${r.unreachable.join(', ')}: their recordings are missing)`, '');
         if (r.recordings.length === 0) return [...lines, 'no recordings'].join('\n');
+        // In a cluster each file is on the disk of the node that held the room: NODE:PATH.
         lines.push(
           table(
             ['ROOM', 'PEER', 'STARTED', 'DURATION', 'SIZE', 'STATE', 'FILE'],
@@ -84,7 +87,7 @@ export function addRecordCommands(program: Command, call: Call, show: Show): voi
               duration(x.durationSeconds),
               size(x.sizeBytes),
               x.active ? 'recording' : x.error ? `${x.stopReason ?? 'failed'} (error)` : (x.stopReason ?? 'incomplete'),
-              x.file,
+              `${at(x)}${x.file}`,
             ]),
           ),
         );
