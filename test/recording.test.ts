@@ -29,6 +29,7 @@ const ctl = (...args: string[]) => confctl(['--socket', daemon!.socket, ...args]
 const recDir = () => join(daemon!.dataDir, 'recordings');
 const audit = async () => (await daemon!.admin('GET', '/v1/audit?limit=500')).body.events as any[];
 const flagShown = (p: Page) => visible(p, '#flag-recording');
+const sizeOf = (file: string) => (existsSync(file) ? statSync(file).size : 0);
 
 function ffprobe(file: string): { duration: number; streams: string[] } {
   const out = execFileSync('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', file], { encoding: 'utf8' });
@@ -186,7 +187,14 @@ describe('recording with confctl', { concurrency: false, skip: !HAVE_FFMPEG }, (
       async () => (JSON.parse((await ctl('--json', 'record', 'list')).stdout).active[0]?.files ?? []).find((f: any) => f.peerId === idb && f.part === 2),
       Boolean,
     );
-    await sleep(2500);
+    // Both files being written have media in them (under load a new producer's first key frame can take
+    // a while): the survivor of the kill below must have something to finalise.
+    await waitFor(
+      'both files being written to hold media',
+      async () => (JSON.parse((await ctl('--json', 'record', 'list')).stdout).active[0]?.files ?? []).filter((f: any) => f.part === 2 || f.peerId !== idb).map((f: any) => sizeOf(f.file)),
+      (sizes: number[]) => sizes.length === 2 && sizes.every((n) => n > 30_000),
+      20_000,
+    );
     const pids = ffmpegChildren();
     assert.equal(pids.length, 2, `two ffmpeg processes: ${pids}`);
     process.kill(pids[0]!, 'SIGKILL');
