@@ -33,6 +33,7 @@ import { sharedJwtKey } from './cluster/shared-jwt-key.ts';
 import { openRedisStore } from './store/redis-backend.ts';
 import { removeSessions } from './store/sessions.ts';
 import { createRedisLoginLimiter } from './auth/login-limiter-redis.ts';
+import { endedCredentials } from './auth/ended-credentials.ts';
 import { loginInFlightLimit } from './auth/login-gate.ts';
 
 export interface Daemon {
@@ -96,7 +97,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // Cluster mode: the state, the signing key and the login counters are shared through Redis.
     const redis = config.cluster.redis ? await connectRedis(config.cluster.redis, log) : null;
     if (redis) undo.push(() => redis.close());
-    const store = redis ? await openRedisStore(redis, log) : await openStore(config.dataDir);
+    const shared = redis ? await openRedisStore(redis, log) : null;
+    const store = shared ?? (await openStore(config.dataDir));
     undo.push(() => store.close());
 
     const { key, source } = redis ? await sharedJwtKey(redis, config.jwt.secret) : loadJwtKey(config.jwt.secret, config.dataDir);
@@ -173,14 +175,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         log,
       });
       undo.push(() => cluster?.close());
-      // A credential ended on another node: whatever it let in here ends too.
-      cluster.bus.onBroadcast('credentialEnded', (ended) => {
+    }
+    // A credential ended through another node (the shared state says so): whatever it let in here ends too.
+    shared?.onRemoteChange((before, after) => {
+      for (const ended of endedCredentials(before, after, Date.now())) {
         hosts.credentialsEndedElsewhere(ended);
         rooms.credentialEnded(ended);
-      });
-      const bus = cluster.bus;
-      hosts.onCredentialEnded((ended) => void bus.broadcast('credentialEnded', ended).catch((e: unknown) => log.error({ err: e }, 'could not tell the other nodes that a credential ended; they see it at their next check')));
-    }
+      }
+    });
     http.use(
       await createWebRoutes({
         hostProtected: config.host.protected,
@@ -237,11 +239,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
           removeSessions(d, (s) => Date.parse(s.expiresAt) <= t - SESSION_SWEEP_SLACK_MS);
           const gone = expireIps(d, now);
           for (const e of gone) appendAudit(d, now, 'ip.expire', 'system', { ip: e.ip, user: e.user });
-          return gone;
+          // The sessions that relied on them end in the same change, so that other nodes of a cluster
+          // see an expiry (the IP's end and the session's together), not a revocation.
+          const keys = new Set(gone.map((e) => `${e.ip} ${e.user}`));
+          const ended = removeSessions(d, (s) => keys.has(`${s.ip} ${s.user}`)).map((s) => s.id);
+          return { gone, ended };
         })
-        .then((gone) => {
+        .then(({ gone, ended }) => {
           if (gone.length === 0) return;
-          hosts.ipsExpired(gone);
+          hosts.ipsExpired(gone, ended);
           log.info({ entries: gone.length }, 'expired authorised ips removed');
         })
         .catch((e: unknown) => log.error({ err: e }, 'could not sweep expired ips'));

@@ -112,6 +112,20 @@ describe('a cluster of three nodes on one Redis', () => {
     assert.equal((await via.client.closed).code, 4401);
   });
 
+  test('a revocation is not lost with a publication: with every node\'s subscription cut just before, it still ends the connection', async () => {
+    const issued = JSON.parse(await ctl(A, ['--json', 'token', 'issue', '--room', 'r8', '--presenter']));
+    const { client, at } = await connectVia(B.http, { room: 'r8', peerId: 'p8', token: issued.token });
+    keep(client);
+    await client.joinWithMedia({});
+    // Redis drops every subscriber connection (the nodes reconnect them on their own); the revoke is
+    // published meanwhile or just after, and each node's copy of the state catches up in any case.
+    await c.redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await ctl(otherThan(at), ['token', 'revoke', issued.id]);
+    const closed = await Promise.race([client.closed, new Promise<null>((r) => setTimeout(() => r(null), 4000))]);
+    assert.ok(closed, 'closed within 4 s (the state is checked every 2 s)');
+    assert.equal(closed.code, 4401);
+  });
+
   test('user remove and kick on a node that does not hold the room end the host rights and the peer there', async () => {
     await ctl(C, ['user', 'add', 'bob', '--password-stdin'], 'bob-secret-pw-1');
     const hostToken = await login(B, 'bob', 'bob-secret-pw-1');

@@ -36,7 +36,7 @@ export interface HostProtection {
    */
   ipsRevoked(ips: readonly string[], tokenIds?: readonly string[]): void;
   /** Authorised-IP entries expired: the sessions that relied on them lose host rights. */
-  ipsExpired(entries: readonly { ip: string; user: string }[]): void;
+  ipsExpired(entries: readonly { ip: string; user: string }[], endedSessionIds?: readonly string[]): void;
   /** A presenter token gave host rights until `expiresAtMs`: its connections are demoted then. */
   registerTokenHost(key: string, expiresAtMs: number): void;
   /** A user was removed (its tokens revoked in the store): its sessions and those tokens' connections end. */
@@ -216,9 +216,10 @@ export function createHostProtection(opts: {
       emit([...endWhere((s) => gone.has(s.ip)), ...tokenKeys(tokenIds)], 'revoked');
     },
 
-    ipsExpired(entries) {
+    ipsExpired(entries, endedSessionIds = []) {
       const gone = new Set(entries.map((e) => `${e.ip} ${e.user}`));
-      emit(endWhere((s) => gone.has(`${s.ip} ${s.user}`)), 'expired');
+      for (const id of endedSessionIds) forget(id);
+      emit([...new Set([...endedSessionIds, ...endWhere((s) => gone.has(`${s.ip} ${s.user}`))])], 'expired');
     },
 
     userRemoved(user, tokenIds) {

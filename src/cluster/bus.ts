@@ -4,21 +4,14 @@ import type { Logger } from '../log.ts';
 import type { RedisConnection } from './redis.ts';
 
 /**
- * Messages between nodes over Redis pub/sub: broadcasts every node acts on (a credential ended
- * somewhere: whatever it let in ends here too), and requests to one node (an admin request about a
- * room that node holds) with their answers. Pub/sub delivers at most once and only to nodes
- * connected at that moment: nothing here is state (the state is in the store); a node that missed a
- * broadcast still refuses the credential on its next check, because its store copy follows the log.
+ * Requests to one node over Redis pub/sub (an admin request about a room that node holds) and their
+ * answers. Pub/sub delivers at most once and only to a node connected at that moment: a request that
+ * finds nobody, or no answer in time, is a clear error. Nothing here is state: what ends a credential
+ * reaches every node through the store's change log (src/store/redis-backend.ts, onRemoteChange).
  */
-export const BROADCAST_CHANNEL = 'confd:bus';
 export const nodeChannel = (nodeId: string) => `confd:node:${nodeId}`;
 /** An admin request forwarded to another node gets this long for its answer. */
 export const REQUEST_TIMEOUT_MS = 5000;
-
-export interface Broadcasts {
-  /** Host sessions (ids) and join tokens (`token:JTI`) that ended: their connections end or are demoted. */
-  credentialEnded: { keys: string[]; kind: 'revoked' | 'expired' };
-}
 
 export interface NodeRequest {
   method: string;
@@ -33,8 +26,6 @@ export interface NodeAnswer {
 }
 
 export interface Bus {
-  broadcast<K extends keyof Broadcasts>(kind: K, data: Broadcasts[K]): Promise<void>;
-  onBroadcast<K extends keyof Broadcasts>(kind: K, listener: (data: Broadcasts[K], from: string) => void): void;
   /** Sends a request to one node and waits for its answer; a clear error when it does not come. */
   request(nodeId: string, req: NodeRequest): Promise<NodeAnswer>;
   /** What this node answers to requests from other nodes. */
@@ -43,12 +34,10 @@ export interface Bus {
 }
 
 type Wire =
-  | { t: 'b'; from: string; kind: keyof Broadcasts; data: unknown }
   | { t: 'q'; from: string; id: string; req: NodeRequest }
   | { t: 'a'; from: string; id: string; answer: NodeAnswer };
 
 export async function startBus(redis: RedisConnection, nodeId: string, log: Logger): Promise<Bus> {
-  const listeners = new Map<string, ((data: never, from: string) => void)[]>();
   const waiting = new Map<string, { resolve: (a: NodeAnswer) => void; timer: NodeJS.Timeout }>();
   let handler: ((req: NodeRequest) => Promise<NodeAnswer>) | null = null;
 
@@ -61,16 +50,7 @@ export async function startBus(redis: RedisConnection, nodeId: string, log: Logg
     } catch {
       return;
     }
-    if (msg.t === 'b') {
-      if (msg.from === nodeId) return; // this node acted before it broadcast
-      for (const l of listeners.get(msg.kind) ?? []) {
-        try {
-          l(msg.data as never, msg.from);
-        } catch (e) {
-          log.error({ err: e, kind: msg.kind }, 'cluster broadcast listener failed');
-        }
-      }
-    } else if (msg.t === 'q') {
+    if (msg.t === 'q') {
       const { id, from, req } = msg;
       const answer = handler ? handler(req) : Promise.resolve({ status: 503, body: { error: { code: 'cluster_unavailable', message: 'this node is not ready' } } });
       answer
@@ -86,17 +66,9 @@ export async function startBus(redis: RedisConnection, nodeId: string, log: Logg
     }
   }
 
-  await redis.subscriber.subscribe([BROADCAST_CHANNEL, nodeChannel(nodeId)], onMessage);
+  await redis.subscriber.subscribe(nodeChannel(nodeId), onMessage);
 
   return {
-    async broadcast(kind, data) {
-      await publish(BROADCAST_CHANNEL, { t: 'b', from: nodeId, kind, data }, 'tell the other nodes');
-    },
-    onBroadcast(kind, listener) {
-      const list = listeners.get(kind) ?? [];
-      list.push(listener as (data: never, from: string) => void);
-      listeners.set(kind, list);
-    },
     async request(to, req) {
       const id = randomBytes(8).toString('hex');
       const answer = new Promise<NodeAnswer>((resolve, reject) => {
@@ -123,7 +95,7 @@ export async function startBus(redis: RedisConnection, nodeId: string, log: Logg
     async close() {
       for (const w of waiting.values()) clearTimeout(w.timer);
       waiting.clear();
-      await redis.subscriber.unsubscribe([BROADCAST_CHANNEL, nodeChannel(nodeId)]).catch(() => {});
+      await redis.subscriber.unsubscribe(nodeChannel(nodeId)).catch(() => {});
     },
   };
 }

@@ -72,6 +72,8 @@ function wireDelta(d: StoreDelta) {
 export interface RedisStore extends Store {
   /** The version of the shared state this node has. */
   version(): number;
+  /** Told each time other nodes' changes reach this node's copy: the copy before and after. */
+  onRemoteChange(listener: (before: StoreData, after: StoreData) => void): void;
 }
 
 export async function openRedisStore(redis: RedisConnection, log: Logger): Promise<RedisStore> {
@@ -116,7 +118,23 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
     version = Number(v ?? 0);
   }
 
+  const remoteListeners: ((before: StoreData, after: StoreData) => void)[] = [];
+
+  /** Follows the shared state, then tells the listeners what other nodes changed. */
   async function catchUp(what: string): Promise<void> {
+    const before = data;
+    await follow(what);
+    if (data === before) return;
+    for (const l of remoteListeners) {
+      try {
+        l(before, data);
+      } catch (e) {
+        log.error({ err: e }, 'a listener to the cluster state failed');
+      }
+    }
+  }
+
+  async function follow(what: string): Promise<void> {
     const remote = Number((await redis.run(what, (c) => c.get(KEY.version))) ?? 0);
     if (remote === version) return;
     if (remote < version) {
@@ -186,7 +204,7 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
 
   // One follow-up waiting at a time: a burst of publications from busy nodes costs one catch-up, not one each.
   let followWaiting = false;
-  const follow = (why: string) => {
+  const followUp = (why: string) => {
     if (followWaiting) return;
     followWaiting = true;
     serial(() => {
@@ -195,12 +213,12 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
     }).catch((e: unknown) => log.debug({ err: e }, 'could not catch up with the cluster state'));
   };
   await redis.subscriber.subscribe(CHANGED_CHANNEL, (message) => {
-    if (Number(message) > version) follow('follow the cluster state');
+    if (Number(message) > version) followUp('follow the cluster state');
   });
-  redis.onReconnect(() => follow('catch up after reconnecting'));
-  const poll = setInterval(() => follow('follow the cluster state'), POLL_MS);
+  redis.onReconnect(() => followUp('catch up after reconnecting'));
+  const poll = setInterval(() => followUp('follow the cluster state'), POLL_MS);
   poll.unref();
 
-  return Object.assign(createStore(backend), { version: () => version });
+  return Object.assign(createStore(backend), { version: () => version, onRemoteChange: (l: (before: StoreData, after: StoreData) => void) => void remoteListeners.push(l) });
 }
 
