@@ -1,4 +1,5 @@
 import type { Logger } from '../log.ts';
+import { periodic } from './periodic.ts';
 import type { RedisConnection } from './redis.ts';
 
 /**
@@ -124,19 +125,10 @@ export async function startNodes(opts: {
   }
   await beat();
 
-  let beating = false;
-  const beatNow = () => {
-    if (beating) return;
-    beating = true;
-    beat()
-      .catch((e: unknown) => log.debug({ err: e }, 'heartbeat failed'))
-      .finally(() => (beating = false));
-  };
-  const timer = setInterval(beatNow, HEARTBEAT_MS);
-  timer.unref();
+  const heartbeat = periodic(beat, HEARTBEAT_MS, log, 'heartbeat');
   redis.onReconnect(() => {
     settleUntil = now() + NODE_TTL_MS;
-    beatNow();
+    heartbeat.now();
   });
 
   return {
@@ -145,7 +137,7 @@ export async function startNodes(opts: {
     get: (id) => known.find((n) => n.id === id),
     beat,
     async close() {
-      clearInterval(timer);
+      heartbeat.stop();
       // Leaving on purpose: the others stop sending rooms here at once.
       await redis.run('leave the cluster', (c) => c.hDel(NODES_KEY, self.id)).catch(() => {});
     },

@@ -1,5 +1,6 @@
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { periodic } from './periodic.ts';
 import type { RedisConnection } from './redis.ts';
 import { loadScore, type Nodes, type NodeView } from './nodes.ts';
 
@@ -97,18 +98,9 @@ export function startPlacement(opts: {
     renewed = now;
   }
 
-  let renewing = false;
-  const renewNow = () => {
-    if (renewing) return;
-    renewing = true;
-    renew()
-      .catch((e: unknown) => log.debug({ err: e }, 'could not renew room leases'))
-      .finally(() => (renewing = false));
-  };
-  const timer = setInterval(renewNow, RENEW_MS);
-  timer.unref();
+  const renewal = periodic(renew, RENEW_MS, log, 'renewing room leases');
   // Leases may have lapsed while Redis was away: take this node's rooms back before others place them.
-  redis.onReconnect(renewNow);
+  redis.onReconnect(renewal.now);
 
   return {
     async route(room) {
@@ -130,7 +122,7 @@ export function startPlacement(opts: {
     },
     holder: async (room) => (await redis.run('find the room\'s node', (c) => c.get(roomKey(room)))) as string | null,
     async close() {
-      clearInterval(timer);
+      renewal.stop();
       // Leaving on purpose: the rooms are free for the other nodes at once.
       for (const room of new Set([...renewed, ...opts.held()])) {
         await redis.run('release a room', (c) => c.eval(RELEASE, { keys: [roomKey(room)], arguments: [nodeId] })).catch(() => {});
