@@ -280,9 +280,9 @@ interface JoinTiming {
 }
 
 /** Connects through `entry` (following `moved`) and joins with the router's own capabilities: no media stack. */
-async function joinOnce(entry: string, room: string, peerId: string, query?: Record<string, string>): Promise<JoinTiming & { client: SfuClient; role: string }> {
+async function joinOnce(entry: string, room: string, peerId: string, query?: Record<string, string>, localAddress?: string): Promise<JoinTiming & { client: SfuClient; role: string }> {
   const t0 = performance.now();
-  const { client, at, hops } = await connectVia(entry, { room, peerId, ...(query ? { query } : {}) });
+  const { client, at, hops } = await connectVia(entry, { room, peerId, ...(query ? { query } : {}), ...(localAddress ? { localAddress } : {}) });
   const hello = await client.hello;
   if (hello instanceof Error || hello.waiting) throw new Error(`join of ${peerId} to ${room} through ${entry}: ${hello instanceof Error ? hello.message : 'waiting'} ${JSON.stringify(client.closeInfo)}`);
   const tHello = performance.now();
@@ -302,12 +302,14 @@ async function joinRows(o: SectionOptions, s: Sizes, a: RunningDaemon, b: Runnin
     o.log(`cluster: ${s.joins} joins each, straight to the owner and through the other node`);
     for (let i = 0; i < s.joins * 2; i++) {
       const through = i % 2 === 0 ? owner : other;
-      const j = await joinOnce(through.http, 'bench-join', `bench-guest-${i}`);
+      // Each guest from its own loopback address, as guests are: one address gets 20 placements a
+      // second (signalling/server.ts), which this loop would exceed from a single one.
+      const j = await joinOnce(through.http, 'bench-join', `bench-guest-${i}`, undefined, `127.0.${1 + (Math.floor(i / 250) % 250)}.${1 + (i % 250)}`);
       await j.client.close();
       if (j.at !== owner.http || j.hops !== (through === owner ? 0 : 1)) throw new Error(`a join through ${through.http} ended on ${j.at} after ${j.hops} hops; the room is held by ${owner.http}`);
       (through === owner ? direct : via).push(j);
     }
-    const how = `two confd nodes (test/helpers/cluster.ts startCluster: mediasoup.workers 1, host.protected, ${REDIS_DURABLE}) on this box; room "bench-join" held by one of them, a host in it; ${s.joins} guests joined and left one after another along each path, the two paths alternating. Per join, from creating the WebSocket (test/helpers connectVia, which follows "moved") to the answer of join (after getRouterRtpCapabilities; no transport, no media)`;
+    const how = `two confd nodes (test/helpers/cluster.ts startCluster: mediasoup.workers 1, host.protected, ${REDIS_DURABLE}) on this box; room "bench-join" held by one of them, a host in it; ${s.joins} guests (each from its own 127.0.x.y address) joined and left one after another along each path, the two paths alternating. Per join, from creating the WebSocket (test/helpers connectVia, which follows "moved") to the answer of join (after getRouterRtpCapabilities; no transport, no media)`;
     const row = (name: string, t: JoinTiming[], extra: string): Row => ({
       name,
       value: median(t.map((x) => x.joined)),

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cleanup, confctl, runConfd, startConfd, tempDir } from './helpers/daemon.ts';
 import { startRedis } from './helpers/redis.ts';
-import { connectRefused, receiving } from './helpers/sfu-client.ts';
+import { connect, connectRefused, receiving } from './helpers/sfu-client.ts';
 import { connectVia, ctl, login, startCluster } from './helpers/cluster.ts';
 import { until } from './helpers/wait.ts';
 
@@ -206,6 +206,41 @@ test('a host in rooms on two nodes who leaves one keeps host rights in the other
     await inY.client.close();
     await until(async () => (await fetch(`${A.http}/session`, { headers: { authorization: `Bearer ${token}` } })).status === 401, 'the session ends once the host left both', 10_000);
     for (const g of guests) await g.close();
+  } finally {
+    await c.stop();
+  }
+});
+
+test('a stranger cannot make Redis work at will: hellos that need a placement are limited per address', async () => {
+  const c = await startCluster({ nodes: ['node-l'] });
+  try {
+    const [L] = c.nodes as [(typeof c.nodes)[0]];
+    const t0 = Date.now();
+    let placed = 0;
+    let refused: Awaited<ReturnType<typeof connectRefused>> | null = null;
+    // Hellos for ever new rooms, one after another, as fast as they go: the burst, then the rate.
+    for (let i = 0; i < 2000 && !refused; i++) {
+      const s = await connect(L.http, { room: `flood-${i}`, peerId: `f${i}` });
+      const hello = await s.hello;
+      if (hello instanceof Error) {
+        const info = await s.closed;
+        assert.equal(info.code, 4429, `refused with ${info.code} ${info.reason}`);
+        refused = { ...info, messages: s.messages };
+      } else {
+        placed++;
+        await s.close();
+      }
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    assert.ok(refused, `no refusal after ${placed} hellos in ${seconds.toFixed(1)} s`);
+    assert.match(JSON.stringify(refused.messages), /Too many joins from your address/);
+    assert.ok(placed >= 100 && placed <= 100 + 20 * seconds + 2, `${placed} placements in ${seconds.toFixed(1)} s (burst 100, 20/s)`);
+    // The node is fine, and another address is not affected (the test's own admin socket still works; a
+    // fresh hello from this address works once the bucket refills).
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await connectVia(L.http, { room: 'after-flood', peerId: 'ok' });
+    await again.client.joinWithMedia({});
+    await again.client.close();
   } finally {
     await c.stop();
   }

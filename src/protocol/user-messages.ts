@@ -27,6 +27,7 @@ export const USER_MESSAGES = {
   joinTimeout: 'Connected but never joined the room; reload to try again.',
   flood: 'Too many messages; disconnected.',
   tooManyWaiting: 'Too many guests are waiting for this room; try again later.',
+  tooManyJoins: 'Too many joins from your address right now; wait a few seconds and try again.',
   couldNotOpen: 'The server could not open this room right now; try again.',
   /** Shown to a guest waiting in the lobby, with the name the hosts see. */
   lobbyWaiting: (name: string) => `You are waiting in the lobby as "${name}". A host has been told and will let you in; this page will join by itself.`,

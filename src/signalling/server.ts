@@ -15,6 +15,7 @@ import { rateKeyForIp } from '../store/ips.ts';
 import { closeWith, CLOSE_CODES, createChannel, type Incoming, floodGuard, handleRequest, readEnvelope, replyError, describeIssue, sendJson } from './connection.ts';
 import { DISPLAY_NAME_MAX, ERROR_CODES, MAX_MESSAGE_BYTES, PEER_ID_RE, SECRET_QUERY_KEYS, type Hello, type HelloResponse } from '../protocol/index.ts';
 import { helloSchema } from './schemas.ts';
+import { tokenBucket, type RateLimiter } from './rate-limit.ts';
 import { isConfdError } from '../errors.ts';
 import { closeCode } from '../protocol/errors.ts';
 
@@ -27,6 +28,15 @@ const PING_INTERVAL_MS = 15_000;
 const MAX_CONNECTIONS_PER_IP = 64;
 /** The first message (`hello`, with the credentials) must come within this time. */
 const HELLO_TIMEOUT_MS = 10_000;
+/**
+ * Cluster: a hello costs a Redis lookup (and, for a room nobody holds, a lease) before any
+ * credential is checked, so each address gets at most this many: enough for a whole office behind
+ * one NAT joining at the start of a meeting, too few to make Redis work for a stranger.
+ */
+const PLACEMENTS_PER_SECOND = 20;
+const PLACEMENT_BURST = 100;
+/** Addresses with a bucket at most (the oldest is dropped first; a dropped one starts full again). */
+const MAX_PLACEMENT_BUCKETS = 10_000;
 /** Frames a client may send before its hello has been answered (the page sends none). */
 const MAX_EARLY_FRAMES = 32;
 
@@ -114,6 +124,15 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
   const maxTransports = Math.max(2, portCapacity);
   const maxTransportsPerIp = Math.max(2, Math.min(128, Math.floor(portCapacity / 4)));
   let transportsInUse = 0;
+  const placementBuckets = new Map<string, RateLimiter>();
+  function placementAllowed(ipKey: string): boolean {
+    let bucket = placementBuckets.get(ipKey);
+    if (!bucket) {
+      if (placementBuckets.size >= MAX_PLACEMENT_BUCKETS) placementBuckets.delete(placementBuckets.keys().next().value!);
+      placementBuckets.set(ipKey, (bucket = tokenBucket(PLACEMENTS_PER_SECOND, PLACEMENT_BURST)));
+    }
+    return bucket.take();
+  }
   const transportsByIp = new Map<string, number>();
 
   function quotaFor(ipKey: string): TransportQuota {
@@ -267,6 +286,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       ip: conn.ip,
     };
     if (opts.cluster) {
+      if (!placementAllowed(conn.ipKey)) return channel.refuse(CLOSE_CODES.rate_limited, USER_MESSAGES.tooManyJoins);
       // Before any credential is looked at: a room lives on one node, and its joins go there.
       const where = await opts.cluster.route(conn.room);
       if (conn.state === 'closed') return;

@@ -47,6 +47,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>;
   /** How long to wait for the socket to open. */
   timeoutMs?: number;
+  /** Connect from this local address (e.g. 127.0.3.7: a guest at another address on loopback). */
+  localAddress?: string;
 }
 
 export interface Message {
@@ -586,7 +588,7 @@ export function connect(baseUrl: string, o: ConnectOptions): Promise<SfuClient> 
   }
   const hello = o.hello === undefined ? Object.fromEntries(Object.entries(secrets).filter(([, v]) => v !== undefined)) : o.hello;
   const url = wsUrl(baseUrl, params);
-  const ws = new WebSocket(url, { headers: o.headers, perMessageDeflate: false });
+  const ws = new WebSocket(url, { headers: o.headers, perMessageDeflate: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
   const client = new SfuClient(ws, { room: o.room, peerId, session });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
