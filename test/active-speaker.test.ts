@@ -87,6 +87,9 @@ describe('active speaker and consumer priorities', { timeout: 120_000 }, () => {
     const mark3 = new Map(clients.map((c) => [c, c.messages.length]));
     await a1.close();
     await Promise.all([a2, b1, c1].map((c) => announced(c, mark3.get(c)!, null)));
-    await until(async () => (await raised()).length === 0 && (await room()).activeSpeaker === null, 'no speaker, nothing raised');
+    await until(async () => (await raised()).length === 0 && (await room()).activeSpeaker === null, 'no speaker, nothing raised').catch(async (e: Error) => {
+      const r = await room();
+      throw new Error(`${e.message}: speaker ${r.activeSpeaker}, raised ${JSON.stringify(await raised())}, peers ${JSON.stringify(r.peers.map((p: any) => [p.id, p.consumers]))}`);
+    });
   });
 });
