@@ -126,20 +126,20 @@ describe('a cluster of three nodes on one Redis', () => {
     assert.equal(closed.code, 4401);
   });
 
-  test('user remove and kick on a node that does not hold the room end the host rights and the peer there', async () => {
+  test('user remove and kick on a node that does not hold the room end the host rights and the peer there (a room name with a dot)', async () => {
     await ctl(C, ['user', 'add', 'bob', '--password-stdin'], 'bob-secret-pw-1');
     const hostToken = await login(B, 'bob', 'bob-secret-pw-1');
-    const { client: host, at } = await connectVia(A.http, { room: 'r4', peerId: 'bob-1', query: { host: hostToken } });
+    const { client: host, at } = await connectVia(A.http, { room: 'team.r4', peerId: 'bob-1', query: { host: hostToken } });
     keep(host);
     assert.equal((await host.joinWithMedia({}) as any).role, 'host');
-    const joined = await connectVia(C.http, { room: 'r4', peerId: 'kickme' });
+    const joined = await connectVia(C.http, { room: 'team.r4', peerId: 'kickme' });
     const guest = keep(joined.client);
     assert.equal(joined.at, at);
     await guest.joinWithMedia({});
     const admin = otherThan(at);
     await ctl(admin, ['user', 'remove', 'bob']);
     assert.equal((await host.waitForNotification('role', undefined, 2000)).role, 'guest');
-    await ctl(admin, ['kick', '--room', 'r4', '--peer', 'kickme']);
+    await ctl(admin, ['kick', '--room', 'team.r4', '--peer', 'kickme']);
     const info = await guest.closed;
     assert.equal(info.code, 4000);
     // A room nobody holds: the kick says so, from any node.

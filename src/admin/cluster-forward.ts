@@ -1,5 +1,6 @@
 import type { Cluster } from '../cluster/cluster.ts';
 import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
+import { isRoomName } from '../sfu/room-name.ts';
 
 /** Lists every node has its own part of: GET path -> the body's list fields, gathered with a `node` on each entry. */
 const GATHERED: Record<string, readonly string[]> = {
@@ -9,7 +10,7 @@ const GATHERED: Record<string, readonly string[]> = {
 };
 
 /** Admin requests about one room (/v1/rooms/ROOM and below): answered by the node holding it. */
-const ROOM_ROUTE = /^\/v1\/rooms\/([A-Za-z0-9_-]{1,64})(?:\/|$)/;
+const ROOM_ROUTE = /^\/v1\/rooms\/([^/]+)(?:\/|$)/;
 
 /**
  * `confctl` against any node manages the whole cluster. Users, tokens, IPs and the audit trail are
@@ -21,8 +22,9 @@ const ROOM_ROUTE = /^\/v1\/rooms\/([A-Za-z0-9_-]{1,64})(?:\/|$)/;
 export function clusterForward(cluster: Cluster, local: (req: NodeRequest) => Promise<NodeAnswer>): (req: NodeRequest) => Promise<NodeAnswer | null> {
   return async (req) => {
     const path = new URL(req.url, 'http://confd').pathname;
+    // Not a valid room name: this node answers (the route refuses it with a 400).
     const room = ROOM_ROUTE.exec(path)?.[1];
-    if (room) {
+    if (room !== undefined && isRoomName(room)) {
       const holder = await cluster.placement.holder(room);
       if (!holder || holder === cluster.nodeId) return null;
       return cluster.bus.request(holder, req);
