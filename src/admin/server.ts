@@ -10,7 +10,7 @@ import { clusterForward } from './cluster-forward.ts';
 import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
 import { httpStatus } from '../protocol/errors.ts';
 
-type Forward = (req: NodeRequest) => Promise<NodeAnswer | null>;
+type AdminCall = (req: NodeRequest) => Promise<NodeAnswer>;
 
 export interface AdminServer {
   close(): Promise<void>;
@@ -29,7 +29,7 @@ function requestUrl(target: string): URL {
   }
 }
 
-async function handle(ctx: AdminContext, forward: Forward | null, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(call: AdminCall, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = requestUrl(req.url ?? '/');
   const match = matchRoute(req.method ?? 'GET', url.pathname);
   if (match === null) {
@@ -43,18 +43,15 @@ async function handle(ctx: AdminContext, forward: Forward | null, req: IncomingM
     });
   }
   const body = await readJsonBody(req);
-  const nodeRequest = { method: req.method ?? 'GET', url: url.pathname + url.search, body };
-  const forwarded = forward ? await forward(nodeRequest) : null;
-  if (forwarded) return sendJson(res, forwarded.status, forwarded.body);
-  const result = await match.handler(ctx, match.params, body, url.searchParams);
+  const result = await call({ method: req.method ?? 'GET', url: url.pathname + url.search, body });
   sendJson(res, result.status, result.body);
 }
 
 /**
- * An admin request from inside the daemon (the HTTP API in a cluster): sent to the node holding its
- * room, or gathered from every node, as the admin socket does; else run here.
+ * An admin request, from the socket or from inside the daemon (the HTTP API): in a cluster sent to
+ * the node holding its room, or gathered from every node; else run here.
  */
-export function createAdminCall(ctx: AdminContext): (req: NodeRequest) => Promise<NodeAnswer> {
+export function createAdminCall(ctx: AdminContext): AdminCall {
   const here = (r: NodeRequest) => dispatchHere(ctx, r);
   const forward = ctx.cluster ? clusterForward(ctx.cluster, here) : null;
   return async (req) => (forward ? ((await forward(req).catch((e: unknown) => answerFor(ctx, req, e))) ?? (await here(req))) : here(req));
@@ -87,15 +84,15 @@ export async function startAdminServer(ctx: AdminContext): Promise<AdminServer> 
   const group = ctx.config.admin.group;
   const gid = group === null ? null : resolveGid(group);
   await claimSocketPath(path);
-  const cluster = ctx.cluster;
-  const forward = cluster ? clusterForward(cluster, (r) => dispatchHere(ctx, r)) : null;
-  cluster?.bus.serve((r) => dispatchHere(ctx, r));
+  const call = createAdminCall(ctx);
+  // Requests other nodes send here are run here, never sent on.
+  ctx.cluster?.bus.serve((r) => dispatchHere(ctx, r));
 
   // No Host check: a Unix socket has no host, and Node's own 400 for a missing Host has no JSON body.
   // The timeouts below are enforced by a sweep every connectionsCheckingInterval (default 30 s, which
   // would let a stalled client hold a connection for up to 40 s).
   const server: Server = createServer({ requireHostHeader: false, connectionsCheckingInterval: 1_000 }, (req, res) => {
-    handle(ctx, forward, req, res).catch((e: unknown) => {
+    handle(call, req, res).catch((e: unknown) => {
       if (isConfdError(e)) {
         sendError(res, e.code, e.message);
       } else if (clientWentAway(req, e)) {
