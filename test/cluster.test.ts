@@ -72,16 +72,14 @@ describe('a cluster of three nodes on one Redis', () => {
     assert.deepEqual(r1.peers.map((p: any) => p.id).sort(), ['guest-1', 'host-1']);
   });
 
-  test('ip revoke on one node ends host rights on the node holding the room within a second', async () => {
+  test('ip revoke on one node ends host rights on the node holding the room (how fast: bench cluster)', async () => {
     const hostToken = await login(A, 'alice', PW);
     const { client: host, at } = await connectVia(A.http, { room: 'r2', peerId: 'host-2', query: { host: hostToken } });
     keep(host);
     assert.equal((await host.joinWithMedia({}) as any).role, 'host');
-    const t0 = Date.now();
     await ctl(otherThan(at), ['ip', 'revoke', '127.0.0.1']);
-    const role = await host.waitForNotification('role', undefined, 2000);
+    const role = await host.waitForNotification('role');
     assert.equal(role.role, 'guest');
-    assert.ok(Date.now() - t0 < 1500, `demoted ${Date.now() - t0} ms after the revoke`);
     // And the session is gone everywhere: joining again with it through any node gives a guest, who
     // waits for a host (the room has none now).
     for (const n of [A, B, C]) {
@@ -99,9 +97,7 @@ describe('a cluster of three nodes on one Redis', () => {
     assert.equal((await first.joinWithMedia({}) as any).role, 'host');
     const revoker = at === A.http ? B : A;
     await ctl(revoker, ['token', 'revoke', issued.id]);
-    const closed = await Promise.race([first.closed, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
-    assert.ok(closed, 'the connection closed within 2 s of the revoke on another node');
-    assert.equal(closed.code, 4401);
+    assert.equal((await first.closed).code, 4401, 'the connection it let in on another node is closed');
     // Straight to the node holding r3 (the others would send the join there first).
     const holder = [A, B, C].find((n) => n.http === at)!;
     const direct = await connectRefused(holder.http, { room: 'r3', peerId: 'tok-direct', token: issued.token });
@@ -121,9 +117,7 @@ describe('a cluster of three nodes on one Redis', () => {
     // published meanwhile or just after, and each node's copy of the state catches up in any case.
     await c.redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub');
     await ctl(otherThan(at), ['token', 'revoke', issued.id]);
-    const closed = await Promise.race([client.closed, new Promise<null>((r) => setTimeout(() => r(null), 4000))]);
-    assert.ok(closed, 'closed within 4 s (the state is checked every 2 s)');
-    assert.equal(closed.code, 4401);
+    assert.equal((await client.closed).code, 4401);
   });
 
   test('user remove and kick on a node that does not hold the room end the host rights and the peer there (a room name with a dot)', async () => {
@@ -138,7 +132,7 @@ describe('a cluster of three nodes on one Redis', () => {
     await guest.joinWithMedia({});
     const admin = otherThan(at);
     await ctl(admin, ['user', 'remove', 'bob']);
-    assert.equal((await host.waitForNotification('role', undefined, 2000)).role, 'guest');
+    assert.equal((await host.waitForNotification('role')).role, 'guest');
     await ctl(admin, ['kick', '--room', 'team.r4', '--peer', 'kickme']);
     const info = await guest.closed;
     assert.equal(info.code, 4000);
