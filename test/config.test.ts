@@ -82,6 +82,11 @@ const bad: [string, unknown, RegExp][] = [
   ['peersPerRouter not a whole number', { mediasoup: { peersPerRouter: 2.5 } }, /mediasoup\.peersPerRouter: must be a whole number/],
   ['peersPerRouter a string', { mediasoup: { peersPerRouter: '10' } }, /mediasoup\.peersPerRouter: must be a whole number/],
   ['peersPerRouter too large', { mediasoup: { peersPerRouter: 1001 } }, /mediasoup\.peersPerRouter: /],
+  ['cluster.redis not a redis URL', { cluster: { redis: 'http://10.0.0.5:6379' } }, /cluster\.redis: must be a redis:\/\/ or rediss:\/\/ URL/],
+  ['cluster.redis not a URL at all', { cluster: { redis: 'localhost:6379' } }, /cluster\.redis: must be a redis:\/\/ or rediss:\/\/ URL/],
+  ['cluster.url with a path', { cluster: { url: 'https://node1.example.org/confd' } }, /cluster\.url: must be an http\(s\) URL with no path/],
+  ['cluster.nodeId with a space', { cluster: { nodeId: 'node one' } }, /cluster\.nodeId: must be 1-63 characters/],
+  ['cluster.nodeId too long', { cluster: { nodeId: 'n'.repeat(64) } }, /cluster\.nodeId: must be 1-63 characters/],
   ['bad log level', { log: { level: 'loud' } }, /log\.level: /],
   ['not an object', [1, 2], /top level must be a JSON object/],
   ['not JSON', '{"server": ', /is not valid JSON/],
@@ -108,9 +113,11 @@ test('redaction hides every secret, hashed or plaintext', () => {
   const dir = tempDir();
   const file = join(dir, 'c.json');
   const secret = 'S'.repeat(40);
-  writeFileSync(file, JSON.stringify({ jwt: { secret }, api: { keySecret: `K${secret}` }, host: { users: [{ username: 'a', password: 'plain-pw-123' }, { username: 'b', password: '$argon2id$v=19$m=19456,t=2,p=1$abc$def' }] } }));
+  writeFileSync(file, JSON.stringify({ jwt: { secret }, api: { keySecret: `K${secret}` }, host: { users: [{ username: 'a', password: 'plain-pw-123' }, { username: 'b', password: '$argon2id$v=19$m=19456,t=2,p=1$abc$def' }] }, cluster: { redis: 'redis://confd:redis-pw-42@10.0.0.5:6379/0' } }));
   const shown = JSON.stringify(redactConfig(loadConfig({ config: file }, NO_ENV, '/')));
   assert.ok(!shown.includes(secret));
+  assert.ok(!shown.includes('redis-pw-42'));
+  assert.match(shown, /redis:\/\/confd:\[redacted\]@10\.0\.0\.5:6379\/0/);
   assert.ok(!shown.includes('plain-pw-123'));
   assert.ok(!shown.includes('argon2id'));
   assert.match(shown, /\[redacted\]/);
