@@ -348,6 +348,9 @@ describe('admin socket: bad input', () => {
       ['POST', '/v1/rooms/.hidden/kick', /invalid room name/],
       ['POST', '/v1/rooms/a%2Fb/kick', /invalid room name/],
       ['POST', `/v1/rooms/${'r'.repeat(65)}/kick`, /invalid room name/],
+      ['DELETE', '/v1/rooms/bad%20room', /invalid room name/],
+      ['DELETE', '/v1/rooms/.hidden', /invalid room name/],
+      ['DELETE', `/v1/rooms/${'r'.repeat(65)}`, /invalid room name/],
       ['GET', '/v1/audit?limit=abc', /limit must be/],
       ['GET', '/v1/audit?limit=0', /limit must be/],
       ['GET', '/v1/audit?limit=-1', /limit must be/],
@@ -363,6 +366,7 @@ describe('admin socket: bad input', () => {
     assertJsonError(await http('DELETE', '/v1/users/nobody'), 404, /no user "nobody"/);
     assertJsonError(await http('DELETE', '/v1/ips/192.0.2.99'), 404, /not in the authorised-IP table/);
     assertJsonError(await http('DELETE', '/v1/tokens/nosuchtokenid123'), 404, /no token with id/);
+    assertJsonError(await http('DELETE', '/v1/rooms/nobody-here'), 404, /no meeting is running in room "nobody-here"/);
   });
 
   test('malformed HTTP and bytes that are not HTTP get a JSON 400 or a closed connection', async () => {
