@@ -201,7 +201,7 @@ export class ForwardingRig {
       log, onWorkerDied: () => {} });
     let set: RouterSet;
     try {
-      set = await createRouterSet({ pool, peersPerRouter: opts.peersPerRouter ?? 1_000_000, log, room: 'bench', onLost: () => {} });
+      set = await createRouterSet({ pool, peersPerRouter: opts.peersPerRouter ?? 1_000_000, log, onLost: () => {} });
     } catch (e) {
       pool.close();
       throw e;

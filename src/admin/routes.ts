@@ -12,7 +12,7 @@ import { revokeToken, revokeTokensWhere } from '../store/tokens.ts';
 import { hashPassword, passwordProblem } from '../auth/passwords.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
 import type { HostProtection } from '../auth/host-protection.ts';
-import type { MediaPlane } from '../sfu/media-plane.ts';
+import type { MediaPlane } from '../rooms/view.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { PEER_ID_RE } from '../protocol/limits.ts';
 import { VERSION } from '../version.ts';

@@ -1,4 +1,4 @@
-import type { MediaPlane } from '../sfu/media-plane.ts';
+import type { MediaPlane } from '../rooms/view.ts';
 import type { HeartbeatReport } from './nodes.ts';
 
 /**

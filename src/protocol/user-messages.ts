@@ -29,6 +29,7 @@ export const USER_MESSAGES = {
   tooManyWaiting: 'Too many guests are waiting for this room; try again later.',
   tooManyJoins: 'Too many joins from your address right now; wait a few seconds and try again.',
   couldNotOpen: 'The server could not open this room right now; try again.',
+  roomFull: (max: number) => `This room is full (${max} participants). Try again later.`,
   /** Shown to a guest waiting in the lobby, with the name the hosts see. */
   lobbyWaiting: (name: string) => `You are waiting in the lobby as "${name}". A host has been told and will let you in; this page will join by itself.`,
   /** Error response to a request sent while waiting in the lobby. */

@@ -6,7 +6,7 @@
  */
 import type { types } from 'mediasoup';
 import type { Logger } from '../log.ts';
-import type { ConsumerLayersSummary, DynacastSummary } from '../sfu/media-plane.ts';
+import type { ConsumerLayersSummary, DynacastSummary } from './view.ts';
 import { allocateLayers, AUDIO_BPS, ceilingStep, layerCosts, NO_CEILING, RAISE_HEADROOM, type Ceiling } from './bandwidth.ts';
 import { consumerShouldPause, dynacastStep, layerSizes, maxWantedSpatialLayer, preferredSpatialLayer, type ConsumerView, type LayerSize } from './layers.ts';
 import type { Peer } from './peer.ts';
@@ -67,7 +67,7 @@ export interface AdaptiveMedia {
   describe(peer: Peer): { videoConsumers: ConsumerLayersSummary[]; dynacast: DynacastSummary[]; receiveEstimateBps: number | null };
 }
 
-export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: boolean }): AdaptiveMedia {
+export function createAdaptiveMedia(ctx: { log: Logger; dynacast: boolean }): AdaptiveMedia {
   const { log } = ctx;
   const adaptive = new Map<string, Adaptive>();
   const dynacast = new Map<string, Dynacast>();
@@ -145,13 +145,13 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
       if (a.bandwidth.layer !== null && next.layer !== null && next.layer > a.bandwidth.layer && offered <= a.bandwidth.layer) trial = true;
       a.bandwidth = next;
       if (changed) {
-        log.debug({ room: ctx.room, peer: peer.id, consumer: a.consumer.id, layer: next.layer, availableBps }, 'bandwidth ceiling');
+        log.debug({ peer: peer.id, consumer: a.consumer.id, layer: next.layer, availableBps }, 'bandwidth ceiling');
         void apply(a);
       }
     }
     if (trial) {
       const cost = video.reduce((n, a) => n + (layerCostsOf(a.producer)[givenLayer(a)] ?? 0), audio * AUDIO_BPS);
-      log.debug({ room: ctx.room, peer: peer.id, availableBps, probeBps: cost }, 'bandwidth trial: probing');
+      log.debug({ peer: peer.id, availableBps, probeBps: cost }, 'bandwidth trial: probing');
       probe(peer, transport, cost);
     }
   }
@@ -194,7 +194,7 @@ export function createAdaptiveMedia(ctx: { room: string; log: Logger; dynacast: 
     if (step.send !== null) {
       d.sent = step.send;
       d.peer.channel.notify('producerLayers', { producerId: d.producer.id, maxSpatialLayer: step.send });
-      log.debug({ room: ctx.room, producer: d.producer.id, maxSpatialLayer: step.send }, 'dynacast');
+      log.debug({ producer: d.producer.id, maxSpatialLayer: step.send }, 'dynacast');
     }
     if (step.recheckInMs !== null) {
       d.timer = setTimeout(() => updateDynacast(d), step.recheckInMs);

@@ -48,6 +48,16 @@ export function gate(i: GateInput): Gate {
 }
 
 /**
+ * The room's one size rule, applied when an entrant is seated (a seat is taken before any await, so a
+ * burst cannot overfill it): a guest is refused once `maxPeers` peers are seated; a host never is, so a
+ * full room does not lock out the people who run it (it may go over maxPeers by its hosts).
+ */
+export function seatRefusal(i: { role: 'host' | 'guest'; seated: number; maxPeers: number }): { code: number; message: string } | null {
+  if (i.role === 'host' || i.seated < i.maxPeers) return null;
+  return { code: CLOSE_CODES.forbidden, message: USER_MESSAGES.roomFull(i.maxPeers) };
+}
+
+/**
  * Whether the lobby holds this entrant: only while it is on, and not for a tab a host already let in
  * (a reload, a network change or a media restart brings the same tab back within its id reservation;
  * it must not knock again). Hosts never reach the lobby (gate).

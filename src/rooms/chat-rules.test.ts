@@ -21,11 +21,11 @@ test('chat text: empty, blank or too long is refused', () => {
   for (const t of ['', '   ', '\n\t\r\n', '\u202e\u0000']) {
     const r = checkChatText(t);
     assert.equal(r.ok, false, JSON.stringify(t));
-    assert.equal(!r.ok && r.code, 400);
+    assert.equal(!r.ok && r.code, 'bad_request');
   }
   assert.equal(checkChatText('x'.repeat(CHAT_TEXT_MAX)).ok, true);
   const r = checkChatText('x'.repeat(CHAT_TEXT_MAX + 1));
-  assert.ok(!r.ok && r.code === 413 && r.message.includes(String(CHAT_TEXT_MAX)), JSON.stringify(r));
+  assert.ok(!r.ok && r.code === 'payload_too_large' && r.message.includes(String(CHAT_TEXT_MAX)), JSON.stringify(r));
 });
 
 test('chat bucket: a burst of CHAT_BURST, then refused with a wait; refills over time', () => {

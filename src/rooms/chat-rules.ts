@@ -4,8 +4,9 @@
  */
 import { CHAT_BURST, CHAT_HISTORY, CHAT_REFILL_SECONDS, CHAT_TEXT_MAX } from '../protocol/limits.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
+import type { ErrorCode } from '../protocol/errors.ts';
 
-export type TextCheck = { ok: true; text: string } | { ok: false; code: number; message: string };
+export type TextCheck = { ok: true; text: string } | { ok: false; code: ErrorCode; message: string };
 
 /**
  * Control characters other than tab and newline (C0, DEL, C1), and the bidirectional embedding,
@@ -20,9 +21,9 @@ const STRIPPED = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u
  * whitespace is trimmed. Refused when nothing is left or when longer than CHAT_TEXT_MAX.
  */
 export function checkChatText(raw: string): TextCheck {
-  if (raw.length > CHAT_TEXT_MAX) return { ok: false, code: 413, message: USER_MESSAGES.chatTooLong(CHAT_TEXT_MAX) };
+  if (raw.length > CHAT_TEXT_MAX) return { ok: false, code: 'payload_too_large', message: USER_MESSAGES.chatTooLong(CHAT_TEXT_MAX) };
   const text = raw.replace(/\r\n?/g, '\n').replace(STRIPPED, '').trim();
-  if (text.length === 0) return { ok: false, code: 400, message: 'a chat message cannot be empty' };
+  if (text.length === 0) return { ok: false, code: 'bad_request', message: 'a chat message cannot be empty' };
   return { ok: true, text };
 }
 

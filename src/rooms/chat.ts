@@ -13,7 +13,8 @@ import type { ChatMessage, ChatSnapshot, ClientRequestData } from '../protocol/m
 import { CHAT_BURST, CHAT_HISTORY, CHAT_REFILL_SECONDS } from '../protocol/limits.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import { ChatBucket, checkChatText, Ring } from './chat-rules.ts';
-import { RequestError, type Peer } from './peer.ts';
+import { ConfdError } from '../errors.ts';
+import type { Peer } from './peer.ts';
 
 export interface RoomChat {
   chat(peer: Peer, d: ClientRequestData<'chat'>): { id: string; at: number };
@@ -24,7 +25,7 @@ export interface RoomChat {
 }
 
 export function createRoomChat(opts: {
-  room: string;
+  /** The room's logger (its name bound). */
   log: Logger;
   /** Peers that have joined, the sender included. */
   joined: () => Peer[];
@@ -32,7 +33,7 @@ export function createRoomChat(opts: {
   requireHost: (peer: Peer) => void;
   now?: () => number;
 }): RoomChat {
-  const { room, log } = opts;
+  const { log } = opts;
   const now = opts.now ?? Date.now;
   const history = new Ring<ChatMessage>(CHAT_HISTORY);
   /** Per connection: a reconnect gets a new bucket, but a reconnect costs more than it saves a flooder. */
@@ -45,15 +46,15 @@ export function createRoomChat(opts: {
     },
 
     chat(peer, d) {
-      if (!peer.joined) throw new RequestError(403, USER_MESSAGES.chatNotJoined);
-      if (!enabled) throw new RequestError(403, USER_MESSAGES.chatOff);
+      if (!peer.joined) throw new ConfdError('forbidden', USER_MESSAGES.chatNotJoined);
+      if (!enabled) throw new ConfdError('forbidden', USER_MESSAGES.chatOff);
       const checked = checkChatText(d.text);
-      if (!checked.ok) throw new RequestError(checked.code, checked.message);
+      if (!checked.ok) throw new ConfdError(checked.code, checked.message);
       let target: Peer | null = null;
       if (d.to !== undefined) {
-        if (d.to === peer.id) throw new RequestError(400, 'a private message goes to someone else');
+        if (d.to === peer.id) throw new ConfdError('bad_request', 'a private message goes to someone else');
         target = opts.joined().find((p) => p.id === d.to) ?? null;
-        if (!target) throw new RequestError(404, `no participant ${d.to} in this room`);
+        if (!target) throw new ConfdError('not_found', `no participant ${d.to} in this room`);
       }
       // Counted only once the message would go out: a refused one costs nothing of the allowance.
       let bucket = buckets.get(peer);
@@ -62,9 +63,9 @@ export function createRoomChat(opts: {
       if (!took.ok) {
         if (!peer.warned.has('chat rate')) {
           peer.warned.add('chat rate');
-          log.info({ room, peer: peer.id }, 'chat rate limit reached (further ones from this peer are not logged)');
+          log.info({ peer: peer.id }, 'chat rate limit reached (further ones from this peer are not logged)');
         }
-        throw new RequestError(429, USER_MESSAGES.chatRateLimited(CHAT_BURST, CHAT_REFILL_SECONDS, took.retryInSeconds));
+        throw new ConfdError('rate_limited', USER_MESSAGES.chatRateLimited(CHAT_BURST, CHAT_REFILL_SECONDS, took.retryInSeconds));
       }
       const msg: ChatMessage = {
         id: randomUUID(),
@@ -88,7 +89,7 @@ export function createRoomChat(opts: {
       opts.requireHost(peer);
       if (enabled !== d.enabled) {
         enabled = d.enabled;
-        log.info({ room, host: peer.id, enabled }, enabled ? 'chat turned on by a host' : 'chat turned off by a host');
+        log.info({ host: peer.id, enabled }, enabled ? 'chat turned on by a host' : 'chat turned off by a host');
         const by = { peerId: peer.id, displayName: peer.displayName };
         for (const p of opts.joined()) p.channel.notify('chatState', { enabled, by });
       }

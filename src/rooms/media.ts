@@ -8,9 +8,10 @@ import type { types } from 'mediasoup';
 import type { Logger } from '../log.ts';
 import type { ClientRequestData, IceServer, TransportInfo } from '../protocol/messages.ts';
 import type { RouterSet } from '../sfu/router-set.ts';
-import { RequestError, type Peer } from './peer.ts';
+import { ConfdError } from '../errors.ts';
+import type { Peer } from './peer.ts';
 import { createAdaptiveMedia } from './adaptive.ts';
-import type { ConsumerLayersSummary, DynacastSummary } from '../sfu/media-plane.ts';
+import type { ConsumerLayersSummary, DynacastSummary } from './view.ts';
 
 /**
  * Every new video consumer asks its producer for a key frame, and the worker forwards that key frame
@@ -48,7 +49,7 @@ export type MediaMethod =
   | 'getStats';
 
 export interface MediaContext {
-  room: string;
+  /** The room's logger (its name bound). */
   log: Logger;
   /** TURN servers with fresh credentials for `peer` (none when TURN is not configured). */
   iceServers: (peer: Peer) => IceServer[];
@@ -75,36 +76,36 @@ export interface RoomMedia {
 
 export function createRoomMedia(ctx: MediaContext): RoomMedia {
   const { log } = ctx;
-  const adaptive = createAdaptiveMedia({ room: ctx.room, log, dynacast: ctx.dynacast });
+  const adaptive = createAdaptiveMedia({ log, dynacast: ctx.dynacast });
 
   const transportOf = (peer: Peer, id: string) => {
     const t = peer.transports.get(id);
-    if (!t) throw new RequestError(404, `no transport ${id} on this connection`);
+    if (!t) throw new ConfdError('not_found', `no transport ${id} on this connection`);
     return t;
   };
   const producerOf = (peer: Peer, id: string) => {
     const p = peer.producers.get(id);
-    if (!p) throw new RequestError(404, `no producer ${id} on this connection`);
+    if (!p) throw new ConfdError('not_found', `no producer ${id} on this connection`);
     return p;
   };
   const consumerOf = (peer: Peer, id: string) => {
     const c = peer.consumers.get(id);
-    if (!c) throw new RequestError(404, `no consumer ${id} on this connection`);
+    if (!c) throw new ConfdError('not_found', `no consumer ${id} on this connection`);
     return c;
   };
   const adaptiveOf = (peer: Peer, id: string) => {
     const a = adaptive.get(consumerOf(peer, id).id);
-    if (!a) throw new RequestError(404, `no consumer ${id} on this connection`);
+    if (!a) throw new ConfdError('not_found', `no consumer ${id} on this connection`);
     return a;
   };
   const requireJoined = (peer: Peer) => {
-    if (!peer.joined) throw new RequestError(409, 'send "join" first');
+    if (!peer.joined) throw new ConfdError('conflict', 'send "join" first');
   };
   const requireNotMuted = (peer: Peer, kind: 'audio' | 'video') => {
-    if (peer.mutedByHost.has(kind)) throw new RequestError(403, `a host muted your ${kind === 'audio' ? 'microphone' : 'camera'}; ask a host to unmute you`);
+    if (peer.mutedByHost.has(kind)) throw new ConfdError('forbidden', `a host muted your ${kind === 'audio' ? 'microphone' : 'camera'}; ask a host to unmute you`);
   };
   const homeOf = (peer: Peer) => {
-    if (!peer.home || peer.home.router.closed) throw new RequestError(409, 'this connection lost its media server; reconnect');
+    if (!peer.home || peer.home.router.closed) throw new ConfdError('conflict', 'this connection lost its media server; reconnect');
     return peer.home;
   };
 
@@ -117,7 +118,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     try {
       if (set && producerPeer.home !== home) await set.pipe(producer.id, producerPeer.home, home);
     } catch (e) {
-      if (!producer.closed && !home.router.closed) log.warn({ room: ctx.room, producer: producer.id, err: (e as Error).message }, 'could not pipe a producer to another router');
+      if (!producer.closed && !home.router.closed) log.warn({ producer: producer.id, err: (e as Error).message }, 'could not pipe a producer to another router');
       return;
     }
     let consumable = false;
@@ -175,7 +176,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       a.ready = true;
       await adaptive.apply(a);
     } catch (e) {
-      log.debug({ room: ctx.room, peer: consumerPeer.id, err: (e as Error).message }, 'newConsumer not accepted; closing consumer');
+      log.debug({ peer: consumerPeer.id, err: (e as Error).message }, 'newConsumer not accepted; closing consumer');
       consumer.close();
     }
   }
@@ -187,9 +188,9 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
 
     async createWebRtcTransport(peer, d) {
       const home = homeOf(peer);
-      if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) throw new RequestError(409, `at most ${MAX_TRANSPORTS_PER_PEER} transports per connection`);
+      if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) throw new ConfdError('conflict', `at most ${MAX_TRANSPORTS_PER_PEER} transports per connection`);
       const refused = peer.quota.take();
-      if (refused) throw new RequestError(refused.code, refused.message);
+      if (refused) throw new ConfdError(refused.code, refused.message);
       let transport: types.WebRtcTransport;
       try {
         transport = await home.router.createWebRtcTransport({
@@ -201,8 +202,8 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       } catch (e) {
         peer.quota.release();
         if (PORTS_EXHAUSTED.test((e as Error).message)) {
-          log.warn({ room: ctx.room, worker: home.worker.index }, 'media ports exhausted: widen mediasoup.portRange or add capacity');
-          throw new RequestError(503, 'the server has no free media port right now; try again in a minute');
+          log.warn({ worker: home.worker.index }, 'media ports exhausted: widen mediasoup.portRange or add capacity');
+          throw new ConfdError('unavailable', 'the server has no free media port right now; try again in a minute');
         }
         throw e;
       }
@@ -213,7 +214,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       if (peer.home !== home || home.router.closed) {
         // The peer left (or lost its router) while the transport was being made: nothing else would close it.
         transport.close();
-        throw new RequestError(409, 'connection closed');
+        throw new ConfdError('conflict', 'connection closed');
       }
       peer.transports.set(transport.id, transport);
       if (d.consuming) {
@@ -225,7 +226,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         await transport.enableTraceEvent(['bwe']).catch(() => {});
       }
       transport.on('dtlsstatechange', (state) => {
-        if (state === 'failed' || state === 'closed') log.debug({ room: ctx.room, peer: peer.id, state }, 'transport dtls state');
+        if (state === 'failed' || state === 'closed') log.debug({ peer: peer.id, state }, 'transport dtls state');
       });
       await transport.setMaxIncomingBitrate(3_000_000).catch(() => {});
       const info: TransportInfo = {
@@ -243,7 +244,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     async connectWebRtcTransport(peer, d) {
       const transport = transportOf(peer, d.transportId);
       const appData = transport.appData as { connected?: boolean };
-      if (appData.connected) throw new RequestError(409, `transport ${d.transportId} is already connected`);
+      if (appData.connected) throw new ConfdError('conflict', `transport ${d.transportId} is already connected`);
       appData.connected = true; // before the await, so that two requests at once cannot both pass
       try {
         await transport.connect({ dtlsParameters: d.dtlsParameters as unknown as types.DtlsParameters });
@@ -260,9 +261,9 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
 
     async produce(peer, d) {
       requireJoined(peer);
-      if (peer.producers.size >= MAX_PRODUCERS_PER_PEER) throw new RequestError(409, `at most ${MAX_PRODUCERS_PER_PEER} producers per connection`);
+      if (peer.producers.size >= MAX_PRODUCERS_PER_PEER) throw new ConfdError('conflict', `at most ${MAX_PRODUCERS_PER_PEER} producers per connection`);
       const transport = transportOf(peer, d.transportId);
-      if (!(transport.appData as { producing?: boolean }).producing) throw new RequestError(400, 'this transport was not created for producing');
+      if (!(transport.appData as { producing?: boolean }).producing) throw new ConfdError('bad_request', 'this transport was not created for producing');
       requireNotMuted(peer, d.kind);
       let producer: types.Producer;
       try {
@@ -274,7 +275,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
         });
       } catch (e) {
         // The worker refuses parameters with plain Errors too (e.g. "ssrc already exists"): the client's fault.
-        throw new RequestError(400, `produce: ${(e as Error).message}`);
+        throw new ConfdError('bad_request', `produce: ${(e as Error).message}`);
       }
       peer.producers.set(producer.id, producer);
       producer.observer.on('close', () => peer.producers.delete(producer.id));
@@ -325,7 +326,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     },
     async setConsumerView(peer, d) {
       const a = adaptiveOf(peer, d.consumerId);
-      if (a.consumer.kind !== 'video') throw new RequestError(400, `consumer ${d.consumerId} is not video`);
+      if (a.consumer.kind !== 'video') throw new ConfdError('bad_request', `consumer ${d.consumerId} is not video`);
       a.view = { width: d.width, height: d.height, visible: d.visible };
       await adaptive.apply(a);
       return {};

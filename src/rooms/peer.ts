@@ -1,6 +1,7 @@
 import type { types } from 'mediasoup';
 import type { Admission } from '../auth/admission.ts';
-import type { NewConsumerData, PeerInfo, Role, ServerNotifications } from '../protocol/messages.ts';
+import type { ClientMethod, ClientRequestData, NewConsumerData, PeerInfo, Role, ServerNotifications } from '../protocol/messages.ts';
+import { ConfdError, type ErrorCode } from '../errors.ts';
 import type { RoomRouter } from '../sfu/router-set.ts';
 
 /** How a room talks back to one connection; implemented by the signalling layer. */
@@ -19,7 +20,7 @@ export interface PeerChannel {
  */
 export interface TransportQuota {
   /** null when granted, else why not (the client is told). */
-  take(): { code: number; message: string } | null;
+  take(): { code: ErrorCode; message: string } | null;
   release(): void;
 }
 
@@ -60,14 +61,16 @@ export interface Peer {
   readonly warned: Set<string>;
 }
 
-/** A client-caused problem: the message goes back in the error response. */
-export class RequestError extends Error {
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.code = code;
-  }
+/** A room part's answer to one client method (the room dispatches every method through one table of these). */
+export type Handler<M extends ClientMethod> = (peer: Peer, data: ClientRequestData<M>) => Promise<unknown>;
+export type Handlers<M extends ClientMethod> = { [K in M]: Handler<K> };
+
+/** Host commands are refused unless the connection has host rights at this moment (never cached). */
+export function requireHost(peer: Peer): void {
+  if (peer.role !== 'host' || !peer.admission.hasHostRights()) throw new ConfdError('forbidden', 'only a host can do that');
 }
+
+export const hasHostRights = (p: Peer): boolean => p.role === 'host' && p.admission.hasHostRights();
 
 export const peerInfo = (p: Peer): PeerInfo => ({ id: p.id, displayName: p.displayName, device: p.device, role: p.role });
 

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
-import type { MediaPlane, RoomSummary } from '../sfu/media-plane.ts';
+import type { MediaPlane, RoomSummary } from './view.ts';
 import { startWorkerPool, type MediaListen, type WorkerPool } from '../sfu/worker-pool.ts';
 import { createRoom, type Room, type RoomSettings } from './room.ts';
 
@@ -62,7 +62,8 @@ export async function startRooms(opts: {
 
   function room(name: string): Room {
     let r = rooms.get(name);
-    if (r) return r;
+    // A room the admin ended is closed for good: whoever comes next opens a new one.
+    if (r && !r.closed) return r;
     const made: Room = createRoom({
       name,
       pool,
@@ -91,7 +92,10 @@ export async function startRooms(opts: {
   return {
     pool,
     room,
-    existing: (name) => rooms.get(name),
+    existing: (name) => {
+      const r = rooms.get(name);
+      return r && !r.closed ? r : undefined;
+    },
     held: () => [...rooms].filter(([, r]) => !r.idle()).map(([name]) => name),
     hostsPresent: () => [...hostConnections.keys()],
     credentialEnded(ev) {
@@ -100,6 +104,13 @@ export async function startRooms(opts: {
     workers: () => pool.summaries(),
     rooms: (): RoomSummary[] => withPeers().map((r) => r.summary()),
     kick: (roomName, peerId) => rooms.get(roomName)?.kick(peerId, USER_MESSAGES.kickedByAdmin) ?? false,
+    end(roomName) {
+      const r = rooms.get(roomName);
+      if (!r || r.closed || r.peers.size === 0) return null;
+      const ended = r.end();
+      rooms.delete(roomName);
+      return ended;
+    },
     lobby: (roomName) => rooms.get(roomName)?.lobby() ?? { enabled: opts.settings.lobby, waiting: [] },
     // The admin may set a room's lobby before anyone comes: the room is made, and kept while it differs from rooms.lobby.
     setLobby: (roomName, enabled) => room(roomName).setLobby(enabled, 'admin'),

@@ -241,3 +241,71 @@ test('lobby: admit all, off lets everyone in, waiting guests are bounded; a lobb
   empty.setLobby(false, 'admin');
   assert.equal(empty.idle(), true);
 });
+
+const JOIN = { rtpCapabilities: { codecs: [] } };
+
+test('size: one rule at the door; a host entering a full room also joins it (hosts are never refused as full)', async () => {
+  const { r } = room({ hostProtected: false, maxPeers: 2 });
+  const first = (await r.admit(entrant('host'))) as Entered;
+  const guest = (await r.admit(entrant('guest'))) as Entered;
+  await r.handle(first.peer, 'join', JOIN);
+  await r.handle(guest.peer, 'join', JOIN);
+  const refused = await r.admit(entrant('guest'));
+  assert.deepEqual([refused.kind, refused.kind === 'refused' && refused.message], ['refused', USER_MESSAGES.roomFull(2)]);
+  const second = (await r.admit(entrant('host'))) as Entered;
+  assert.equal(second.kind, 'entered');
+  const joined = (await r.handle(second.peer, 'join', JOIN)) as { peers: unknown[] };
+  assert.equal(joined.peers.length, 2, 'the second host joins the full room and sees both');
+  r.close('shutdown', 'bye', false);
+});
+
+test('end: everyone seated or waiting is told once and let go, recording stops, media closes; a closed room admits nobody', async () => {
+  const { r, events } = room({ hostProtected: true });
+  const host = entrant('host');
+  const h = (await r.admit(host)) as Entered;
+  await r.handle(h.peer, 'join', JOIN);
+  const guest = entrant('guest');
+  assert.equal((await r.admit(guest)).kind, 'entered');
+  const ended: string[] = [];
+  r.recording.attach({ producer: () => {}, ended: (why) => void ended.push(why) });
+  assert.ok(r.summary().routers.length > 0, 'media is open');
+  assert.deepEqual(r.end(), { peers: 2 });
+  for (const e of [host, guest]) {
+    const closes = e.channel.said.filter((s) => s.how.startsWith('close:'));
+    assert.deepEqual(closes, [{ how: 'close:kicked', what: USER_MESSAGES.kickedByAdmin }], 'told once, as a kick by the admin');
+  }
+  assert.deepEqual(ended, ['room_closed'], 'the recorder hears the room closed, once, not "room empty"');
+  assert.equal(r.closed, true);
+  assert.deepEqual([r.peers.size, r.summary().routers], [0, []]);
+  assert.ok(events.includes(`left:${host.admission.hostKey}`), 'host presence ends with the room');
+  const late = await r.admit(entrant('guest'));
+  assert.deepEqual([late.kind, late.kind === 'refused' && late.code], ['refused', CLOSE_CODES.room_closed]);
+  r.close('shutdown', 'again', true);
+  assert.equal(host.channel.said.filter((s) => s.how.startsWith('close:')).length, 1, 'closing twice tells nobody twice');
+  assert.equal(r.idle(), true, 'a closed room may be forgotten');
+});
+
+test('close: guests waiting for the host are told and released with the room', async () => {
+  const { r } = room({ hostProtected: true });
+  const g = entrant('guest');
+  const w = (await r.admit(g)) as Waiting;
+  assert.equal(w.kind, 'waiting');
+  r.close('shutdown', USER_MESSAGES.shutdown, true);
+  assert.deepEqual(g.channel.closedWith(), { how: 'close:shutdown', what: USER_MESSAGES.shutdown });
+  assert.equal(await w.admitted, null);
+});
+
+test('dispatch: a host command from a guest, or from a host whose rights ended, is refused; a removed peer can do nothing', async () => {
+  const { r } = room({ hostProtected: false });
+  const rights = { live: true };
+  const h = (await r.admit(entrant('host', {}, { rights }))) as Entered;
+  const g = (await r.admit(entrant('guest'))) as Entered;
+  await assert.rejects(r.handle(g.peer, 'hostKickPeer', { peerId: h.peer.id }), /only a host/);
+  rights.live = false;
+  await assert.rejects(r.handle(h.peer, 'hostMutePeer', { peerId: g.peer.id, kind: 'audio' }), /only a host/, 'rights are checked at each command');
+  rights.live = true;
+  await assert.rejects(r.handle(h.peer, 'hostKickPeer', { peerId: h.peer.id }), /use leave/);
+  assert.deepEqual(await r.handle(h.peer, 'hostKickPeer', { peerId: g.peer.id }), {});
+  await assert.rejects(r.handle(g.peer, 'changeDisplayName', { displayName: 'x' }), /left the room/);
+  r.close('shutdown', 'bye', false);
+});

@@ -40,7 +40,6 @@ export async function createRouterSet(opts: {
   pool: WorkerPool;
   peersPerRouter: number;
   log: Logger;
-  room: string;
   /** A router closed under the room (its worker died): the room's peers on it must rejoin. */
   onLost: (r: RoomRouter) => void;
 }): Promise<RouterSet> {
@@ -62,7 +61,7 @@ export async function createRouterSet(opts: {
       // A dying worker closes its routers before it emits 'died': this is where the room learns it.
       if (!closed) opts.onLost(r);
     });
-    if (routers.length > 1) log.info({ room: opts.room, routers: routers.length, workerPid: worker.worker.pid }, 'room spread onto another worker');
+    if (routers.length > 1) log.info({ routers: routers.length, workerPid: worker.worker.pid }, 'room spread onto another worker');
     return r;
   }
 

@@ -2,7 +2,19 @@ import { availableParallelism } from 'node:os';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import type { Logger } from '../log.ts';
-import type { WorkerSummary } from './media-plane.ts';
+
+export interface WorkerSummary {
+  pid: number;
+  /** Its media port (UDP and TCP), or null when each transport has its own port from mediasoup.portRange. */
+  port: number | null;
+  /** CPU time used so far, in milliseconds. */
+  cpu: { userMs: number; systemMs: number };
+  /** Routers on this worker (one per room placed on it). `rooms` is the same number, kept for scripts. */
+  rooms: number;
+  routers: number;
+  peers: number;
+  consumers: number;
+}
 
 export interface PooledWorker {
   readonly index: number;

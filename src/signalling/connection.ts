@@ -1,7 +1,7 @@
 import type { WebSocket, RawData } from 'ws';
 import type { Logger } from '../log.ts';
 import { isConfdError } from '../errors.ts';
-import { RequestError, type Peer, type PeerChannel } from '../rooms/peer.ts';
+import type { Peer, PeerChannel } from '../rooms/peer.ts';
 import type { Room } from '../rooms/room.ts';
 import { ERROR_CODES, httpStatus, type ClientMethod, type ServerNotifications } from '../protocol/index.ts';
 import { clientRequests, envelopeSchema } from './schemas.ts';
@@ -155,7 +155,6 @@ export async function handleRequest(ws: WebSocket, room: Room, peer: Peer, m: Ex
     const data = await room.handle(peer, method, parsed.data as never);
     sendJson(ws, { response: true, id: m.id, ok: true, data: data ?? {} });
   } catch (e) {
-    if (e instanceof RequestError) return void replyError(ws, m.id, e.code, e.message);
     if (isConfdError(e)) return void replyError(ws, m.id, httpStatus(e.code), e.message);
     // mediasoup rejects bad parameters with TypeError / UnsupportedError: the client's fault, and safe to echo.
     const name = (e as Error).name;

@@ -139,8 +139,8 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     return {
       take() {
         const mine = transportsByIp.get(ipKey) ?? 0;
-        if (transportsInUse >= maxTransports) return { code: ERROR_CODES.unavailable, message: 'the server has no free media port right now; try again in a minute' };
-        if (mine >= maxTransportsPerIp) return { code: ERROR_CODES.rateLimited, message: `too many media transports from your address (at most ${maxTransportsPerIp})` };
+        if (transportsInUse >= maxTransports) return { code: 'unavailable', message: 'the server has no free media port right now; try again in a minute' };
+        if (mine >= maxTransportsPerIp) return { code: 'rate_limited', message: `too many media transports from your address (at most ${maxTransportsPerIp})` };
         transportsInUse++;
         transportsByIp.set(ipKey, mine + 1);
         return null;

@@ -1,7 +1,12 @@
 import type { LobbyState } from '../protocol/messages.ts';
-import type { LobbyTarget } from '../rooms/admission.ts';
+import type { LobbyTarget } from './admission.ts';
+import type { WorkerSummary } from '../sfu/worker-pool.ts';
 
-/** What the control plane sees of the media plane: summaries for status/rooms, and kick. */
+/**
+ * What the control plane (admin socket, HTTP API, metrics, cluster load) sees of the rooms: summaries
+ * for status and `confctl rooms`, and the few things it may do to a room. Owned by rooms/, which
+ * implements it (registry.ts); the layers above import it from here.
+ */
 export interface PeerSummary {
   id: string;
   name: string;
@@ -57,24 +62,13 @@ export interface RoomSummary {
   priorities?: { consumerId: string; peer: string; fromPeer: string | null; kind: string; priority: number }[];
 }
 
-export interface WorkerSummary {
-  pid: number;
-  /** Its media port (UDP and TCP), or null when each transport has its own port from mediasoup.portRange. */
-  port: number | null;
-  /** CPU time used so far, in milliseconds. */
-  cpu: { userMs: number; systemMs: number };
-  /** Routers on this worker (one per room placed on it). `rooms` is the same number, kept for scripts. */
-  rooms: number;
-  routers: number;
-  peers: number;
-  consumers: number;
-}
-
 export interface MediaPlane {
   workers(): Promise<WorkerSummary[]>;
   rooms(): RoomSummary[];
   /** Disconnects the peer; false when there is no such room or peer. */
   kick(room: string, peer: string): boolean;
+  /** Ends a meeting: everyone in it is disconnected and the room closes. The peers it held, or null when no meeting runs there. */
+  end(room: string): { peers: number } | null;
   /** A room's lobby (the configured default for a room that does not exist yet). */
   lobby(room: string): LobbyState;
   /** Turns a room's lobby on or off (making the room if need be); off lets everyone waiting in it in. */
@@ -83,14 +77,3 @@ export interface MediaPlane {
   lobbyAdmit(room: string, target: LobbyTarget): string[] | null;
   lobbyDeny(room: string, target: LobbyTarget): string[] | null;
 }
-
-/** Stands in until the SFU is started: no workers, no rooms. */
-export const NO_MEDIA_PLANE: MediaPlane = {
-  workers: async () => [],
-  rooms: () => [],
-  kick: () => false,
-  lobby: () => ({ enabled: false, waiting: [] }),
-  setLobby: (_room, enabled) => ({ enabled, waiting: [] }),
-  lobbyAdmit: () => null,
-  lobbyDeny: () => null,
-};
