@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { createJoinTokens } from '../src/auth/tokens.ts';
 import { loadJwtKey } from '../src/auth/secret.ts';
 import { sharedJwtKey } from '../src/cluster/shared-jwt-key.ts';
-import { connectRedis, type RedisConnection } from '../src/cluster/redis.ts';
+import { connectRedis, type RedisConnection } from '../src/redis/connection.ts';
 import { createLogger } from '../src/log.ts';
 import { openStore, type Store } from '../src/store/db.ts';
 import { openRedisStore, type RedisStore } from '../src/store/redis-backend.ts';

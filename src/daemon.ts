@@ -26,7 +26,7 @@ import { createClientIpResolver } from './http/client-ip.ts';
 import { createLoginRoutes } from './http/login-routes.ts';
 import { createApiRoutes } from './http/api-routes.ts';
 import { createMetricsRoute } from './http/metrics-route.ts';
-import { connectRedis } from './cluster/redis.ts';
+import { connectRedis } from './redis/connection.ts';
 import { joinCluster, type Cluster } from './cluster/cluster.ts';
 import { nodeLoadMeter } from './cluster/node-load.ts';
 import { sharedJwtKey } from './cluster/shared-jwt-key.ts';

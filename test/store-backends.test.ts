@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openStore, type Store } from '../src/store/db.ts';
 import { openRedisStore } from '../src/store/redis-backend.ts';
-import { connectRedis, type RedisConnection } from '../src/cluster/redis.ts';
+import { connectRedis, type RedisConnection } from '../src/redis/connection.ts';
 import { createLogger } from '../src/log.ts';
 import { addUser, removeUser, setUserHash } from '../src/store/users.ts';
 import { authoriseIp, expireIps, revokeIp } from '../src/store/ips.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { RedisConnection } from './redis.ts';
+import type { RedisConnection } from '../redis/connection.ts';
 
 /**
  * Requests to one node over Redis pub/sub (an admin request about a room that node holds) and their

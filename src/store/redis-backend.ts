@@ -1,6 +1,6 @@
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { RedisConnection } from '../cluster/redis.ts';
+import type { RedisConnection } from '../redis/connection.ts';
 import { AUDIT_MAX_EVENTS, AUDIT_NOISE_MAX_EVENTS } from './audit.ts';
 import { createStore, type Store, type StoreBackend } from './db.ts';
 import { applyDelta, diffStore, inAgeOrder, isEmptyDelta, type StoreDelta } from './delta.ts';
