@@ -7,7 +7,6 @@ import type { Logger } from './log.ts';
 import { lockDataDir } from './store/lock.ts';
 import { openStore, type Store } from './store/db.ts';
 import { appendAudit } from './store/audit.ts';
-import { expireIps } from './store/ips.ts';
 import { loadJwtKey } from './auth/secret.ts';
 import { isPasswordHash } from './auth/passwords.ts';
 import { createJoinTokens, type JoinTokens } from './auth/tokens.ts';
@@ -26,14 +25,14 @@ import { createClientIpResolver } from './http/client-ip.ts';
 import { createLoginRoutes } from './http/login-routes.ts';
 import { createApiRoutes } from './http/api-routes.ts';
 import { createMetricsRoute } from './http/metrics-route.ts';
-import { connectRedis } from './cluster/redis.ts';
+import { connectRedis } from './redis/connection.ts';
 import { joinCluster, type Cluster } from './cluster/cluster.ts';
 import { nodeLoadMeter } from './cluster/node-load.ts';
 import { sharedJwtKey } from './cluster/shared-jwt-key.ts';
 import { openRedisStore } from './store/redis-backend.ts';
-import { removeSessions } from './store/sessions.ts';
 import { createRedisLoginLimiter } from './auth/login-limiter-redis.ts';
-import { endedCredentials } from './auth/ended-credentials.ts';
+import { followEndedCredentials } from './auth/ended-credentials.ts';
+import { anythingExpired, expireCredentials } from './auth/revocations.ts';
 import { loginInFlightLimit } from './auth/login-gate.ts';
 
 export interface Daemon {
@@ -98,7 +97,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const redis = config.cluster.redis ? await connectRedis(config.cluster.redis, log) : null;
     if (redis) undo.push(() => redis.close());
     const shared = redis ? await openRedisStore(redis, log) : null;
-    const store = shared ?? (await openStore(config.dataDir));
+    const store = shared ?? (await openStore(config.dataDir, log));
     undo.push(() => store.close());
 
     const { key, source } = redis ? await sharedJwtKey(redis, config.jwt.secret) : loadJwtKey(config.jwt.secret, config.dataDir);
@@ -158,8 +157,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       },
       audit: (type, actor, details) => store.mutate((d) => void appendAudit(d, new Date(), type, actor, details)),
     });
-    // Auth tells the rooms, and only them, when a credential ends.
-    hosts.onCredentialEnded((ended) => rooms.credentialEnded(ended));
+    // The rooms, and only them, are told when a credential ends: derived from each change of the
+    // state, this node's or (in a cluster) another's, and from presenter tokens running out.
+    followEndedCredentials(store, hosts, (ended) => rooms.credentialEnded(ended));
 
     const http = await startHttpServer(config, log, clusterUrlHost(config));
     undo.push(() => http.close());
@@ -176,13 +176,6 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       });
       undo.push(() => cluster?.close());
     }
-    // A credential ended through another node (the shared state says so): whatever it let in here ends too.
-    shared?.onRemoteChange((before, after) => {
-      for (const ended of endedCredentials(before, after, Date.now())) {
-        hosts.credentialsEndedElsewhere(ended);
-        rooms.credentialEnded(ended);
-      }
-    });
     http.use(
       await createWebRoutes({
         hostProtected: config.host.protected,
@@ -203,7 +196,6 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log,
       startedAt: new Date(),
       publicBase,
-      credentials: hosts,
       ...(cluster ? { cluster } : {}),
     };
     // A cluster counts API-key failures on every node together (each route its own count, as on one node).
@@ -230,25 +222,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
 
     const sweep = setInterval(() => {
       const now = new Date();
-      const t = now.getTime();
-      // Sessions that ran out unused (a used one is ended by its own timer, on the node that uses it).
-      const staleSessions = store.data.sessions.some((s) => Date.parse(s.expiresAt) <= t - SESSION_SWEEP_SLACK_MS);
-      if (!staleSessions && !store.data.ips.some((e) => Date.parse(e.expiresAt) <= t)) return;
-      store
-        .mutate((d) => {
-          removeSessions(d, (s) => Date.parse(s.expiresAt) <= t - SESSION_SWEEP_SLACK_MS);
-          const gone = expireIps(d, now);
-          for (const e of gone) appendAudit(d, now, 'ip.expire', 'system', { ip: e.ip, user: e.user });
-          // The sessions that relied on them end in the same change, so that other nodes of a cluster
-          // see an expiry (the IP's end and the session's together), not a revocation.
-          const keys = new Set(gone.map((e) => `${e.ip} ${e.user}`));
-          const ended = removeSessions(d, (s) => keys.has(`${s.ip} ${s.user}`)).map((s) => s.id);
-          return { gone, ended };
-        })
-        .then(({ gone, ended }) => {
-          if (gone.length === 0) return;
-          hosts.ipsExpired(gone, ended);
-          log.info({ entries: gone.length }, 'expired authorised ips removed');
+      if (!anythingExpired(store.data, now, SESSION_SWEEP_SLACK_MS)) return;
+      expireCredentials(store, now, SESSION_SWEEP_SLACK_MS)
+        .then(({ ips }) => {
+          if (ips.length > 0) log.info({ entries: ips.length }, 'expired authorised ips removed');
         })
         .catch((e: unknown) => log.error({ err: e }, 'could not sweep expired ips'));
     }, IP_SWEEP_MS);

@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openStore, type Store } from '../src/store/db.ts';
 import { openRedisStore } from '../src/store/redis-backend.ts';
-import { connectRedis, type RedisConnection } from '../src/cluster/redis.ts';
+import { connectRedis, type RedisConnection } from '../src/redis/connection.ts';
 import { createLogger } from '../src/log.ts';
 import { addUser, removeUser, setUserHash } from '../src/store/users.ts';
 import { authoriseIp, expireIps, revokeIp } from '../src/store/ips.ts';
@@ -40,9 +40,9 @@ function lowdbBackend(): Backend {
     async fresh() {
       dir = tempDir();
       dirs.push(dir);
-      return openStore(dir);
+      return openStore(dir, log);
     },
-    again: () => openStore(dir),
+    again: () => openStore(dir, log),
     async done() {
       cleanup(...dirs);
     },
@@ -107,6 +107,29 @@ for (const make of [lowdbBackend, () => redisBackend(() => redis)]) {
       assert.deepEqual(s.data.users.map((u) => u.name), ['a', 'b']);
       const s2 = await backend.again();
       assert.deepEqual(s2.data.users.map((u) => u.name), ['a', 'b'], 'what was kept is exactly what was acknowledged');
+      await Promise.all([s.close(), s2.close()]);
+    });
+
+    test('onChange: each committed change is told once (before its mutate resolves), a refused one not at all; a failing listener fails nothing', async () => {
+      const s = await backend.fresh();
+      const told: [string[], string[]][] = [];
+      s.onChange(() => {
+        throw new Error('a broken listener');
+      });
+      s.onChange((before, after) => told.push([before.users.map((u) => u.name), after.users.map((u) => u.name)]));
+      await s.mutate((d) => addUser(d, 'alice', 'h', now));
+      assert.deepEqual(told, [[[], ['alice']]]);
+      await assert.rejects(s.mutate((d) => addUser(d, 'alice', 'h', now)), /already exists/);
+      assert.equal(told.length, 1);
+      // Another store over the same state (another node, in a cluster) is told of this one's changes too.
+      const s2 = await backend.again();
+      if (backend.name === 'redis') {
+        const remote: string[][] = [];
+        s2.onChange((_b, after) => remote.push(after.users.map((u) => u.name)));
+        await s.mutate((d) => addUser(d, 'bob', 'h', new Date(now.getTime() + 1)));
+        await s2.sync('test');
+        assert.deepEqual(remote, [['alice', 'bob']]);
+      }
       await Promise.all([s.close(), s2.close()]);
     });
 

@@ -4,14 +4,13 @@ import type { Config } from '../config/load.ts';
 import { parseDuration, DURATION_HELP } from '../config/duration.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
-import type { AuthorisedIp, StoreData } from '../store/schema.ts';
+import type { AuthorisedIp } from '../store/schema.ts';
 import { appendAudit } from '../store/audit.ts';
-import { addUser, findUser, removeUser, setUserHash, USERNAME_RE, USERNAME_HELP } from '../store/users.ts';
-import { activeIps, authoriseIp, normaliseIp, revokeAllIps, revokeIp } from '../store/ips.ts';
-import { revokeToken, revokeTokensWhere } from '../store/tokens.ts';
+import { addUser, findUser, USERNAME_RE, USERNAME_HELP } from '../store/users.ts';
+import { activeIps, authoriseIp, normaliseIp } from '../store/ips.ts';
 import { hashPassword, passwordProblem } from '../auth/passwords.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
-import type { HostProtection } from '../auth/host-protection.ts';
+import * as revocations from '../auth/revocations.ts';
 import type { MediaPlane } from '../rooms/view.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { PEER_ID_RE } from '../protocol/limits.ts';
@@ -29,8 +28,6 @@ export interface AdminContext {
   startedAt: Date;
   /** Base URL for join links, e.g. http://127.0.0.1:3010 */
   publicBase: () => string;
-  /** Auth owns the credentials: told of every revocation, it ends what each one let in, at once. */
-  credentials: Pick<HostProtection, 'ipsRevoked' | 'userRemoved' | 'passwordChanged' | 'tokenRevoked'>;
   /** Cluster mode: this node's part in it (`confctl cluster`; room requests go to the room's node). */
   cluster?: Cluster;
   /** `confctl record` (src/recording/); absent: recording is not available in this process. */
@@ -97,15 +94,6 @@ function ipParam(raw: string): string {
 function userParam(raw: string): string {
   if (!USERNAME_RE.test(raw)) throw new ConfdError('bad_request', `"${raw}" is not a valid user name (${USERNAME_HELP})`);
   return raw;
-}
-
-/**
- * A presenter token that authorised a revoked IP would simply authorise it again on its next connection:
- * revoking the IP revokes those tokens too (a new login, or a new token, is the way back).
- */
-function revokePresenterTokensOf(d: StoreData, removed: readonly AuthorisedIp[], now: Date): string[] {
-  const ids = new Set(removed.flatMap((e) => e.tokens ?? []));
-  return ids.size === 0 ? [] : revokeTokensWhere(d, now, (t) => ids.has(t.id));
 }
 
 const withoutTokens = ({ tokens: _t, ...e }: AuthorisedIp) => e;
@@ -176,14 +164,7 @@ route('POST', '/v1/users', async (ctx, _p, body) => {
 route('DELETE', '/v1/users/:name', async (ctx, p) => {
   const name = userParam(p.name!);
   const now = clock(ctx);
-  const { removedIps, revokedTokens } = await ctx.store.mutate((d) => {
-    const r = removeUser(d, name);
-    // The user's join tokens (presenter or not) die with it: none may authorise an IP for a user that is gone.
-    const revokedTokens = revokeTokensWhere(d, now, (t) => t.sub === name);
-    appendAudit(d, now, 'user.remove', 'admin', { user: name, removedIps: r.removedIps, revokedTokens: revokedTokens.join(',') });
-    return { ...r, revokedTokens };
-  });
-  ctx.credentials.userRemoved(name, revokedTokens);
+  const { removedIps, revokedTokens } = await revocations.removeUser(ctx.store, name, now);
   ctx.log.info({ user: name, removedIps, revokedTokens: revokedTokens.length }, 'user removed');
   return { status: 200, body: { name, removed: true, removedIps, revokedTokens } };
 });
@@ -194,11 +175,7 @@ route('PUT', '/v1/users/:name/password', async (ctx, p, body) => {
   if (!findUser(ctx.store.data, name)) throw new ConfdError('not_found', `no user "${name}"; "confctl user list" shows the users`);
   const hash = await hashPassword(pw);
   const now = clock(ctx);
-  await ctx.store.mutate((d) => {
-    setUserHash(d, name, hash, now);
-    appendAudit(d, now, 'user.passwd', 'admin', { user: name });
-  });
-  await ctx.credentials.passwordChanged(name);
+  await revocations.changePassword(ctx.store, name, hash, now);
   ctx.log.info({ user: name }, 'password changed');
   return { status: 200, body: { name, updated: true } };
 });
@@ -238,12 +215,7 @@ route('DELETE', '/v1/tokens/:id', async (ctx, p) => {
   const id = p.id!;
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new ConfdError('bad_request', `"${id}" is not a token id; "confctl token list" shows the ids`);
   const now = clock(ctx);
-  const rec = await ctx.store.mutate((d) => {
-    const r = revokeToken(d, id, now);
-    appendAudit(d, now, 'token.revoke', 'admin', { id, room: r.room });
-    return r;
-  });
-  ctx.credentials.tokenRevoked(id);
+  const rec = await revocations.revokeToken(ctx.store, id, now);
   ctx.log.info({ id, room: rec.room }, 'token revoked');
   return { status: 200, body: { ...rec, state: 'revoked' } };
 });
@@ -271,26 +243,14 @@ route('POST', '/v1/ips', async (ctx, _p, body) => {
 route('DELETE', '/v1/ips/:ip', async (ctx, p) => {
   const ip = ipParam(p.ip!);
   const now = clock(ctx);
-  const { removed, tokens } = await ctx.store.mutate((d) => {
-    const r = revokeIp(d, ip);
-    const tokens = revokePresenterTokensOf(d, r, now);
-    appendAudit(d, now, 'ip.revoke', 'admin', { ip, entries: r.length, revokedTokens: tokens.join(',') });
-    return { removed: r, tokens };
-  });
-  ctx.credentials.ipsRevoked([ip], tokens);
+  const { removed, revokedTokens: tokens } = await revocations.revokeIp(ctx.store, ip, now);
   ctx.log.info({ ip, entries: removed.length, revokedTokens: tokens.length }, 'ip revoked');
   return { status: 200, body: { revoked: removed.map(withoutTokens), revokedTokens: tokens } };
 });
 
 route('DELETE', '/v1/ips', async (ctx) => {
   const now = clock(ctx);
-  const { removed, tokens } = await ctx.store.mutate((d) => {
-    const r = revokeAllIps(d);
-    const tokens = revokePresenterTokensOf(d, r, now);
-    appendAudit(d, now, 'ip.revoke_all', 'admin', { entries: r.length, revokedTokens: tokens.join(',') });
-    return { removed: r, tokens };
-  });
-  ctx.credentials.ipsRevoked([...new Set(removed.map((e) => e.ip))], tokens);
+  const { removed, revokedTokens: tokens } = await revocations.revokeAllIps(ctx.store, now);
   ctx.log.info({ entries: removed.length, revokedTokens: tokens.length }, 'all ips revoked');
   return { status: 200, body: { revoked: removed.map(withoutTokens), revokedTokens: tokens } };
 });

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emptyStore, type StoreData } from '../store/schema.ts';
-import { endedCredentials } from './ended-credentials.ts';
+import type { CredentialEnded } from './admission.ts';
+import { endedCredentials, followEndedCredentials } from './ended-credentials.ts';
 
 const T = Date.parse('2026-06-01T12:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -33,4 +34,22 @@ test('endedCredentials: the same state, or new sessions only: nothing ended', ()
   const s = state({ sessions: [session('a', T + 1000)] });
   assert.deepEqual(endedCredentials(s, s, T), []);
   assert.deepEqual(endedCredentials(s, state({ sessions: [...s.sessions, session('b', T + 1000)] }), T), []);
+});
+
+test('followEndedCredentials: each store change and each clock end is told once, after host protection forgets its timers', () => {
+  const onChange: ((b: Readonly<StoreData>, a: Readonly<StoreData>) => void)[] = [];
+  let clock: ((e: CredentialEnded) => void) | undefined;
+  const calls: string[] = [];
+  followEndedCredentials(
+    { onChange: (l) => void onChange.push(l) },
+    { credentialsEnded: (e) => void calls.push(`forget ${e.keys.join(',')}`), onClockEnded: (l) => void (clock = l) },
+    (e) => calls.push(`tell ${e.kind} ${e.keys.join(',')}`),
+    () => T,
+  );
+  assert.equal(onChange.length, 1);
+  const before = state({ sessions: [session('s1', T + 60_000)], tokens: [token('t1')] });
+  onChange[0]!(before, state({ sessions: [], tokens: [token('t1', iso(T))] }));
+  onChange[0]!(before, before);
+  clock!({ keys: ['token:P'], kind: 'expired' });
+  assert.deepEqual(calls, ['forget s1,token:t1', 'tell revoked s1,token:t1', 'forget token:P', 'tell expired token:P']);
 });

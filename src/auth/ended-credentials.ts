@@ -1,12 +1,14 @@
+import type { Store } from '../store/db.ts';
 import type { StoreData } from '../store/schema.ts';
 import type { CredentialEnded } from './admission.ts';
+import type { HostProtection } from './host-protection.ts';
 
 /**
- * What ended between two states of the shared store, as a cluster node learns it from the others'
- * changes: host sessions that are gone (expired when their time, or their IP's, had run out; revoked
- * otherwise: logout, password change, user removal, ip revoke) and join tokens newly revoked. Every
- * node derives this from the state it follows, so a revocation reaches it even when a pub/sub message
- * was lost (its copy catches up at least every 2 s).
+ * What ended between two states of the store, whichever node made the change: host sessions that are
+ * gone (expired when their time, or their IP's, had run out; revoked otherwise: logout, password
+ * change, user removal, ip revoke) and join tokens newly revoked. A cluster node derives this from the
+ * state it follows, so a revocation reaches it even when a pub/sub message was lost (its copy catches
+ * up at least every 2 s).
  */
 export function endedCredentials(before: Readonly<StoreData>, after: Readonly<StoreData>, nowMs: number): CredentialEnded[] {
   const revoked: string[] = [];
@@ -33,4 +35,25 @@ export function endedCredentials(before: Readonly<StoreData>, after: Readonly<St
     ...(revoked.length > 0 ? [{ keys: revoked, kind: 'revoked' as const }] : []),
     ...(expired.length > 0 ? [{ keys: expired, kind: 'expired' as const }] : []),
   ];
+}
+
+/**
+ * The one path by which the rest of the daemon learns that a credential ended: every store change
+ * (this node's and, in a cluster, the others'), plus the presenter tokens whose time ran out, which
+ * change nothing in the state. Host protection forgets its timers for them first.
+ */
+export function followEndedCredentials(
+  store: Pick<Store, 'onChange'>,
+  hosts: Pick<HostProtection, 'credentialsEnded' | 'onClockEnded'>,
+  tell: (ended: CredentialEnded) => void,
+  now: () => number = Date.now,
+): void {
+  const ended = (e: CredentialEnded) => {
+    hosts.credentialsEnded(e);
+    tell(e);
+  };
+  store.onChange((before, after) => {
+    for (const e of endedCredentials(before, after, now())) ended(e);
+  });
+  hosts.onClockEnded(ended);
 }

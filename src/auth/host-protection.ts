@@ -6,7 +6,8 @@ import { appendAudit } from '../store/audit.ts';
 import { activeIps, authoriseIp } from '../store/ips.ts';
 import { counters } from '../metrics.ts';
 import { newHostSession, presentedHash, type HostSession } from './host-sessions.ts';
-import { addSession, findSessionByHash, findSessionById, removeSessions, sessionLive } from '../store/sessions.ts';
+import { addSession, findSessionByHash, findSessionById, sessionLive } from '../store/sessions.ts';
+import { endSession, type SessionEnd } from './revocations.ts';
 import type { LoginLimiter } from './login-limiter.ts';
 import { createLoginGate, type LoginRefusal } from './login-gate.ts';
 
@@ -30,28 +31,17 @@ export interface HostProtection {
   hostLeft(sessionId: string): void;
   /** A connection of that session is open again: cancel a pending grace logout. */
   hostPresent(sessionId: string): void;
-  /**
-   * IPs de-authorised by the admin: their sessions end; `tokenIds` are the presenter tokens revoked with
-   * them (see store/ips.ts), whose connections end too.
-   */
-  ipsRevoked(ips: readonly string[], tokenIds?: readonly string[]): void;
-  /** Authorised-IP entries expired: the sessions that relied on them lose host rights. */
-  ipsExpired(entries: readonly { ip: string; user: string }[], endedSessionIds?: readonly string[]): void;
   /** A presenter token gave host rights until `expiresAtMs`: its connections are demoted then. */
   registerTokenHost(key: string, expiresAtMs: number): void;
-  /** A user was removed (its tokens revoked in the store): its sessions and those tokens' connections end. */
-  userRemoved(user: string, tokenIds: readonly string[]): void;
-  /** A user's password changed: every session made with the old one ends. */
-  passwordChanged(user: string): Promise<void>;
-  tokenRevoked(jti: string): void;
-  /** Cluster: another node ended these credentials (and told its listeners): forget their timers here. */
-  credentialsEndedElsewhere(ended: CredentialEnded): void;
-  /** Listeners learn which credentials ended, to end or demote live connections at once. */
-  onCredentialEnded(listener: (ended: CredentialEnded) => void): void;
+  /** These credentials ended (told by the store's changes, ended-credentials.ts): forget their timers here. */
+  credentialsEnded(ended: CredentialEnded): void;
+  /**
+   * Host rights that end by the clock alone, with nothing in the state to change: a presenter token's
+   * time ran out. Everything else that ends is a store change, derived by ended-credentials.ts.
+   */
+  onClockEnded(listener: (ended: CredentialEnded) => void): void;
   close(): void;
 }
-
-const tokenKeys = (ids: readonly string[]) => ids.map((id) => `token:${id}`);
 
 export function createHostProtection(opts: {
   config: Config;
@@ -112,44 +102,22 @@ export function createHostProtection(opts: {
     return s;
   }
 
-  /**
-   * Ends a session: out of the state, and its IP de-authorised for that user unless another live
-   * session of the user still uses it. Idempotent: when several nodes end the same session (its
-   * expiry is timed on each node that admitted it), the first does it and audits it, the rest nothing.
-   */
-  async function deauthorise(session: HostSession, type: string, kind: CredentialEnded['kind'] = 'revoked'): Promise<void> {
+  /** Ends a session in the state (revocations.ts); the rooms learn it from that change. */
+  async function deauthorise(session: HostSession, why: SessionEnd): Promise<void> {
     forget(session.id);
-    const t = new Date(now());
-    await store
-      .mutate((d) => {
-        if (removeSessions(d, (s) => s.id === session.id).length === 0) return;
-        const others = d.sessions.some((s) => s.ip === session.ip && s.user === session.user && sessionLive(s, t.getTime()));
-        if (!others) d.ips = d.ips.filter((e) => !(e.ip === session.ip && e.user === session.user));
-        appendAudit(d, t, type, session.user, { ip: session.ip });
-      })
-      .catch((e: unknown) => log.error({ err: e }, 'could not record host logout'));
-    emit([session.id], kind);
+    await endSession(store, session.id, why, new Date(now())).catch((e: unknown) => log.error({ err: e }, 'could not record host logout'));
   }
 
-  /** Times the session's end on this node (the one whose connections it lets in). */
+  /**
+   * Times the session's end on this node (the one whose connections it lets in). A session already
+   * gone from the state was ended by that change, which said so.
+   */
   function watch(session: HostSession): void {
     if (expiryTimers.has(session.id)) return;
     at(session.id, Date.parse(session.expiresAt), () => {
       const s = findSessionById(store.data, session.id);
-      if (s) void deauthorise(s, 'session.expire', 'expired');
-      else emit([session.id], 'expired');
+      if (s) void deauthorise(s, 'session.expire');
     });
-  }
-
-  /** Sessions matched in the state are removed from it; their ids are returned at once. */
-  function endWhere(match: (s: HostSession) => boolean): string[] {
-    const ended = store.data.sessions.filter(match).map((s) => s.id);
-    for (const id of ended) forget(id);
-    if (ended.length > 0) {
-      const ids = new Set(ended);
-      store.mutate((d) => removeSessions(d, (s) => ids.has(s.id))).catch((e: unknown) => log.error({ err: e }, 'could not end host sessions'));
-    }
-    return ended;
   }
 
   return {
@@ -211,42 +179,15 @@ export function createHostProtection(opts: {
       graceTimers.delete(sessionId);
     },
 
-    ipsRevoked(ips, tokenIds = []) {
-      const gone = new Set(ips);
-      emit([...endWhere((s) => gone.has(s.ip)), ...tokenKeys(tokenIds)], 'revoked');
-    },
-
-    ipsExpired(entries, endedSessionIds = []) {
-      const gone = new Set(entries.map((e) => `${e.ip} ${e.user}`));
-      for (const id of endedSessionIds) forget(id);
-      emit([...new Set([...endedSessionIds, ...endWhere((s) => gone.has(`${s.ip} ${s.user}`))])], 'expired');
-    },
-
-    userRemoved(user, tokenIds) {
-      emit([...endWhere((s) => s.user === user), ...tokenKeys(tokenIds)], 'revoked');
-    },
-
-    async passwordChanged(user) {
-      // A password change is what a sysadmin does when it leaked: nothing made with the old one lives on.
-      await Promise.all(store.data.sessions.filter((s) => s.user === user).map((s) => deauthorise(s, 'session.revoke')));
-    },
-
     registerTokenHost(key, expiresAtMs) {
       at(key, expiresAtMs, () => emit([key], 'expired'));
     },
 
-    tokenRevoked(jti) {
-      const key = `token:${jti}`;
-      clearTimeout(expiryTimers.get(key));
-      expiryTimers.delete(key);
-      emit([key], 'revoked');
-    },
-
-    credentialsEndedElsewhere(ended) {
+    credentialsEnded(ended) {
       for (const k of ended.keys) forget(k);
     },
 
-    onCredentialEnded(listener) {
+    onClockEnded(listener) {
       listeners.push(listener);
     },
 

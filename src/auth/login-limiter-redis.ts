@@ -25,7 +25,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ErrorReply } from 'redis';
-import type { RedisClient, RedisConnection } from '../cluster/redis.ts';
+import type { RedisClient, RedisConnection } from '../redis/connection.ts';
 import { BUSY_RETRY_MS, type FailureRecord, type LoginAttempt, type LoginLimiter, type LoginLimiterOptions } from './login-limiter.ts';
 
 export const LOGIN_KEY_PREFIX = 'confd:login:';

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import pino from 'pino';
-import { connectRedis, type RedisConnection } from '../cluster/redis.ts';
+import { connectRedis, type RedisConnection } from '../redis/connection.ts';
 import type { Config } from '../config/load.ts';
 import { isConfdError } from '../errors.ts';
 import { createLoginRoutes } from '../http/login-routes.ts';

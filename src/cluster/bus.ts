@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { RedisConnection } from './redis.ts';
+import type { RedisConnection } from '../redis/connection.ts';
 
 /**
  * Requests to one node over Redis pub/sub (an admin request about a room that node holds) and their
  * answers. Pub/sub delivers at most once and only to a node connected at that moment: a request that
  * finds nobody, or no answer in time, is a clear error. Nothing here is state: what ends a credential
- * reaches every node through the store's change log (src/store/redis-backend.ts, onRemoteChange).
+ * reaches every node through the store's change log (src/store/redis-backend.ts, Store.onChange).
  */
 export const nodeChannel = (nodeId: string) => `confd:node:${nodeId}`;
 /** An admin request forwarded to another node gets this long for its answer. */

@@ -3,7 +3,7 @@ import { VERSION } from '../version.ts';
 import { startBus, type Bus } from './bus.ts';
 import { startNodes, type HeartbeatReport, type Nodes, type NodeView } from './nodes.ts';
 import { startPlacement, type Placement } from './placement.ts';
-import type { RedisConnection } from './redis.ts';
+import type { RedisConnection } from '../redis/connection.ts';
 
 /** This node's part in a cluster: its heartbeat, the room leases it holds, the messages it hears. */
 export interface Cluster {

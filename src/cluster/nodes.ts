@@ -1,6 +1,6 @@
 import type { Logger } from '../log.ts';
 import { periodic } from './periodic.ts';
-import type { RedisConnection } from './redis.ts';
+import type { RedisConnection } from '../redis/connection.ts';
 
 /**
  * The nodes of a cluster: each writes its heartbeat (URL, load, rooms) to one Redis hash every

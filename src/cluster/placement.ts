@@ -1,7 +1,7 @@
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { periodic } from './periodic.ts';
-import type { RedisConnection } from './redis.ts';
+import type { RedisConnection } from '../redis/connection.ts';
 import { loadScore, type Nodes, type NodeView } from './nodes.ts';
 
 /**

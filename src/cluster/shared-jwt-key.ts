@@ -1,6 +1,6 @@
 import { createHash, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { ConfdError } from '../errors.ts';
-import type { RedisConnection } from './redis.ts';
+import type { RedisConnection } from '../redis/connection.ts';
 
 const KEY_KEY = 'confd:jwt:key';
 const FINGERPRINT_KEY = 'confd:jwt:fingerprint';

@@ -2,6 +2,7 @@ import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfdError } from '../errors.ts';
 import { counters } from '../metrics.ts';
+import type { Logger } from '../log.ts';
 import { mergedTrail, pushEvent, splitLegacyNoise, type AuditDetails } from './audit.ts';
 import { DurableJsonFile } from './durable-json-file.ts';
 import { normaliseIp } from './ips.ts';
@@ -43,10 +44,17 @@ export interface Store {
    * reached. A single node: resolves at once.
    */
   sync(what: string): Promise<void>;
+  /**
+   * Told of every change to `data`, this node's and (in a cluster) other nodes', in the order they
+   * happen: the state before and after. A change of this node is told before its `mutate` resolves.
+   */
+  onChange(listener: StoreListener): void;
   /** Writes pending noise, then waits for pending writes; closes the backend. */
   close(): Promise<void>;
   readonly path: string;
 }
+
+export type StoreListener = (before: Readonly<StoreData>, after: Readonly<StoreData>) => void;
 
 interface Pending {
   change: (data: StoreData) => unknown;
@@ -71,14 +79,27 @@ export interface StoreBackend {
   commit(build: (base: StoreData) => StoreData | null): Promise<boolean>;
   /** Brings current() up to the shared state (a no-op on a single node); throws when it cannot. */
   sync(what: string): Promise<void>;
+  /** Called once by createStore: the backend reports every change of current() to `changed`. */
+  listen(changed: StoreListener): void;
   close(): Promise<void>;
   /** The file, or the Redis, for messages. */
   readonly path: string;
 }
 
 /** The Store over a backend: queued changes, committed in batches, login noise coalesced. */
-export function createStore(backend: StoreBackend): Store {
+export function createStore(backend: StoreBackend, log: Pick<Logger, 'error'> = console): Store {
   let queue: Pending[] = [];
+  const listeners: StoreListener[] = [];
+  // The change is durable by now: a failing listener must not fail it, nor keep the others from hearing of it.
+  backend.listen((before, after) => {
+    for (const l of listeners) {
+      try {
+        l(before, after);
+      } catch (e) {
+        log.error({ err: e }, 'a listener to store changes failed');
+      }
+    }
+  });
   let writing: Promise<void> | null = null;
 
   const noise = new Map<string, AuditEvent>();
@@ -175,6 +196,7 @@ export function createStore(backend: StoreBackend): Store {
     },
     mutate,
     sync: (what) => backend.sync(what),
+    onChange: (l) => void listeners.push(l),
     recordNoise(type, actor, details = {}, now = new Date()) {
       const key = JSON.stringify([type, actor, details]);
       const seen = noise.get(key);
@@ -207,7 +229,7 @@ export function createStore(backend: StoreBackend): Store {
 }
 
 /** Opens (or creates) the database in `dataDir`. The daemon is its only writer. */
-export async function openStore(dataDir: string): Promise<Store> {
+export async function openStore(dataDir: string, log?: Pick<Logger, 'error'>): Promise<Store> {
   const path = join(dataDir, DB_FILE_NAME);
   const adapter = new DurableJsonFile<StoreData>(path);
 
@@ -244,26 +266,33 @@ export async function openStore(dataDir: string): Promise<Store> {
     data.sessions = [];
   }
 
-  return createStore({
-    path,
-    current: () => data,
-    async commit(buildNext) {
-      const next = buildNext(data);
-      if (next === null) return false;
-      try {
-        await adapter.write(next);
-      } catch (e) {
-        throw new ConfdError(
-          'data_dir_unusable',
-          `could not save the database ${path}: ${(e as Error).message}; nothing was changed (check free space and permissions of the data dir)`,
-        );
-      }
-      data = next;
-      return true;
+  let changed: StoreListener = () => {};
+  return createStore(
+    {
+      path,
+      current: () => data,
+      async commit(buildNext) {
+        const next = buildNext(data);
+        if (next === null) return false;
+        try {
+          await adapter.write(next);
+        } catch (e) {
+          throw new ConfdError(
+            'data_dir_unusable',
+            `could not save the database ${path}: ${(e as Error).message}; nothing was changed (check free space and permissions of the data dir)`,
+          );
+        }
+        const before = data;
+        data = next;
+        changed(before, next);
+        return true;
+      },
+      sync: async () => {},
+      listen: (l) => void (changed = l),
+      close: async () => {},
     },
-    sync: async () => {},
-    close: async () => {},
-  });
+    log,
+  );
 }
 
 /**

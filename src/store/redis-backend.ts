@@ -1,8 +1,8 @@
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { RedisConnection } from '../cluster/redis.ts';
+import type { RedisConnection } from '../redis/connection.ts';
 import { AUDIT_MAX_EVENTS, AUDIT_NOISE_MAX_EVENTS } from './audit.ts';
-import { createStore, type Store, type StoreBackend } from './db.ts';
+import { createStore, type Store, type StoreBackend, type StoreListener } from './db.ts';
 import { applyDelta, diffStore, inAgeOrder, isEmptyDelta, type StoreDelta } from './delta.ts';
 import { emptyStore, storeDataSchema, type StoreData } from './schema.ts';
 
@@ -72,8 +72,6 @@ function wireDelta(d: StoreDelta) {
 export interface RedisStore extends Store {
   /** The version of the shared state this node has. */
   version(): number;
-  /** Told each time other nodes' changes reach this node's copy: the copy before and after. */
-  onRemoteChange(listener: (before: StoreData, after: StoreData) => void): void;
 }
 
 export async function openRedisStore(redis: RedisConnection, log: Logger): Promise<RedisStore> {
@@ -118,20 +116,13 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
     version = Number(v ?? 0);
   }
 
-  const remoteListeners: ((before: StoreData, after: StoreData) => void)[] = [];
+  let changed: StoreListener = () => {};
 
-  /** Follows the shared state, then tells the listeners what other nodes changed. */
+  /** Follows the shared state, then reports what other nodes changed. */
   async function catchUp(what: string): Promise<void> {
     const before = data;
     await follow(what);
-    if (data === before) return;
-    for (const l of remoteListeners) {
-      try {
-        l(before, data);
-      } catch (e) {
-        log.error({ err: e }, 'a listener to the cluster state failed');
-      }
-    }
+    if (data !== before) changed(before, data);
   }
 
   async function follow(what: string): Promise<void> {
@@ -183,6 +174,7 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
           if (Number(result) >= 0) {
             data = next;
             version = Number(result);
+            changed(base, next);
             return true;
           }
           if (attempt >= MAX_ATTEMPTS) throw new ConfdError('busy', `the cluster state changed under this change ${MAX_ATTEMPTS} times in a row; try again`);
@@ -190,6 +182,7 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
         }
       }),
     sync: (what) => serial(() => catchUp(what)),
+    listen: (l) => void (changed = l),
     async close() {
       clearInterval(poll);
       await redis.subscriber.unsubscribe(CHANGED_CHANNEL).catch(() => {});
@@ -219,6 +212,6 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
   const poll = setInterval(() => followUp('follow the cluster state'), POLL_MS);
   poll.unref();
 
-  return Object.assign(createStore(backend), { version: () => version, onRemoteChange: (l: (before: StoreData, after: StoreData) => void) => void remoteListeners.push(l) });
+  return Object.assign(createStore(backend, log), { version: () => version });
 }
 
