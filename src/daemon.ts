@@ -208,7 +208,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     };
     // A cluster counts API-key failures on every node together (each route its own count, as on one node).
     const keyLimiter = (prefix: string) => (redis ? { keyLimiter: createRedisLoginLimiter(redis, API_KEY_MAX_FAILURES, API_KEY_BLOCK_MS, { prefix }) } : {});
-    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, log, ...keyLimiter('confd:login:api:'), ...(cluster ? { admin: createAdminCall(adminContext) } : {}) }));
+    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, ...keyLimiter('confd:login:api:'), admin: createAdminCall(adminContext) }));
     http.use(createMetricsRoute({ sfu: rooms, clientIp, apiKeyOk: createApiKeyCheck(config.api.keySecret), ...keyLimiter('confd:login:metrics:') }));
 
     const signalling = startSignalling({

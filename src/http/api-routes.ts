@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { isConfdError } from '../errors.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
 import { parseDuration, DURATION_HELP } from '../config/duration.ts';
-import type { Logger } from '../log.ts';
 import type { Rooms as Sfu } from '../rooms/registry.ts';
 import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { counters } from '../metrics.ts';
@@ -47,11 +46,13 @@ export function createApiRoutes(opts: {
   sfu: Sfu;
   publicBase: () => string;
   clientIp: ClientIpResolver;
-  log: Logger;
   /** Counts wrong keys (default: in memory; in cluster mode a Redis one of its own). */
   keyLimiter?: LoginLimiter;
-  /** Cluster: admin requests as `confctl` makes them, so meetings are listed and ended on every node. */
-  admin?: (req: NodeRequest) => Promise<NodeAnswer>;
+  /**
+   * Admin requests as `confctl` makes them: listing and ending meetings is the admin route's one path
+   * (its audit event; in a cluster, on the node holding the room).
+   */
+  admin: (req: NodeRequest) => Promise<NodeAnswer>;
 }): HttpHandler {
   const guard = createApiKeyGuard(createApiKeyCheck(opts.keySecret), opts.keyLimiter);
 
@@ -104,13 +105,10 @@ export function createApiRoutes(opts: {
   });
   routes.route('GET', '/api/v1/meetings', async (req, res) => {
     req.resume();
-    if (opts.admin) {
-      const r = await opts.admin({ method: 'GET', url: '/v1/rooms', body: undefined });
-      if (r.status !== 200) return sendJson(res, r.status, r.body);
-      const rooms = (r.body as { rooms: { name: string; createdAt: string; peers: unknown[]; node?: string }[] }).rooms;
-      return sendJson(res, 200, { meetings: rooms.map((m) => ({ room: m.name, createdAt: m.createdAt, peers: m.peers.length, node: m.node })) });
-    }
-    sendJson(res, 200, { meetings: opts.sfu.rooms().map((r) => ({ room: r.name, createdAt: r.createdAt, peers: r.peers.length })) });
+    const r = await opts.admin({ method: 'GET', url: '/v1/rooms', body: undefined });
+    if (r.status !== 200) return sendJson(res, r.status, r.body);
+    const rooms = (r.body as { rooms: { name: string; createdAt: string; peers: unknown[]; node?: string }[] }).rooms;
+    sendJson(res, 200, { meetings: rooms.map((m) => ({ room: m.name, createdAt: m.createdAt, peers: m.peers.length, node: m.node })) });
   });
   routes.route('GET', '/api/v1/stats', async (req, res) => {
     req.resume();
@@ -132,18 +130,10 @@ export function createApiRoutes(opts: {
       return sendError(res, 'bad_request', 'bad percent-encoding in the room name');
     }
     if (!ROOM_NAME_RE.test(name)) return sendError(res, 'bad_request', `invalid room name: ${ROOM_NAME_HELP}`);
-    if (opts.admin) {
-      // The node holding the room ends it.
-      const ended = await opts.admin({ method: 'DELETE', url: `/v1/rooms/${name}`, body: undefined });
-      if (ended.status === 404) return sendError(res, 'not_found', `no meeting "${name}" is running`);
-      return sendJson(res, ended.status, ended.body);
-    }
-    const r = opts.sfu.existing(name);
-    if (!r) return sendError(res, 'not_found', `no meeting "${name}" is running`);
-    const ids = [...r.peers.keys()];
-    for (const id of ids) opts.sfu.kick(name, id);
-    opts.log.info({ room: name, peers: ids.length }, 'meeting ended via API');
-    sendJson(res, 200, { room: name, ended: true, peers: ids.length });
+    // As `confctl end`: one path (audited; in a cluster, the node holding the room ends it).
+    const ended = await opts.admin({ method: 'DELETE', url: `/v1/rooms/${name}`, body: undefined });
+    if (ended.status === 404) return sendError(res, 'not_found', `no meeting "${name}" is running`);
+    sendJson(res, ended.status, ended.body);
   });
 
   return async (req, res) => {
