@@ -13,7 +13,7 @@ import { hashPassword, passwordProblem } from '../auth/passwords.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
 import type { HostProtection } from '../auth/host-protection.ts';
 import type { MediaPlane } from '../sfu/media-plane.ts';
-import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { isRoomName, roomNameError, ROOM_NAME_RULE } from '../protocol/room-name.ts';
 import { PEER_ID_RE } from '../protocol/limits.ts';
 import { VERSION } from '../version.ts';
 import type { Recorder } from '../recording/recorder.ts';
@@ -68,7 +68,7 @@ const ttl = z.string({ error: 'must be a string' }).refine((s) => parseDuration(
 const addUserBody = z.strictObject({ name: username, password });
 const passwdBody = z.strictObject({ password });
 const issueTokenBody = z.strictObject({
-  room: z.string({ error: 'must be a string' }).regex(ROOM_NAME_RE, { error: `room names are ${ROOM_NAME_HELP}` }),
+  room: z.string({ error: 'must be a string' }).refine(isRoomName, { error: ROOM_NAME_RULE }),
   ttl: ttl.optional(),
   user: username.optional(),
   presenter: z.boolean({ error: 'must be true or false' }).optional(),
@@ -82,7 +82,7 @@ const lobbyTargetBody = z
   .refine((b) => (b.peer === undefined) !== (b.all === undefined), { error: 'give either "peer" or "all": true' });
 
 function roomParam(raw: string): string {
-  if (!ROOM_NAME_RE.test(raw)) throw new ConfdError('bad_request', `invalid room name "${raw}": ${ROOM_NAME_HELP}`);
+  if (!isRoomName(raw)) throw new ConfdError('bad_request', roomNameError(raw));
   return raw;
 }
 
@@ -298,8 +298,7 @@ route('DELETE', '/v1/ips', async (ctx) => {
 route('GET', '/v1/rooms', async (ctx) => ({ status: 200, body: { rooms: ctx.media.rooms() } }));
 
 route('POST', '/v1/rooms/:room/kick', async (ctx, p, body) => {
-  const room = p.room!;
-  if (!ROOM_NAME_RE.test(room)) throw new ConfdError('bad_request', `invalid room name "${room}": ${ROOM_NAME_HELP}`);
+  const room = roomParam(p.room!);
   const { peer } = parseBody(kickBody, body);
   if (!ctx.media.kick(room, peer)) throw new ConfdError('not_found', `no peer "${peer}" in room "${room}"; "confctl rooms" lists rooms and peers`);
   const now = clock(ctx);
@@ -355,9 +354,9 @@ const recordBody = z.strictObject({
   by: z.strictObject({ user: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'must be a user name' }), uid: z.number().int().min(0) }).optional(),
 });
 const recordingRoom = (ctx: AdminContext, raw: string) => {
-  if (!ROOM_NAME_RE.test(raw)) throw new ConfdError('bad_request', `invalid room name "${raw}": ${ROOM_NAME_HELP}`);
+  const room = roomParam(raw);
   if (!ctx.recorder) throw new ConfdError('unavailable', 'recording is not available in this daemon');
-  return { room: raw, recorder: ctx.recorder };
+  return { room, recorder: ctx.recorder };
 };
 const requester = (body: unknown): string => {
   const { by } = parseBody(recordBody, body ?? {});

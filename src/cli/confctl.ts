@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { adminRequest, DaemonUnreachable, type AdminResponse } from '../admin/client.ts';
 import { parseDuration, DURATION_HELP } from '../config/duration.ts';
-import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { isRoomName, roomNameError } from '../protocol/room-name.ts';
 import { VERSION } from '../version.ts';
 import { normaliseIp } from '../store/ips.ts';
 import { table, shortTime } from './format.ts';
@@ -127,7 +127,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('-u, --user <name>', 'the user the token is for (default: guest)')
     .option('--presenter', 'the token gives host rights in its room')
     .action(async (o: { room: string; ttl?: string; user?: string; presenter?: boolean }) => {
-      if (!isRoomName(o.room)) throw new UsageError(`invalid --room "${o.room}": ${ROOM_NAME_HELP}`);
+      if (!isRoomName(o.room)) throw new UsageError(roomNameError(o.room, '--room'));
       if (o.ttl !== undefined && parseDuration(o.ttl) === null) throw new UsageError(`invalid --ttl "${o.ttl}": must be ${DURATION_HELP}`);
       const r = await call('POST', '/v1/tokens', { room: o.room, ttl: o.ttl, user: o.user, presenter: Boolean(o.presenter) });
       show(r, () => [`token:    ${r.token}`, `join url: ${r.joinUrl}`, `id:       ${r.id}`, `room:     ${r.room}`, `user:     ${r.sub}${r.presenter ? ' (presenter)' : ''}`, `expires:  ${shortTime(r.expiresAt)}`].join('\n'));
@@ -257,7 +257,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('end a meeting: everyone in the room is disconnected (in a cluster, on whichever node holds it)')
     .requiredOption('-r, --room <room>', 'room name')
     .action(async (o: { room: string }) => {
-      if (!isRoomName(o.room)) throw new UsageError(`invalid --room "${o.room}": ${ROOM_NAME_HELP}`);
+      if (!isRoomName(o.room)) throw new UsageError(roomNameError(o.room, '--room'));
       const r = await call('DELETE', `/v1/rooms/${encodeURIComponent(o.room)}`);
       show(r, () => `ended ${r.room}: ${r.peers} peer${r.peers === 1 ? '' : 's'} disconnected`);
     });
@@ -267,14 +267,14 @@ export async function main(argv: string[]): Promise<void> {
     .requiredOption('-r, --room <room>', 'room name')
     .requiredOption('-p, --peer <peer>', 'peer id (see "confctl rooms")')
     .action(async (o: { room: string; peer: string }) => {
-      if (!isRoomName(o.room)) throw new UsageError(`invalid --room "${o.room}": ${ROOM_NAME_HELP}`);
+      if (!isRoomName(o.room)) throw new UsageError(roomNameError(o.room, '--room'));
       const r = await call('POST', `/v1/rooms/${encodeURIComponent(o.room)}/kick`, { peer: o.peer });
       show(r, () => `kicked ${r.peer} from ${r.room}`);
     });
   // ----- lobby
   const lobby = program.command('lobby').description("a room's lobby: guests wait there until a host or the admin lets them in");
   const roomOpt = (o: { room: string }) => {
-    if (!isRoomName(o.room)) throw new UsageError(`invalid --room "${o.room}": ${ROOM_NAME_HELP}`);
+    if (!isRoomName(o.room)) throw new UsageError(roomNameError(o.room, '--room'));
     return encodeURIComponent(o.room);
   };
   const waitingTable = (r: any) =>

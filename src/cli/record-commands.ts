@@ -1,7 +1,7 @@
 /** `confctl record start|stop --room R` and `confctl record list` (the daemon side: src/recording/). */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { isRoomName, roomNameError } from '../protocol/room-name.ts';
 import { table, shortTime } from './format.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -39,7 +39,7 @@ export function duration(seconds: number | null | undefined): string {
 export function addRecordCommands(program: Command, call: Call, show: Show): void {
   const record = program.command('record').description('record a room: one WebM (VP8 + Opus) per participant under DATA_DIR/recordings; everyone in the room is told');
   const room = (r: string) => {
-    if (!isRoomName(r)) throw new UsageError(`invalid --room "${r}": ${ROOM_NAME_HELP}`);
+    if (!isRoomName(r)) throw new UsageError(roomNameError(r, '--room'));
     return encodeURIComponent(r);
   };
   record

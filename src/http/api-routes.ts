@@ -4,7 +4,7 @@ import { isConfdError } from '../errors.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
 import { parseDuration, DURATION_HELP } from '../config/duration.ts';
 import type { Rooms as Sfu } from '../rooms/registry.ts';
-import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { isRoomName, roomNameError, ROOM_NAME_RULE } from '../protocol/room-name.ts';
 import { counters } from '../metrics.ts';
 import { createApiKeyCheck, createApiKeyGuard, type ApiKeyVerdict } from '../auth/api-key.ts';
 import type { LoginLimiter } from '../auth/login-limiter.ts';
@@ -16,7 +16,7 @@ import { createRouteTable } from './route-table.ts';
 import type { HttpHandler } from './server.ts';
 import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
 
-const room = z.string({ error: 'must be a string' }).regex(ROOM_NAME_RE, { error: `room names are ${ROOM_NAME_HELP}` });
+const room = z.string({ error: 'must be a string' }).refine(isRoomName, { error: ROOM_NAME_RULE });
 const ttl = z.string().refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
 const flag = z.union([z.boolean(), z.literal(0), z.literal(1)]).optional();
 const tokenBody = z.strictObject({ room, ttl: ttl.optional(), user: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]*$/).optional(), presenter: z.boolean().optional() });
@@ -129,7 +129,7 @@ export function createApiRoutes(opts: {
     } catch {
       return sendError(res, 'bad_request', 'bad percent-encoding in the room name');
     }
-    if (!ROOM_NAME_RE.test(name)) return sendError(res, 'bad_request', `invalid room name: ${ROOM_NAME_HELP}`);
+    if (!isRoomName(name)) return sendError(res, 'bad_request', roomNameError(name));
     // As `confctl end`: one path (audited; in a cluster, the node holding the room ends it).
     const ended = await opts.admin({ method: 'DELETE', url: `/v1/rooms/${name}`, body: undefined });
     if (ended.status === 404) return sendError(res, 'not_found', `no meeting "${name}" is running`);

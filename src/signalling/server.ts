@@ -8,7 +8,7 @@ import type { JoinAttempt, JoinPolicy } from '../auth/admission.ts';
 import type { Rooms } from '../rooms/registry.ts';
 import type { Peer, PeerChannel, TransportQuota } from '../rooms/peer.ts';
 import type { Room } from '../rooms/room.ts';
-import { isRoomName } from '../sfu/room-name.ts';
+import { isRoomName, roomNameError } from '../protocol/room-name.ts';
 import type { ClientIpResolver } from '../http/client-ip.ts';
 import type { HostCheck } from '../http/host-check.ts';
 import { rateKeyForIp } from '../store/ips.ts';
@@ -96,7 +96,7 @@ function parseQuery(req: IncomingMessage): { ok: true; room: string; peerId: str
   const room = q.get('room') ?? '';
   const peerId = q.get('peer') ?? '';
   const name = (q.get('name') ?? '').trim();
-  if (!isRoomName(room)) return { ok: false, message: 'invalid or missing room name' };
+  if (!isRoomName(room)) return { ok: false, message: roomNameError(room) };
   if (!PEER_ID_RE.test(peerId)) return { ok: false, message: 'invalid or missing peer id' };
   if ([...name].length > DISPLAY_NAME_MAX) return { ok: false, message: `name is longer than ${DISPLAY_NAME_MAX} characters` };
   return { ok: true, room, peerId, displayName: name || `guest-${peerId.slice(0, 4)}` };
