@@ -22,7 +22,7 @@ import { createJoinPolicy } from './auth/join-policy.ts';
 import { createHostProtection } from './auth/host-protection.ts';
 import { API_KEY_BLOCK_MS, API_KEY_MAX_FAILURES, createApiKeyCheck } from './auth/api-key.ts';
 import { turnIssuer } from './auth/turn-credentials.ts';
-import { createClientIpResolver } from './http/client-ip.ts';
+import { createClientIpResolver } from './edge/client-ip.ts';
 import { createLoginRoutes } from './http/login-routes.ts';
 import { createApiRoutes } from './http/api-routes.ts';
 import { createMetricsRoute } from './http/metrics-route.ts';

@@ -10,7 +10,7 @@ import { createApiKeyCheck, createApiKeyGuard, type ApiKeyVerdict } from '../aut
 import type { LoginLimiter } from '../auth/login-limiter.ts';
 import { randomRoomName } from '../web/client/random-name.ts';
 import { readJsonBody } from './body.ts';
-import type { ClientIpResolver } from './client-ip.ts';
+import type { ClientIpResolver } from '../edge/client-ip.ts';
 import { sendError, sendJson } from './json.ts';
 import { createRouteTable } from './route-table.ts';
 import type { HttpHandler } from './server.ts';

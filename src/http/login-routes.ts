@@ -5,7 +5,7 @@ import type { HostProtection } from '../auth/host-protection.ts';
 import { PASSWORD_MAX_BYTES } from '../auth/passwords.ts';
 import { USERNAME_RE } from '../store/users.ts';
 import { readJsonBody } from './body.ts';
-import type { ClientIpResolver } from './client-ip.ts';
+import type { ClientIpResolver } from '../edge/client-ip.ts';
 import { sendError, sendJson } from './json.ts';
 import { createRouteTable } from './route-table.ts';
 import type { HttpHandler } from './server.ts';
