@@ -2,9 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { isConfdError } from '../errors.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
-import { parseDuration, DURATION_HELP } from '../config/duration.ts';
 import type { Rooms as Sfu } from '../rooms/registry.ts';
-import { isRoomName, roomNameError, ROOM_NAME_RULE } from '../protocol/room-name.ts';
+import { isRoomName, roomNameError } from '../protocol/room-name.ts';
+import { parseInput } from '../validation/issues.ts';
+import { displayName, durationSeconds, roomName as room, userName } from '../validation/fields.ts';
 import { counters } from '../metrics.ts';
 import { createApiKeyCheck, createApiKeyGuard, type ApiKeyVerdict } from '../auth/api-key.ts';
 import type { LoginLimiter } from '../auth/login-limiter.ts';
@@ -16,13 +17,12 @@ import { createRouteTable } from './route-table.ts';
 import type { HttpHandler } from './server.ts';
 import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
 
-const room = z.string({ error: 'must be a string' }).refine(isRoomName, { error: ROOM_NAME_RULE });
-const ttl = z.string().refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
+const ttl = durationSeconds;
 const flag = z.union([z.boolean(), z.literal(0), z.literal(1)]).optional();
-const tokenBody = z.strictObject({ room, ttl: ttl.optional(), user: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]*$/).optional(), presenter: z.boolean().optional() });
+const tokenBody = z.strictObject({ room, ttl: ttl.optional(), user: userName.optional(), presenter: z.boolean().optional() });
 const joinBody = z.strictObject({
   room,
-  name: z.string().max(64).optional(),
+  name: displayName.optional(),
   audio: flag,
   video: flag,
   screen: flag,
@@ -58,10 +58,8 @@ export function createApiRoutes(opts: {
 
   async function body<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T | string> {
     const raw = await readJsonBody(req, 16 * 1024);
-    const r = schema.safeParse(raw ?? {});
-    if (r.success) return r.data;
-    const i = r.error.issues[0];
-    return i?.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : `${i?.path.join('.') || 'body'}: ${i?.message ?? 'invalid'}`;
+    const r = parseInput(schema, raw ?? {}, { top: 'body' });
+    return r.ok ? r.data : r.problem;
   }
 
   function joinUrl(b: z.infer<typeof joinBody>, token?: string): string {
@@ -81,7 +79,7 @@ export function createApiRoutes(opts: {
       room: b.room,
       sub: b.user ?? 'guest',
       presenter: b.presenter ?? false,
-      ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds,
+      ttlSeconds: b.ttl ?? opts.tokens.defaultTtlSeconds,
       actor: 'api',
     });
     sendJson(res, 200, { token, id: record.id, room: record.room, expiresAt: record.expiresAt, joinUrl: joinUrl({ room: b.room }, token) });
@@ -92,7 +90,7 @@ export function createApiRoutes(opts: {
     let token: string | undefined;
     if (b.token) {
       token = (
-        await opts.tokens.issue({ room: b.room, sub: 'guest', presenter: b.presenter ?? false, ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds, actor: 'api' })
+        await opts.tokens.issue({ room: b.room, sub: 'guest', presenter: b.presenter ?? false, ttlSeconds: b.ttl ?? opts.tokens.defaultTtlSeconds, actor: 'api' })
       ).token;
     }
     sendJson(res, 200, { joinUrl: joinUrl(b, token) });

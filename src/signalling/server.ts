@@ -13,7 +13,8 @@ import type { ClientIpResolver } from '../edge/client-ip.ts';
 import type { HostCheck } from '../edge/host-check.ts';
 import { createOriginCheck } from '../edge/origin-check.ts';
 import { rateKeyForIp } from '../store/ips.ts';
-import { closeWith, CLOSE_CODES, createChannel, type Incoming, floodGuard, handleRequest, readEnvelope, replyError, describeIssue, sendJson } from './connection.ts';
+import { closeWith, CLOSE_CODES, createChannel, type Incoming, floodGuard, handleRequest, readEnvelope, replyError, sendJson } from './connection.ts';
+import { firstProblem, SIGNALLING_WORDS } from '../validation/issues.ts';
 import { DISPLAY_NAME_MAX, ERROR_CODES, MAX_MESSAGE_BYTES, PEER_ID_RE, SECRET_QUERY_KEYS, type Hello, type HelloResponse } from '../protocol/index.ts';
 import { helloSchema } from './schemas.ts';
 import { tokenBucket, type RateLimiter } from './rate-limit.ts';
@@ -218,8 +219,9 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
         }
         const parsed = helloSchema.safeParse(m.data ?? {});
         if (!parsed.success) {
-          replyError(conn.ws, m.id, ERROR_CODES.badRequest, `hello: ${describeIssue(parsed.error.issues as never)}`);
-          return refusal(conn.ws, CLOSE_CODES.badRequest, `hello: ${describeIssue(parsed.error.issues as never)}`);
+          const problem = `hello: ${firstProblem(parsed.error, SIGNALLING_WORDS)}`;
+          replyError(conn.ws, m.id, ERROR_CODES.badRequest, problem);
+          return refusal(conn.ws, CLOSE_CODES.badRequest, problem);
         }
         clearTimeout(conn.timer);
         conn.state = 'pending';
