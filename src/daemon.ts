@@ -1,7 +1,6 @@
 import { accessSync, chmodSync, constants, mkdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Config } from './config/load.ts';
-import { parseDuration } from './config/duration.ts';
 import { ConfdError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { lockDataDir } from './store/lock.ts';
@@ -106,8 +105,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const tokens = createJoinTokens({
       key,
       store,
-      defaultTtlSeconds: parseDuration(config.jwt.expiresIn)!,
-      maxTtlSeconds: parseDuration(config.jwt.maxTtl)!,
+      defaultTtlSeconds: config.jwt.expiresInSeconds,
+      maxTtlSeconds: config.jwt.maxTtlSeconds,
     });
 
     const plaintext = config.host.users.filter((u) => !isPasswordHash(u.password)).map((u) => u.username);
@@ -142,7 +141,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         lobby: config.rooms.lobby,
         peersPerRouter: config.mediasoup.peersPerRouter,
         reserveIdMs: Math.max(10, config.host.leaveGraceSeconds) * 1000,
-        iceServers: turnIssuer(config.turn, parseDuration),
+        iceServers: turnIssuer(config.turn),
       },
       presence: hosts,
       log,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConfdError } from '../errors.ts';
 import type { Config } from '../config/load.ts';
-import { formatDuration, parseDuration } from '../config/duration.ts';
+import { formatDuration } from '../config/duration.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
 import type { AuthorisedIp, StoreData } from '../store/schema.ts';
@@ -247,7 +247,7 @@ route('GET', '/v1/ips', async (ctx) => ({ status: 200, body: { ips: activeIps(ct
 route('POST', '/v1/ips', async (ctx, _p, body) => {
   const req = parseBody(addIpBody, body);
   const ip = ipParam(req.ip);
-  const ttlSeconds = req.ttl ?? parseDuration(ctx.config.host.authTtl)!;
+  const ttlSeconds = req.ttl ?? ctx.config.host.authTtlSeconds;
   const now = clock(ctx);
   // A valid duration can still end past the last date a Date holds (999999999d): refuse it, not a 500.
   if (Number.isNaN(new Date(now.getTime() + ttlSeconds * 1000).getTime())) {
