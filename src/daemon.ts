@@ -1,7 +1,6 @@
 import { accessSync, chmodSync, constants, mkdirSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Config } from './config/load.ts';
-import { parseDuration } from './config/duration.ts';
 import { ConfdError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { lockDataDir } from './store/lock.ts';
@@ -21,7 +20,7 @@ import { createJoinPolicy } from './auth/join-policy.ts';
 import { createHostProtection } from './auth/host-protection.ts';
 import { API_KEY_BLOCK_MS, API_KEY_MAX_FAILURES, createApiKeyCheck } from './auth/api-key.ts';
 import { turnIssuer } from './auth/turn-credentials.ts';
-import { createClientIpResolver } from './http/client-ip.ts';
+import { createClientIpResolver } from './edge/client-ip.ts';
 import { createLoginRoutes } from './http/login-routes.ts';
 import { createApiRoutes } from './http/api-routes.ts';
 import { createMetricsRoute } from './http/metrics-route.ts';
@@ -105,8 +104,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     const tokens = createJoinTokens({
       key,
       store,
-      defaultTtlSeconds: parseDuration(config.jwt.expiresIn)!,
-      maxTtlSeconds: parseDuration(config.jwt.maxTtl)!,
+      defaultTtlSeconds: config.jwt.expiresInSeconds,
+      maxTtlSeconds: config.jwt.maxTtlSeconds,
     });
 
     const plaintext = config.host.users.filter((u) => !isPasswordHash(u.password)).map((u) => u.username);
@@ -141,7 +140,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         lobby: config.rooms.lobby,
         peersPerRouter: config.mediasoup.peersPerRouter,
         reserveIdMs: Math.max(10, config.host.leaveGraceSeconds) * 1000,
-        iceServers: turnIssuer(config.turn, parseDuration),
+        iceServers: turnIssuer(config.turn),
       },
       presence: hosts,
       log,
@@ -200,7 +199,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     };
     // A cluster counts API-key failures on every node together (each route its own count, as on one node).
     const keyLimiter = (prefix: string) => (redis ? { keyLimiter: createRedisLoginLimiter(redis, API_KEY_MAX_FAILURES, API_KEY_BLOCK_MS, { prefix }) } : {});
-    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, log, ...keyLimiter('confd:login:api:'), ...(cluster ? { admin: createAdminCall(adminContext) } : {}) }));
+    http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, ...keyLimiter('confd:login:api:'), admin: createAdminCall(adminContext) }));
     http.use(createMetricsRoute({ sfu: rooms, clientIp, apiKeyOk: createApiKeyCheck(config.api.keySecret), ...keyLimiter('confd:login:metrics:') }));
 
     const signalling = startSignalling({

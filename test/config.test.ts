@@ -26,6 +26,9 @@ test('embedded default: no config file at all', () => {
   assert.equal(c.socketPath, '/srv/x/data/confd.sock');
   assert.equal(c.host.protected, false);
   assert.equal(c.jwt.expiresIn, '1h');
+  assert.equal(c.jwt.expiresInSeconds, 3600, 'durations are parsed once, at load');
+  assert.equal(c.jwt.maxTtlSeconds, 7 * 86400);
+  assert.equal(c.host.authTtlSeconds, 12 * 3600);
   assert.deepEqual(c.mediasoup.portRange, [40000, 49999]);
 });
 

@@ -1,6 +1,6 @@
 import type { Cluster } from '../cluster/cluster.ts';
 import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
-import { isRoomName } from '../sfu/room-name.ts';
+import { isRoomName } from '../protocol/room-name.ts';
 
 /** Lists every node has its own part of: GET path -> the body's list fields, gathered with a `node` on each entry. */
 const GATHERED: Record<string, readonly string[]> = {

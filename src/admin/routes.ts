@@ -1,19 +1,20 @@
 import { z } from 'zod';
 import { ConfdError } from '../errors.ts';
 import type { Config } from '../config/load.ts';
-import { parseDuration, DURATION_HELP } from '../config/duration.ts';
+import { formatDuration } from '../config/duration.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
 import type { AuthorisedIp } from '../store/schema.ts';
 import { appendAudit } from '../store/audit.ts';
 import { addUser, findUser, USERNAME_RE, USERNAME_HELP } from '../store/users.ts';
+import { parseInput } from '../validation/issues.ts';
+import { durationSeconds, peerId, roomName, userName } from '../validation/fields.ts';
 import { activeIps, authoriseIp, normaliseIp } from '../store/ips.ts';
 import { hashPassword, passwordProblem } from '../auth/passwords.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
 import * as revocations from '../auth/revocations.ts';
 import type { MediaPlane } from '../rooms/view.ts';
-import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
-import { PEER_ID_RE } from '../protocol/limits.ts';
+import { isRoomName, roomNameError } from '../protocol/room-name.ts';
 import { VERSION } from '../version.ts';
 import type { Recorder } from '../recording/recorder.ts';
 import type { Cluster } from '../cluster/cluster.ts';
@@ -45,41 +46,34 @@ type Handler = (ctx: AdminContext, params: Record<string, string>, body: unknown
 /** Parses `body` with `schema`, or throws a 400 naming the first bad field. */
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === undefined) throw new ConfdError('bad_request', 'this request needs a JSON body');
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    if (issue?.code === 'unrecognized_keys') throw new ConfdError('bad_request', `unknown field(s): ${issue.keys.join(', ')}`);
-    throw new ConfdError('bad_request', `${where}${issue?.message ?? 'invalid body'}`);
-  }
+  const r = parseInput(schema, body);
+  if (!r.ok) throw new ConfdError('bad_request', r.problem);
   return r.data;
 }
 
-const username = z.string({ error: 'must be a string' }).regex(USERNAME_RE, { error: `user names are ${USERNAME_HELP}` });
 const password = z.string({ error: 'must be a string' }).check((ctx) => {
   const problem = passwordProblem(ctx.value);
   if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
 });
-const ttl = z.string({ error: 'must be a string' }).refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
 
-const addUserBody = z.strictObject({ name: username, password });
+const addUserBody = z.strictObject({ name: userName, password });
 const passwdBody = z.strictObject({ password });
 const issueTokenBody = z.strictObject({
-  room: z.string({ error: 'must be a string' }).regex(ROOM_NAME_RE, { error: `room names are ${ROOM_NAME_HELP}` }),
-  ttl: ttl.optional(),
-  user: username.optional(),
+  room: roomName,
+  ttl: durationSeconds.optional(),
+  user: userName.optional(),
   presenter: z.boolean({ error: 'must be true or false' }).optional(),
 });
-const addIpBody = z.strictObject({ ip: z.string({ error: 'must be a string' }), user: username, ttl: ttl.optional() });
+const addIpBody = z.strictObject({ ip: z.string({ error: 'must be a string' }), user: userName, ttl: durationSeconds.optional() });
 const kickBody = z.strictObject({ peer: z.string({ error: 'must be a string' }).min(1).max(128) });
 const lobbyBody = z.strictObject({ enabled: z.boolean({ error: 'must be true or false' }) });
 /** Whom a lobby admit/deny is about: `peer` (one waiting guest) or `all: true`, exactly one of them. */
 const lobbyTargetBody = z
-  .strictObject({ peer: z.string({ error: 'must be a string' }).regex(PEER_ID_RE, { error: 'must be a peer id (1-64 of A-Z a-z 0-9 _ -)' }).optional(), all: z.literal(true, { error: 'must be true' }).optional() })
+  .strictObject({ peer: peerId.optional(), all: z.literal(true, { error: 'must be true' }).optional() })
   .refine((b) => (b.peer === undefined) !== (b.all === undefined), { error: 'give either "peer" or "all": true' });
 
 function roomParam(raw: string): string {
-  if (!ROOM_NAME_RE.test(raw)) throw new ConfdError('bad_request', `invalid room name "${raw}": ${ROOM_NAME_HELP}`);
+  if (!isRoomName(raw)) throw new ConfdError('bad_request', roomNameError(raw));
   return raw;
 }
 
@@ -198,7 +192,7 @@ route('POST', '/v1/tokens', async (ctx, _p, body) => {
   if (req.user && !findUser(ctx.store.data, req.user)) {
     throw new ConfdError('not_found', `no user "${req.user}"; add it with "confctl user add ${req.user}" or leave out --user`);
   }
-  const ttlSeconds = req.ttl ? parseDuration(req.ttl)! : ctx.tokens.defaultTtlSeconds;
+  const ttlSeconds = req.ttl ?? ctx.tokens.defaultTtlSeconds;
   const { token, record } = await ctx.tokens.issue({
     room: req.room,
     sub: req.user ?? 'guest',
@@ -225,11 +219,11 @@ route('GET', '/v1/ips', async (ctx) => ({ status: 200, body: { ips: activeIps(ct
 route('POST', '/v1/ips', async (ctx, _p, body) => {
   const req = parseBody(addIpBody, body);
   const ip = ipParam(req.ip);
-  const ttlSeconds = req.ttl ? parseDuration(req.ttl)! : parseDuration(ctx.config.host.authTtl)!;
+  const ttlSeconds = req.ttl ?? ctx.config.host.authTtlSeconds;
   const now = clock(ctx);
   // A valid duration can still end past the last date a Date holds (999999999d): refuse it, not a 500.
   if (Number.isNaN(new Date(now.getTime() + ttlSeconds * 1000).getTime())) {
-    throw new ConfdError('refused', `ttl ${req.ttl ?? ctx.config.host.authTtl} ends past the last date confd can store; ask for a shorter ttl`);
+    throw new ConfdError('refused', `ttl ${formatDuration(ttlSeconds)} ends past the last date confd can store; ask for a shorter ttl`);
   }
   const entry = await ctx.store.mutate((d) => {
     const e = authoriseIp(d, ip, req.user, ttlSeconds, now);
@@ -258,8 +252,7 @@ route('DELETE', '/v1/ips', async (ctx) => {
 route('GET', '/v1/rooms', async (ctx) => ({ status: 200, body: { rooms: ctx.media.rooms() } }));
 
 route('POST', '/v1/rooms/:room/kick', async (ctx, p, body) => {
-  const room = p.room!;
-  if (!ROOM_NAME_RE.test(room)) throw new ConfdError('bad_request', `invalid room name "${room}": ${ROOM_NAME_HELP}`);
+  const room = roomParam(p.room!);
   const { peer } = parseBody(kickBody, body);
   if (!ctx.media.kick(room, peer)) throw new ConfdError('not_found', `no peer "${peer}" in room "${room}"; "confctl rooms" lists rooms and peers`);
   const now = clock(ctx);
@@ -270,13 +263,11 @@ route('POST', '/v1/rooms/:room/kick', async (ctx, p, body) => {
 // Ends a meeting: everyone in the room is disconnected (told it was ended by the admin, as for a kick).
 route('DELETE', '/v1/rooms/:room', async (ctx, p) => {
   const room = roomParam(p.room!);
-  const peers = ctx.media.rooms().find((r) => r.name === room)?.peers ?? [];
-  if (peers.length === 0) throw new ConfdError('not_found', `no meeting is running in room "${room}"; "confctl rooms" lists rooms`);
-  for (const peer of peers) ctx.media.kick(room, peer.id);
+  const ended = ctx.media.end(room);
+  if (!ended) throw new ConfdError('not_found', `no meeting is running in room "${room}"; "confctl rooms" lists rooms`);
   const now = clock(ctx);
-  await ctx.store.mutate((d) => void appendAudit(d, now, 'room.end', 'admin', { room, peers: peers.length }));
-  ctx.log.info({ room, peers: peers.length }, 'room ended by the admin');
-  return { status: 200, body: { room, ended: true, peers: peers.length } };
+  await ctx.store.mutate((d) => void appendAudit(d, now, 'room.end', 'admin', { room, peers: ended.peers }));
+  return { status: 200, body: { room, ended: true, peers: ended.peers } };
 });
 
 route('GET', '/v1/rooms/:room/lobby', async (ctx, p) => {
@@ -315,9 +306,9 @@ const recordBody = z.strictObject({
   by: z.strictObject({ user: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'must be a user name' }), uid: z.number().int().min(0) }).optional(),
 });
 const recordingRoom = (ctx: AdminContext, raw: string) => {
-  if (!ROOM_NAME_RE.test(raw)) throw new ConfdError('bad_request', `invalid room name "${raw}": ${ROOM_NAME_HELP}`);
+  const room = roomParam(raw);
   if (!ctx.recorder) throw new ConfdError('unavailable', 'recording is not available in this daemon');
-  return { room: raw, recorder: ctx.recorder };
+  return { room, recorder: ctx.recorder };
 };
 const requester = (body: unknown): string => {
   const { by } = parseBody(recordBody, body ?? {});

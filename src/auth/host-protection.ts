@@ -1,5 +1,4 @@
 import type { Config } from '../config/load.ts';
-import { parseDuration } from '../config/duration.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
 import { appendAudit } from '../store/audit.ts';
@@ -55,7 +54,7 @@ export function createHostProtection(opts: {
   const { config, store, log } = opts;
   const now = opts.now ?? Date.now;
   const gate = createLoginGate({ config, store, log, now, ...(opts.limiter ? { limiter: opts.limiter } : {}) });
-  const authTtlMs = parseDuration(config.host.authTtl)! * 1000;
+  const authTtlMs = config.host.authTtlSeconds * 1000;
   const graceMs = config.host.leaveGraceSeconds * 1000;
   const graceTimers = new Map<string, NodeJS.Timeout>();
   const listeners: ((ended: CredentialEnded) => void)[] = [];

@@ -6,7 +6,7 @@ import type { Store } from '../store/db.ts';
 import { appendAudit } from '../store/audit.ts';
 import { findToken, recordToken, pruneTokens } from '../store/tokens.ts';
 import type { TokenRecord } from '../store/schema.ts';
-import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { isRoomName, roomNameError } from '../protocol/room-name.ts';
 import { counters } from '../metrics.ts';
 
 export const TOKEN_ISSUER = 'confd';
@@ -121,7 +121,7 @@ export function createJoinTokens(opts: {
     maxTtlSeconds,
 
     async issue(req) {
-      if (!isRoomName(req.room)) throw new ConfdError('bad_request', `invalid room name "${req.room}": ${ROOM_NAME_HELP}`);
+      if (!isRoomName(req.room)) throw new ConfdError('bad_request', roomNameError(req.room));
       if (!Number.isInteger(req.ttlSeconds) || req.ttlSeconds < 1) throw new ConfdError('bad_request', 'ttl must be at least 1 second');
       if (req.ttlSeconds > maxTtlSeconds) {
         throw new ConfdError(

@@ -34,8 +34,8 @@ export function turnCredentials(settings: TurnSettings, peer: string, nowMs = Da
 }
 
 /** From the `turn` config section: a function giving an admitted peer its TURN servers ([] without TURN). */
-export function turnIssuer(turn: { urls: readonly string[]; secret: string | null; ttl: string }, parseTtl: (s: string) => number | null): (peer: string) => TurnServer[] {
+export function turnIssuer(turn: { urls: readonly string[]; secret: string | null; ttlSeconds: number }): (peer: string) => TurnServer[] {
   if (turn.secret === null || turn.urls.length === 0) return () => [];
-  const settings: TurnSettings = { urls: turn.urls, secret: turn.secret, ttlSeconds: parseTtl(turn.ttl)! };
+  const settings: TurnSettings = { urls: turn.urls, secret: turn.secret, ttlSeconds: turn.ttlSeconds };
   return (peer) => [turnCredentials(settings, peer)];
 }

@@ -1,12 +1,10 @@
 /** `confctl record start|stop --room R` and `confctl record list` (the daemon side: src/recording/). */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
 import { table, shortTime } from './format.ts';
 import { UsageError } from './usage-error.ts';
+import { roomOption, type Call, type Show } from './command-kit.ts';
 
-type Call = (method: string, path: string, body?: unknown) => Promise<any>;
-type Show = (body: unknown, human: () => string) => void;
 
 /** Who runs confctl, for the audit trail (the admin socket's mode decides who may run it at all). */
 function who(): { user: string; uid: number } | undefined {
@@ -38,10 +36,7 @@ export function duration(seconds: number | null | undefined): string {
 
 export function addRecordCommands(program: Command, call: Call, show: Show): void {
   const record = program.command('record').description('record a room: one WebM (VP8 + Opus) per participant under DATA_DIR/recordings; everyone in the room is told');
-  const room = (r: string) => {
-    if (!isRoomName(r)) throw new UsageError(`invalid --room "${r}": ${ROOM_NAME_HELP}`);
-    return encodeURIComponent(r);
-  };
+  const room = (r: string) => encodeURIComponent(roomOption(r));
   record
     .command('start')
     .description('start recording a room (needs ffmpeg on the server)')

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { z } from 'zod';
 import { ConfdError } from '../errors.ts';
 import { DEFAULT_CONFIG } from './defaults.ts';
 import { fileConfigSchema, type FileConfig } from './schema.ts';
+import { CONFIG_FILE_WORDS, describeIssues } from '../validation/issues.ts';
 
 /** The validated config the daemon runs with: every key present, paths absolute. */
 export type Config = FileConfig & {
@@ -26,26 +26,6 @@ export interface ConfigFlags {
 type Env = Record<string, string | undefined>;
 
 export const SOCKET_FILE_NAME = 'confd.sock';
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
-  }
-  return out || '(top level)';
-}
-
-/** Turns zod issues into lines of "key.path: what is wrong". */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') {
-      const keys = issue.keys.map((k) => formatPath([...issue.path, k]));
-      return `${keys.join(', ')}: unknown key${keys.length > 1 ? 's' : ''}; remove ${keys.length > 1 ? 'them' : 'it'} (see config/confd.example.json for the valid keys)`;
-    }
-    return `${formatPath(issue.path)}: ${issue.message}`;
-  });
-}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -113,7 +93,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: Env = process.env, cwd 
   if (flags.logLevel !== undefined) merged.log = { ...merged.log, level: flags.logLevel };
 
   const result = fileConfigSchema.safeParse(merged);
-  const problems = [...flagErrors, ...(result.success ? [] : formatIssues(result.error.issues))];
+  const problems = [...flagErrors, ...(result.success ? [] : describeIssues(result.error.issues, CONFIG_FILE_WORDS))];
   if (problems.length > 0 || !result.success) {
     const where = absConfigFile ? `in ${absConfigFile}` : 'in the embedded default with overrides';
     throw new ConfdError('config_invalid', `invalid configuration ${where}:\n  ${problems.join('\n  ')}`);

@@ -3,6 +3,12 @@ import { z } from 'zod';
 import { parseDuration, DURATION_HELP } from './duration.ts';
 
 const duration = z.string().refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
+/**
+ * The file keeps durations as people write them ("12h"); the loaded config carries each one parsed
+ * beside it (host.authTtlSeconds, jwt.expiresInSeconds, jwt.maxTtlSeconds, turn.ttlSeconds), so no
+ * caller parses one again. Only run on a value the `duration` check has passed.
+ */
+const seconds = (text: string): number => parseDuration(text) ?? Number.NaN;
 
 const ipOrCidr = z.string().refine(
   (s) => {
@@ -75,7 +81,7 @@ export const fileConfigSchema = z.strictObject({
     loginBlockMinutes: z.int().min(1).max(10080),
     authTtl: duration,
     leaveGraceSeconds: z.int().min(0).max(3600),
-  }),
+  }).transform((h) => ({ ...h, authTtlSeconds: seconds(h.authTtl) })),
   jwt: z.strictObject({
     secret: secret('jwt.secret'),
     expiresIn: duration,
@@ -83,7 +89,7 @@ export const fileConfigSchema = z.strictObject({
   }).refine((j) => (parseDuration(j.expiresIn) ?? 0) <= (parseDuration(j.maxTtl) ?? 0), {
     error: 'jwt.expiresIn must not be longer than jwt.maxTtl',
     path: ['expiresIn'],
-  }),
+  }).transform((j) => ({ ...j, expiresInSeconds: seconds(j.expiresIn), maxTtlSeconds: seconds(j.maxTtl) })),
   api: z.strictObject({ keySecret: secret('api.keySecret') }),
   mediasoup: z.strictObject({
     workers: z.union([z.literal('auto'), z.int().min(1).max(64)], { error: 'must be "auto" or a whole number from 1 to 64' }),
@@ -122,7 +128,8 @@ export const fileConfigSchema = z.strictObject({
     })
     .refine((t) => (t.urls.length === 0) === (t.secret === null), {
       error: 'set both turn.urls and turn.secret (the static-auth-secret of coturn), or neither',
-    }),
+    })
+    .transform((t) => ({ ...t, ttlSeconds: seconds(t.ttl) })),
   rooms: z.strictObject({
     maxPeers: z.int().min(1).max(1000),
     /** Tell simulcast senders to stop encoding layers nobody receives (README, "Adaptive media"). */

@@ -2,28 +2,27 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { isConfdError } from '../errors.ts';
 import type { JoinTokens } from '../auth/tokens.ts';
-import { parseDuration, DURATION_HELP } from '../config/duration.ts';
-import type { Logger } from '../log.ts';
 import type { Rooms as Sfu } from '../rooms/registry.ts';
-import { ROOM_NAME_RE, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { isRoomName, roomNameError } from '../protocol/room-name.ts';
+import { parseInput } from '../validation/issues.ts';
+import { displayName, durationSeconds, roomName as room, userName } from '../validation/fields.ts';
 import { counters } from '../metrics.ts';
 import { createApiKeyCheck, createApiKeyGuard, type ApiKeyVerdict } from '../auth/api-key.ts';
 import type { LoginLimiter } from '../auth/login-limiter.ts';
 import { randomRoomName } from '../web/client/random-name.ts';
 import { readJsonBody } from './body.ts';
-import type { ClientIpResolver } from './client-ip.ts';
+import type { ClientIpResolver } from '../edge/client-ip.ts';
 import { sendError, sendJson } from './json.ts';
 import { createRouteTable } from './route-table.ts';
 import type { HttpHandler } from './server.ts';
 import type { NodeAnswer, NodeRequest } from '../cluster/bus.ts';
 
-const room = z.string({ error: 'must be a string' }).regex(ROOM_NAME_RE, { error: `room names are ${ROOM_NAME_HELP}` });
-const ttl = z.string().refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
+const ttl = durationSeconds;
 const flag = z.union([z.boolean(), z.literal(0), z.literal(1)]).optional();
-const tokenBody = z.strictObject({ room, ttl: ttl.optional(), user: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9_.@-]*$/).optional(), presenter: z.boolean().optional() });
+const tokenBody = z.strictObject({ room, ttl: ttl.optional(), user: userName.optional(), presenter: z.boolean().optional() });
 const joinBody = z.strictObject({
   room,
-  name: z.string().max(64).optional(),
+  name: displayName.optional(),
   audio: flag,
   video: flag,
   screen: flag,
@@ -47,20 +46,20 @@ export function createApiRoutes(opts: {
   sfu: Sfu;
   publicBase: () => string;
   clientIp: ClientIpResolver;
-  log: Logger;
   /** Counts wrong keys (default: in memory; in cluster mode a Redis one of its own). */
   keyLimiter?: LoginLimiter;
-  /** Cluster: admin requests as `confctl` makes them, so meetings are listed and ended on every node. */
-  admin?: (req: NodeRequest) => Promise<NodeAnswer>;
+  /**
+   * Admin requests as `confctl` makes them: listing and ending meetings is the admin route's one path
+   * (its audit event; in a cluster, on the node holding the room).
+   */
+  admin: (req: NodeRequest) => Promise<NodeAnswer>;
 }): HttpHandler {
   const guard = createApiKeyGuard(createApiKeyCheck(opts.keySecret), opts.keyLimiter);
 
   async function body<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T | string> {
     const raw = await readJsonBody(req, 16 * 1024);
-    const r = schema.safeParse(raw ?? {});
-    if (r.success) return r.data;
-    const i = r.error.issues[0];
-    return i?.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : `${i?.path.join('.') || 'body'}: ${i?.message ?? 'invalid'}`;
+    const r = parseInput(schema, raw ?? {}, { top: 'body' });
+    return r.ok ? r.data : r.problem;
   }
 
   function joinUrl(b: z.infer<typeof joinBody>, token?: string): string {
@@ -80,7 +79,7 @@ export function createApiRoutes(opts: {
       room: b.room,
       sub: b.user ?? 'guest',
       presenter: b.presenter ?? false,
-      ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds,
+      ttlSeconds: b.ttl ?? opts.tokens.defaultTtlSeconds,
       actor: 'api',
     });
     sendJson(res, 200, { token, id: record.id, room: record.room, expiresAt: record.expiresAt, joinUrl: joinUrl({ room: b.room }, token) });
@@ -91,7 +90,7 @@ export function createApiRoutes(opts: {
     let token: string | undefined;
     if (b.token) {
       token = (
-        await opts.tokens.issue({ room: b.room, sub: 'guest', presenter: b.presenter ?? false, ttlSeconds: b.ttl ? parseDuration(b.ttl)! : opts.tokens.defaultTtlSeconds, actor: 'api' })
+        await opts.tokens.issue({ room: b.room, sub: 'guest', presenter: b.presenter ?? false, ttlSeconds: b.ttl ?? opts.tokens.defaultTtlSeconds, actor: 'api' })
       ).token;
     }
     sendJson(res, 200, { joinUrl: joinUrl(b, token) });
@@ -104,13 +103,10 @@ export function createApiRoutes(opts: {
   });
   routes.route('GET', '/api/v1/meetings', async (req, res) => {
     req.resume();
-    if (opts.admin) {
-      const r = await opts.admin({ method: 'GET', url: '/v1/rooms', body: undefined });
-      if (r.status !== 200) return sendJson(res, r.status, r.body);
-      const rooms = (r.body as { rooms: { name: string; createdAt: string; peers: unknown[]; node?: string }[] }).rooms;
-      return sendJson(res, 200, { meetings: rooms.map((m) => ({ room: m.name, createdAt: m.createdAt, peers: m.peers.length, node: m.node })) });
-    }
-    sendJson(res, 200, { meetings: opts.sfu.rooms().map((r) => ({ room: r.name, createdAt: r.createdAt, peers: r.peers.length })) });
+    const r = await opts.admin({ method: 'GET', url: '/v1/rooms', body: undefined });
+    if (r.status !== 200) return sendJson(res, r.status, r.body);
+    const rooms = (r.body as { rooms: { name: string; createdAt: string; peers: unknown[]; node?: string }[] }).rooms;
+    sendJson(res, 200, { meetings: rooms.map((m) => ({ room: m.name, createdAt: m.createdAt, peers: m.peers.length, node: m.node })) });
   });
   routes.route('GET', '/api/v1/stats', async (req, res) => {
     req.resume();
@@ -131,19 +127,11 @@ export function createApiRoutes(opts: {
     } catch {
       return sendError(res, 'bad_request', 'bad percent-encoding in the room name');
     }
-    if (!ROOM_NAME_RE.test(name)) return sendError(res, 'bad_request', `invalid room name: ${ROOM_NAME_HELP}`);
-    if (opts.admin) {
-      // The node holding the room ends it.
-      const ended = await opts.admin({ method: 'DELETE', url: `/v1/rooms/${name}`, body: undefined });
-      if (ended.status === 404) return sendError(res, 'not_found', `no meeting "${name}" is running`);
-      return sendJson(res, ended.status, ended.body);
-    }
-    const r = opts.sfu.existing(name);
-    if (!r) return sendError(res, 'not_found', `no meeting "${name}" is running`);
-    const ids = [...r.peers.keys()];
-    for (const id of ids) opts.sfu.kick(name, id);
-    opts.log.info({ room: name, peers: ids.length }, 'meeting ended via API');
-    sendJson(res, 200, { room: name, ended: true, peers: ids.length });
+    if (!isRoomName(name)) return sendError(res, 'bad_request', roomNameError(name));
+    // As `confctl end`: one path (audited; in a cluster, the node holding the room ends it).
+    const ended = await opts.admin({ method: 'DELETE', url: `/v1/rooms/${name}`, body: undefined });
+    if (ended.status === 404) return sendError(res, 'not_found', `no meeting "${name}" is running`);
+    sendJson(res, ended.status, ended.body);
   });
 
   return async (req, res) => {

@@ -4,8 +4,9 @@ import { isConfdError } from '../errors.ts';
 import type { HostProtection } from '../auth/host-protection.ts';
 import { PASSWORD_MAX_BYTES } from '../auth/passwords.ts';
 import { USERNAME_RE } from '../store/users.ts';
+import { parseInput } from '../validation/issues.ts';
 import { readJsonBody } from './body.ts';
-import type { ClientIpResolver } from './client-ip.ts';
+import type { ClientIpResolver } from '../edge/client-ip.ts';
 import { sendError, sendJson } from './json.ts';
 import { createRouteTable } from './route-table.ts';
 import type { HttpHandler } from './server.ts';
@@ -50,10 +51,9 @@ export function createLoginRoutes(hosts: HostProtection, clientIp: ClientIpResol
       sendError(res, 'unsupported_media_type', 'send the credentials as JSON (content-type: application/json)');
       return true;
     }
-    const parsed = loginBody.safeParse(await readJsonBody(req, LOGIN_BODY_MAX));
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      sendError(res, 'bad_request', i?.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : `${i?.path.join('.') || 'body'}: ${i?.message ?? 'invalid'}`);
+    const parsed = parseInput(loginBody, await readJsonBody(req, LOGIN_BODY_MAX), { top: 'body' });
+    if (!parsed.ok) {
+      sendError(res, 'bad_request', parsed.problem);
       return true;
     }
     const { username, password } = parsed.data;

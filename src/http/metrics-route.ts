@@ -4,7 +4,7 @@ import type { LoginLimiter } from '../auth/login-limiter.ts';
 import { isConfdError } from '../errors.ts';
 import { httpStatus } from '../protocol/errors.ts';
 import { counters } from '../metrics.ts';
-import type { ClientIpResolver } from './client-ip.ts';
+import type { ClientIpResolver } from '../edge/client-ip.ts';
 import type { HttpHandler } from './server.ts';
 
 const LOOPBACK = /^(127\.|::1$)/;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfdError } from '../errors.ts';
 import type { Config } from '../config/load.ts';
 import type { Logger } from '../log.ts';
-import { createHostCheck, misdirectedMessage, type HostCheck } from './host-check.ts';
+import { createHostCheck, misdirectedMessage, type HostCheck } from '../edge/host-check.ts';
 import { sendError, sendJson } from './json.ts';
 
 export interface HttpServer {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpHandler } from './server.ts';
 import { buildWebAssets, type WebAsset } from '../web/build.ts';
 import { homePage, loginPage, messagePage, roomPage, type AssetVersions, type HostOptions } from '../web/pages.ts';
-import { isRoomName, ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { isRoomName, roomNameError } from '../protocol/room-name.ts';
 
 /** Host header values we are willing to echo into the CSP (host, IPv4, [IPv6], optional port). */
 const SAFE_HOST_RE = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
@@ -165,7 +165,7 @@ export async function createWebRoutes(options: WebRouteOptions = {}): Promise<Ht
     }
     if (room === null || !isRoomName(room)) {
       const shown = (room ?? rest).slice(0, 80);
-      sendHtml(req, res, sec, 400, homePage(versions, { error: `"${shown}" is not a valid room name: ${ROOM_NAME_HELP}.`, name: url.searchParams.get('name')?.slice(0, 64) ?? '', host }));
+      sendHtml(req, res, sec, 400, homePage(versions, { error: roomNameError(shown), name: url.searchParams.get('name')?.slice(0, 64) ?? '', host }));
       return true;
     }
     sendHtml(req, res, sec, 200, roomPage(versions, room, host));

@@ -11,9 +11,6 @@ export const PEER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 export const SESSION_RE = /^[A-Za-z0-9_-]{16,128}$/;
 export const DISPLAY_NAME_MAX = 64;
 export const ROOM_PASSWORD_MAX = 128;
-/** Room names appear in URLs, logs and tokens: a safe, readable alphabet. */
-export const ROOM_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-export const ROOM_NAME_HELP = '1-64 characters: letters, digits, _ . - (starting with a letter or digit)';
 /** Query parameters that carry secrets: refused in the URL, sent in `hello` instead. */
 export const SECRET_QUERY_KEYS = ['session', 'token', 'host', 'roomPassword'] as const;
 /** Chat (src/rooms/chat-rules.ts): a message's text, in characters (UTF-16 code units, as JS counts them). */

@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLOSE_CODES, DISCONNECT_REASONS, ERROR_CODES, ERRORS, closeCode, httpStatus, isRefusal, ROOM_NAME_RE, type ErrorCode } from './index.ts';
-import { ROOM_NAME_RE as SFU_ROOM_NAME_RE } from '../sfu/room-name.ts';
+import { CLOSE_CODES, DISCONNECT_REASONS, ERROR_CODES, ERRORS, closeCode, httpStatus, isRefusal, isRoomName, roomNameError, type ErrorCode } from './index.ts';
 
 const here = import.meta.dirname;
 const importsOf = (file: string) => [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
@@ -57,9 +56,11 @@ test('signalling error codes are the HTTP statuses of the same errors', () => {
   assert.equal(httpStatus('method_not_allowed'), 405);
 });
 
-test('the room-name rule is the one the rooms use', () => {
-  assert.equal(ROOM_NAME_RE.source, SFU_ROOM_NAME_RE.source);
-  assert.equal(ROOM_NAME_RE.flags, SFU_ROOM_NAME_RE.flags);
+test('the room-name rule: a safe alphabet, 1-64 characters, a letter or digit first; one sentence when refused', () => {
+  for (const ok of ['a', 'standup', 'team.r4', 'A-b_c.9', 'r'.repeat(64)]) assert.ok(isRoomName(ok), ok);
+  for (const bad of ['', '.hidden', '-x', 'bad room', 'a/b', '../etc', 'r'.repeat(65), 5, null, undefined]) assert.ok(!isRoomName(bad), String(bad));
+  assert.match(roomNameError('bad room'), /^invalid room name "bad room": 1-64 characters/);
+  assert.match(roomNameError('x y', '--room'), /^invalid --room "x y": /);
 });
 
 test('every error code has an HTTP status; the page and the servers read the same table', () => {

@@ -5,6 +5,7 @@ import type { Peer, PeerChannel } from '../rooms/peer.ts';
 import type { Room } from '../rooms/room.ts';
 import { ERROR_CODES, httpStatus, type ClientMethod, type ServerNotifications } from '../protocol/index.ts';
 import { clientRequests, envelopeSchema } from './schemas.ts';
+import { firstProblem, SIGNALLING_WORDS } from '../validation/issues.ts';
 import { tokenBucket } from './rate-limit.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
 
@@ -50,7 +51,7 @@ export function readEnvelope(ws: WebSocket, raw: RawData, isBinary: boolean): In
   const env = envelopeSchema.safeParse(msg);
   if (!env.success) {
     const id = (msg as { id?: unknown } | null)?.id;
-    const reason = `malformed message: ${describeIssue(env.error.issues as never)}`;
+    const reason = `malformed message: ${firstProblem(env.error, SIGNALLING_WORDS)}`;
     if (typeof msg === 'object' && msg !== null && (msg as { request?: unknown }).request === true && Number.isInteger(id)) return replyError(ws, id as number, ERROR_CODES.badRequest, reason);
     return notifyError(ws, reason);
   }
@@ -150,7 +151,7 @@ export async function handleRequest(ws: WebSocket, room: Room, peer: Peer, m: Ex
   if (!Object.hasOwn(clientRequests, m.method)) return void replyError(ws, m.id, ERROR_CODES.badRequest, `unknown method "${m.method}"`);
   const method = m.method as ClientMethod;
   const parsed = clientRequests[method].safeParse(m.data ?? {});
-  if (!parsed.success) return void replyError(ws, m.id, ERROR_CODES.badRequest, `${method}: ${describeIssue(parsed.error.issues as never)}`);
+  if (!parsed.success) return void replyError(ws, m.id, ERROR_CODES.badRequest, `${method}: ${firstProblem(parsed.error, SIGNALLING_WORDS)}`);
   try {
     const data = await room.handle(peer, method, parsed.data as never);
     sendJson(ws, { response: true, id: m.id, ok: true, data: data ?? {} });
@@ -162,11 +163,4 @@ export async function handleRequest(ws: WebSocket, room: Room, peer: Peer, m: Ex
     log.error({ room: room.name, peer: peer.id, method, err: e }, 'signalling request failed');
     replyError(ws, m.id, ERROR_CODES.internal, 'internal error');
   }
-}
-
-export function describeIssue(issues: readonly { path: readonly PropertyKey[]; message: string; code: string; keys?: string[] }[]): string {
-  const i = issues[0];
-  if (!i) return 'invalid data';
-  if (i.code === 'unrecognized_keys' && i.keys) return `unknown field(s) ${i.keys.join(', ')}${i.path.length ? ` in ${i.path.join('.')}` : ''}`;
-  return `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`;
 }

@@ -6,7 +6,8 @@
  * test/protocol.test.ts checks that every method of the protocol has a schema and no other.
  */
 import { z } from 'zod';
-import { CHAT_TEXT_MAX, USER_MESSAGES, DISPLAY_NAME_MAX, PEER_ID_RE, ROOM_PASSWORD_MAX, SESSION_RE, type ClientMethod, type ClientRequests, type Hello } from '../protocol/index.ts';
+import { displayName, peerId } from '../validation/fields.ts';
+import { CHAT_TEXT_MAX, USER_MESSAGES, ROOM_PASSWORD_MAX, SESSION_RE, type ClientMethod, type ClientRequests, type Hello } from '../protocol/index.ts';
 
 /** True when A and B are the same type (each assignable to the other). */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -21,7 +22,6 @@ export const helloSchema = z.strictObject({
 
 const id = z.string().min(1).max(128);
 const obj = z.looseObject({});
-const peerId = z.string().regex(PEER_ID_RE);
 const kind = z.enum(['audio', 'video']);
 
 /** Client -> server requests: method -> data schema. */
@@ -36,7 +36,7 @@ export const clientRequests = {
   connectWebRtcTransport: z.strictObject({ transportId: id, dtlsParameters: z.looseObject({ fingerprints: z.array(obj).min(1).max(8) }) }),
   restartIce: z.strictObject({ transportId: id }),
   join: z.strictObject({
-    displayName: z.string().max(DISPLAY_NAME_MAX).optional(),
+    displayName: displayName.optional(),
     device: z.looseObject({ name: z.string().max(64).optional() }).optional(),
     rtpCapabilities: z.looseObject({ codecs: z.array(obj).max(64) }),
     sctpCapabilities: obj.optional(),
@@ -57,7 +57,7 @@ export const clientRequests = {
   setConsumerPreferredLayers: z.strictObject({ consumerId: id, spatialLayer: z.int().min(0).max(10), temporalLayer: z.int().min(0).max(10).optional() }),
   setConsumerView: z.strictObject({ consumerId: id, width: z.int().min(0).max(16384), height: z.int().min(0).max(16384), visible: z.boolean() }),
   requestConsumerKeyFrame: z.strictObject({ consumerId: id }),
-  changeDisplayName: z.strictObject({ displayName: z.string().min(1).max(DISPLAY_NAME_MAX) }),
+  changeDisplayName: z.strictObject({ displayName: displayName.min(1) }),
   getStats: z.strictObject({}),
   hostMutePeer: z.strictObject({ peerId, kind }),
   hostUnmutePeer: z.strictObject({ peerId, kind }),

@@ -8,11 +8,13 @@ import type { JoinAttempt, JoinPolicy } from '../auth/admission.ts';
 import type { Rooms } from '../rooms/registry.ts';
 import type { Peer, PeerChannel, TransportQuota } from '../rooms/peer.ts';
 import type { Room } from '../rooms/room.ts';
-import { isRoomName } from '../sfu/room-name.ts';
-import type { ClientIpResolver } from '../http/client-ip.ts';
-import type { HostCheck } from '../http/host-check.ts';
+import { isRoomName, roomNameError } from '../protocol/room-name.ts';
+import type { ClientIpResolver } from '../edge/client-ip.ts';
+import type { HostCheck } from '../edge/host-check.ts';
+import { createOriginCheck } from '../edge/origin-check.ts';
 import { rateKeyForIp } from '../store/ips.ts';
-import { closeWith, CLOSE_CODES, createChannel, type Incoming, floodGuard, handleRequest, readEnvelope, replyError, describeIssue, sendJson } from './connection.ts';
+import { closeWith, CLOSE_CODES, createChannel, type Incoming, floodGuard, handleRequest, readEnvelope, replyError, sendJson } from './connection.ts';
+import { firstProblem, SIGNALLING_WORDS } from '../validation/issues.ts';
 import { DISPLAY_NAME_MAX, ERROR_CODES, MAX_MESSAGE_BYTES, PEER_ID_RE, SECRET_QUERY_KEYS, type Hello, type HelloResponse } from '../protocol/index.ts';
 import { helloSchema } from './schemas.ts';
 import { tokenBucket, type RateLimiter } from './rate-limit.ts';
@@ -96,7 +98,7 @@ function parseQuery(req: IncomingMessage): { ok: true; room: string; peerId: str
   const room = q.get('room') ?? '';
   const peerId = q.get('peer') ?? '';
   const name = (q.get('name') ?? '').trim();
-  if (!isRoomName(room)) return { ok: false, message: 'invalid or missing room name' };
+  if (!isRoomName(room)) return { ok: false, message: roomNameError(room) };
   if (!PEER_ID_RE.test(peerId)) return { ok: false, message: 'invalid or missing peer id' };
   if ([...name].length > DISPLAY_NAME_MAX) return { ok: false, message: `name is longer than ${DISPLAY_NAME_MAX} characters` };
   return { ok: true, room, peerId, displayName: name || `guest-${peerId.slice(0, 4)}` };
@@ -114,6 +116,7 @@ const roomPasswordOf = (h: Hello) => (h.roomPassword && h.roomPassword !== '0' &
 export function startSignalling(opts: SignallingOptions): SignallingServer {
   const { rooms, log, policy } = opts;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: true });
+  const originOk = createOriginCheck(opts.publicOrigin, opts.cluster?.originOk);
   const byIp = new Map<string, Set<Conn>>();
   const alive = new WeakMap<WebSocket, boolean>();
 
@@ -171,19 +174,8 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     const refuse = (status: string) => void socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     if (path !== SIGNALLING_PATH) return refuse('404 Not Found');
     if (!opts.hostOk(req.headers.host)) return refuse('421 Misdirected Request');
-    // A page on another site must not open sessions with the visitor's cookies/IP: same origin only. The
-    // public URL's origin counts too, as a proxy may pass on the name without the port (nginx's $host).
     const origin = req.headers.origin;
-    if (origin) {
-      let same = false;
-      try {
-        const o = new URL(origin);
-        same = o.host === req.headers.host || o.origin === opts.publicOrigin || (opts.cluster?.originOk(o.origin) ?? false);
-      } catch {
-        same = false;
-      }
-      if (!same) return refuse('403 Forbidden');
-    }
+    if (origin && !originOk(origin, req.headers.host)) return refuse('403 Forbidden');
     const ip = opts.clientIp(req);
     const ipKey = rateKeyForIp(ip);
     if ((byIp.get(ipKey)?.size ?? 0) >= MAX_CONNECTIONS_PER_IP) return refuse('429 Too Many Requests');
@@ -227,8 +219,9 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
         }
         const parsed = helloSchema.safeParse(m.data ?? {});
         if (!parsed.success) {
-          replyError(conn.ws, m.id, ERROR_CODES.badRequest, `hello: ${describeIssue(parsed.error.issues as never)}`);
-          return refusal(conn.ws, CLOSE_CODES.badRequest, `hello: ${describeIssue(parsed.error.issues as never)}`);
+          const problem = `hello: ${firstProblem(parsed.error, SIGNALLING_WORDS)}`;
+          replyError(conn.ws, m.id, ERROR_CODES.badRequest, problem);
+          return refusal(conn.ws, CLOSE_CODES.badRequest, problem);
         }
         clearTimeout(conn.timer);
         conn.state = 'pending';

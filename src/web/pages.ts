@@ -3,7 +3,7 @@
  * executable is inline (the CSP allows scripts from 'self' only): the page's script reads what it
  * needs from data- attributes and the address bar.
  */
-import { ROOM_NAME_HELP } from '../sfu/room-name.ts';
+import { ROOM_NAME_HELP } from '../protocol/room-name.ts';
 
 export interface AssetVersions {
   js: string;

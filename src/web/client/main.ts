@@ -7,7 +7,7 @@ import { adoptToken, identity, NAME_MAX, readJoinParams, rememberedName, remembe
 import { RoomSession, type AdaptiveDebug, type MediaStats, type SessionState, type RemoteSummary } from './room.ts';
 import { RoomUi } from './ui.ts';
 import { loginPage, renderHostStatus } from './auth.ts';
-import { ROOM_NAME_HELP, ROOM_NAME_RE, type Role, type RoomState } from '../../protocol/index.ts';
+import { isRoomName, roomNameError, type Role, type RoomState } from '../../protocol/index.ts';
 import { randomRoomName } from './random-name.ts';
 
 export interface ConfdDebug {
@@ -59,8 +59,8 @@ function homePage(): void {
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const r = room.value.trim();
-    if (!ROOM_NAME_RE.test(r)) {
-      room.setCustomValidity(`Room names are ${ROOM_NAME_HELP}.`);
+    if (!isRoomName(r)) {
+      room.setCustomValidity(roomNameError(r));
       room.reportValidity();
       return;
     }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomRoomName, RANDOM_NAME_LENGTH } from './random-name.ts';
-import { ROOM_NAME_RE } from '../../sfu/room-name.ts';
+import { ROOM_NAME_RE } from '../../protocol/room-name.ts';
 
 test('meeting names are valid room names, 60 random bits each, and never come from Math.random', () => {
   const real = Math.random;
