@@ -15,13 +15,12 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import argon2 from 'argon2';
 import { cleanup, confctl, runConfd, startConfd, tempDir, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, joinPeer, receiving, type SfuClient } from './helpers/sfu-client.ts';
 import { adminRequest, type AdminResponse } from '../src/admin/client.ts';
 import { assertJsonError, errorLogLines, httpCall, rssBytes, type HttpResult } from './fuzz/client.ts';
-import { pidAlive, until } from './helpers/wait.ts';
+import { pidAlive, sleep, until } from './helpers/wait.ts';
 
 const noErrorLogs = (d: RunningDaemon, what: string) =>
   assert.deepEqual(
