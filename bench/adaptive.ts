@@ -18,10 +18,10 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { cleanup, startConfd, type RunningDaemon } from '../test/helpers/daemon.ts';
-import { HAVE_CHROMIUM, joined, launchChromium, peerId, waitFor } from '../test/helpers/browser.ts';
+import { HAVE_CHROMIUM, joined, launchChromium, peerId } from '../test/helpers/browser.ts';
+import { sleep, waitFor } from '../test/helpers/wait.ts';
 import { createNetLab, type NetPeer } from '../test/helpers/netlab.ts';
 import { fmt, median, type Row, type Section, type SectionOptions, type SectionResult } from './lib.ts';
 import { loadText, machineCpuMs, processCpuSplit } from './load/proc.ts';

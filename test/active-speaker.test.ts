@@ -9,10 +9,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { joinPeer, receiving, type SfuClient } from './helpers/sfu-client.ts';
-import { until } from './helpers/wait.ts';
+import { sleep, until } from './helpers/wait.ts';
 import { SPEAKER_PRIORITY } from '../src/rooms/priorities.ts';
 
 const SILENT = 127;

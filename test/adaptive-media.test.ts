@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { announceMissingChromium, HAVE_CHROMIUM, joined, launchChromium, peerId, peerStats, skipWithoutChromium, sleep, waitFor } from './helpers/browser.ts';
+import { announceMissingChromium, HAVE_CHROMIUM, joined, launchChromium, peerId, peerStats, skipWithoutChromium } from './helpers/browser.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 announceMissingChromium('adaptive media tests');
 

@@ -11,8 +11,9 @@ import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { joined, launchChromium, peerId, sleep, waitFor } from './helpers/browser.ts';
+import { joined, launchChromium, peerId } from './helpers/browser.ts';
 import { createNetLab } from './helpers/netlab.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 type Consumer = { fromPeer: string; source: string; preferredSpatialLayer: number | null; currentSpatialLayer: number | null; bandwidthLayer: number | null };
 

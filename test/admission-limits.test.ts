@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import { startConfd, confctl, cleanup, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, connectRefused, randomSession, type SfuClient, RequestFailed } from './helpers/sfu-client.ts';
 import { until } from './helpers/wait.ts';
+import { login } from './helpers/login.ts';
 
 const closeAll = async (...cs: (SfuClient | undefined)[]) => {
   for (const c of cs) if (c?.open) await c.close();
@@ -127,8 +128,7 @@ describe('room rules a client cannot undo', () => {
     d = await startConfd({ config: { server: { trustProxy: ['127.0.0.1'] }, mediasoup: { workers: 1 } } });
     const r = await confctl(['--socket', d.socket, 'user', 'add', 'alice', '--password-stdin'], { input: 'alice-secret-pw' });
     assert.equal(r.code, 0, r.stderr);
-    const login = await fetch(`${d.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'alice-secret-pw' }) });
-    host = await connect(d.http, { room: 'rules', peerId: 'host', query: { host: ((await login.json()) as { token: string }).token } });
+    host = await connect(d.http, { room: 'rules', peerId: 'host', query: { host: await login(d, 'alice', 'alice-secret-pw') } });
     await host.joinWithMedia({ consume: true });
   });
   after(async () => {

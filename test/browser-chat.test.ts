@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { announceMissingChromium, closePage, HAVE_CHROMIUM, joined, launchChromium, openPage, skipWithoutChromium, sleep, visible, waitFor } from './helpers/browser.ts';
+import { announceMissingChromium, closePage, HAVE_CHROMIUM, joined, launchChromium, openPage, skipWithoutChromium, visible } from './helpers/browser.ts';
 import { CHAT_TEXT_MAX, USER_MESSAGES } from '../src/protocol/index.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 announceMissingChromium('browser chat tests');
 

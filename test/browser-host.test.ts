@@ -26,12 +26,11 @@ import {
   peerStats,
   receivingFrom,
   skipWithoutChromium as skipped,
-  sleep,
   stalled,
   state,
   visible,
-  waitFor,
 } from './helpers/browser.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 announceMissingChromium('browser host-protection tests');
 

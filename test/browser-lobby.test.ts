@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanup, confctl, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { announceMissingChromium, closePage, HAVE_CHROMIUM, hostView, joined, launchChromium, openPage, peerId, skipWithoutChromium as skipped, state, waitFor } from './helpers/browser.ts';
+import { announceMissingChromium, closePage, HAVE_CHROMIUM, hostView, joined, launchChromium, openPage, peerId, skipWithoutChromium as skipped, state } from './helpers/browser.ts';
 import { USER_MESSAGES } from '../src/protocol/user-messages.ts';
+import { waitFor } from './helpers/wait.ts';
 
 announceMissingChromium('browser lobby tests');
 

@@ -16,7 +16,8 @@ import { dirname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from './helpers/browser.ts';
+import { CHROMIUM, closePage, type PeerStats, HAVE_CHROMIUM, joined, launchChromium, openPage as openPageIn, peerId, peers, peerStats, receivingFrom, stalled, state, stats } from './helpers/browser.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 /** Debian's browsers (Chromium's launch is test/helpers/browser.ts's); CONFD_TEST_FIREFOX points elsewhere (or at nothing, to try the skip). */
 const FIREFOX = process.env.CONFD_TEST_FIREFOX ?? '/usr/bin/firefox-esr';
@@ -144,84 +145,15 @@ function nonLoopbackIpv4(): string | null {
   return null;
 }
 
-type Stats = { audioBytesReceived: number; videoBytesReceived: number; audioBytesSent: number; videoBytesSent: number };
-type PeerStats = Record<string, { audioBytesReceived: number; videoBytesReceived: number }>;
 type Remote = { id: string; displayName: string; audio: string; video: string; screen: boolean };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let browser: Browser | undefined;
 let daemon: RunningDaemon | undefined;
 /** Messages from pages that must not happen: uncaught exceptions and console errors. */
 const pageProblems: string[] = [];
 
-async function openPage(url: string, label: string): Promise<Page> {
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 720 } });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => pageProblems.push(`${label}: uncaught ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageProblems.push(`${label}: console error ${m.text()}`);
-  });
-  await page.goto(url);
-  return page;
-}
-
-async function closePage(page: Page): Promise<void> {
-  await page.context().close();
-}
-
-async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await read();
-    if (ok(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
-    await sleep(250);
-  }
-}
-
-const state = (p: Page) => p.evaluate(() => window.confd.state);
-const peers = (p: Page) => p.evaluate(() => window.confd.peers());
-const peerId = (p: Page) => p.evaluate(() => window.confd.peerId as string);
-const stats = (p: Page) => p.evaluate(() => window.confd.stats()) as Promise<Stats>;
-const peerStats = (p: Page) => p.evaluate(() => window.confd.peerStats()) as Promise<PeerStats>;
 const remote = (p: Page) => p.evaluate(() => window.confd.remote()) as Promise<Remote[]>;
-
-async function joined(page: Page, others: number): Promise<void> {
-  await waitFor(`state joined with ${others} other(s)`, async () => ({ s: await state(page), n: (await peers(page)).length }), (v) => v.s === 'joined' && v.n === others);
-}
-
-/** Audio and video bytes from every listed peer are > 0, and still growing a moment later. */
-async function receivingFrom(page: Page, from: string[]): Promise<void> {
-  const allPositive = (s: PeerStats) => from.every((id) => (s[id]?.audioBytesReceived ?? 0) > 0 && (s[id]?.videoBytesReceived ?? 0) > 0);
-  const first = await waitFor(`media from ${from.join(', ')}`, () => peerStats(page), allPositive, 25_000);
-  const total1 = await stats(page);
-  assert.ok(total1.audioBytesReceived > 0 && total1.videoBytesReceived > 0, JSON.stringify(total1));
-  await waitFor(
-    `media from ${from.join(', ')} to keep flowing`,
-    async () => ({ per: await peerStats(page), total: await stats(page) }),
-    ({ per, total }) =>
-      from.every((id) => per[id]!.audioBytesReceived > first[id]!.audioBytesReceived && per[id]!.videoBytesReceived > first[id]!.videoBytesReceived) &&
-      total.audioBytesReceived > total1.audioBytesReceived &&
-      total.videoBytesReceived > total1.videoBytesReceived &&
-      // ...and the page sends its own (after a rejoin its producers may come a moment after its consumers).
-      total.audioBytesSent > 0 &&
-      total.videoBytesSent > 0,
-    10_000,
-  );
-}
-
-/** Bytes of one kind from one peer stay put over `ms` (the sender paused it). */
-async function stalled(page: Page, from: string, kind: 'audio' | 'video', ms = 1500): Promise<void> {
-  const key = `${kind}BytesReceived` as const;
-  // Let packets already in flight land first.
-  await sleep(800);
-  const a = (await peerStats(page))[from]![key];
-  await sleep(ms);
-  const b = (await peerStats(page))[from]![key];
-  assert.equal(b, a, `${kind} bytes from ${from} should stop growing while paused (${a} -> ${b})`);
-}
+const openPage = (url: string, label: string) => openPageIn(browser!, url, label, pageProblems);
 
 test('web page HTTP: content types, caching and security headers', async () => {
   const d = await startConfd();

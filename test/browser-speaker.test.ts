@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { announceMissingChromium, closePage, joined, launchChromium, openPage, peerId, skipWithoutChromium, sleep, waitFor } from './helpers/browser.ts';
+import { announceMissingChromium, closePage, joined, launchChromium, openPage, peerId, skipWithoutChromium } from './helpers/browser.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 const RATE = 48_000;
 

@@ -11,6 +11,8 @@ import { dirname } from 'node:path';
 import { cleanup, confctl, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, joinPeer, RequestFailed, type SfuClient } from './helpers/sfu-client.ts';
 import { CHAT_BURST, CHAT_TEXT_MAX, USER_MESSAGES } from '../src/protocol/index.ts';
+import { login } from './helpers/login.ts';
+import { sleep } from './helpers/wait.ts';
 
 const PW = 'chat-host-password-1';
 
@@ -23,9 +25,7 @@ describe('chat', { concurrency: false, timeout: 90_000 }, () => {
     d = await startConfd({ config: { host: { protected: true }, mediasoup: { workers: 1 } } });
     const r = await confctl(['--socket', d.socket, 'user', 'add', 'alice', '--password-stdin'], { input: PW });
     assert.equal(r.code, 0, r.stderr);
-    const login = await fetch(`${d.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PW }) });
-    assert.equal(login.status, 200);
-    hostToken = ((await login.json()) as { token: string }).token;
+    hostToken = await login(d, 'alice', PW);
   });
 
   after(async () => {
@@ -130,7 +130,7 @@ describe('chat', { concurrency: false, timeout: 90_000 }, () => {
     await a.waitForNotification('chatMessage', (x) => x.text === 'm4');
     assert.ok(!chats(a).some((m) => /^m[5-7]$/.test(m.text)), 'refused ones were not relayed');
     // One token per second comes back.
-    await new Promise((r) => setTimeout(r, 1100));
+    await sleep(1100);
     await b.request('chat', { text: 'after a second' });
   });
 

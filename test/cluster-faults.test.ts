@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { cleanup, confctl, runConfd, startConfd, tempDir } from './helpers/daemon.ts';
 import { startRedis } from './helpers/redis.ts';
 import { connect, connectRefused, receiving } from './helpers/sfu-client.ts';
-import { connectVia, ctl, login, startCluster } from './helpers/cluster.ts';
-import { until } from './helpers/wait.ts';
+import { connectVia, ctl, startCluster } from './helpers/cluster.ts';
+import { login, tryLogin } from './helpers/login.ts';
+import { sleep, until } from './helpers/wait.ts';
 
 const PW = 'alice-secret-pw';
 
@@ -60,9 +61,9 @@ test('Redis away: open rooms go on; logins, joins and admin writes are refused w
       await receiving(guest, 2, 50);
       await receiving(host, 2, 50);
       // A login: 503 and what to do.
-      const r = await fetch(`${B.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PW }) });
+      const r = await tryLogin(B, 'alice', PW);
       assert.equal(r.status, 503);
-      assert.match(((await r.json()) as any).error.message, /Redis .* is unreachable.*try again shortly/);
+      assert.match(r.body.error.message, /Redis .* is unreachable.*try again shortly/);
       // A join, on either node, to the open room or a new one.
       for (const [n, room] of [[A, 'open'], [B, 'open'], [B, 'new-room']] as const) {
         const refused = await connectRefused(n.http, { room, peerId: `late-${room}` });
@@ -81,7 +82,7 @@ test('Redis away: open rooms go on; logins, joins and admin writes are refused w
     }
     // Back without restarting any node (each reconnects on its own schedule: up to 2 s apart).
     for (const n of [A, B]) await until(async () => JSON.parse(await ctl(n, ['--json', 'status'])).cluster.redisConnected === true, `${n.http} reconnected`, 15_000);
-    await until(async () => (await fetch(`${B.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PW }) })).status === 200, 'logins work again', 15_000);
+    await until(async () => (await tryLogin(B, 'alice', PW)).status === 200, 'logins work again', 15_000);
     const late = await connectVia(B.http, { room: 'open', peerId: 'late' });
     await late.client.joinWithMedia({ consume: true });
     await receiving(late.client, 4);
@@ -194,10 +195,10 @@ test('a host in rooms on two nodes who leaves one keeps host rights in the other
     assert.equal(((await inY.client.joinWithMedia({})) as any).role, 'host');
     // B's heartbeat names the host's session before A's grace runs out.
     await until(async () => JSON.parse(await ctl(X, ['--json', 'cluster'])).nodes.some((n: any) => n.id === yId && n.rooms.includes('y')), 'the other node reports room y', 5000);
-    await new Promise((r) => setTimeout(r, 1200));
+    await sleep(1200);
     await inX.client.close();
     // Past the grace (1 s) and a heartbeat: still a host in y, and the session still works.
-    await new Promise((r) => setTimeout(r, 3000));
+    await sleep(3000);
     assert.ok(!inY.client.messages.some((m: any) => m.method === 'role'), 'no role change in y');
     assert.equal((await fetch(`${Y.http}/session`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
     // Leaving y as well: now it is a logout (after B's grace).
@@ -235,7 +236,7 @@ test('a stranger cannot make Redis work at will: hellos that need a placement ar
     assert.ok(placed >= 100 && placed <= 100 + 20 * seconds + 2, `${placed} placements in ${seconds.toFixed(1)} s (burst 100, 20/s)`);
     // The node is fine, and another address is not affected (the test's own admin socket still works; a
     // fresh hello from this address works once the bucket refills).
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const again = await connectVia(L.http, { room: 'after-flood', peerId: 'ok' });
     await again.client.joinWithMedia({});
     await again.client.close();

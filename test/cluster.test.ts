@@ -6,8 +6,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectRefused, receiving, type SfuClient } from './helpers/sfu-client.ts';
-import { connectVia, ctl, login, startCluster, type TestCluster } from './helpers/cluster.ts';
-import { until } from './helpers/wait.ts';
+import { connectVia, ctl, startCluster, type TestCluster } from './helpers/cluster.ts';
+import { login } from './helpers/login.ts';
+import { sleep, until } from './helpers/wait.ts';
 import { join } from 'node:path';
 import { cleanup, startConfd, tempDir } from './helpers/daemon.ts';
 
@@ -183,7 +184,7 @@ describe('a cluster of three nodes on one Redis', () => {
     const listed = JSON.parse(await ctl(y, ['--json', 'record', 'list']));
     assert.deepEqual(listed.active.map((r: any) => [r.room, r.node]), [['r7', holderId]]);
     assert.match(await ctl(y, ['record', 'list']), new RegExp(`recording now: ${holderId}:r7 `));
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     const stopped = JSON.parse(await ctl(y, ['--json', 'record', 'stop', '--room', 'r7']));
     assert.equal(stopped.files.length, 1);
     const after = JSON.parse(await ctl(x, ['--json', 'record', 'list']));

@@ -15,13 +15,12 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import argon2 from 'argon2';
 import { cleanup, confctl, runConfd, startConfd, tempDir, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, joinPeer, receiving, type SfuClient } from './helpers/sfu-client.ts';
 import { adminRequest, type AdminResponse } from '../src/admin/client.ts';
 import { assertJsonError, errorLogLines, httpCall, rssBytes, type HttpResult } from './fuzz/client.ts';
-import { pidAlive, until } from './helpers/wait.ts';
+import { pidAlive, sleep, until } from './helpers/wait.ts';
 
 const noErrorLogs = (d: RunningDaemon, what: string) =>
   assert.deepEqual(
@@ -118,8 +117,9 @@ describe('a mediasoup worker SIGKILLed under load', { timeout: 120_000 }, () => 
       assert.deepEqual(bye.map((b) => [b.reason, b.rejoin]), [['worker_died', true]], c.peerId);
     }
 
-    // The daemon lives on and replaces the worker.
+    // The daemon lives on (same process) and replaces the worker.
     assert.equal(d.proc.exitCode, null);
+    assert.equal(d.proc.signalCode, null);
     assert.equal((await fetch(`${d.http}/healthz`)).status, 200);
     let workers: any[] = [];
     await until(async () => {
@@ -129,7 +129,12 @@ describe('a mediasoup worker SIGKILLed under load', { timeout: 120_000 }, () => 
       return workers.length === 2 && !workers.some((w) => w.pid === victim);
     }, 'a replacement worker');
     assert.ok(workers.some((w) => w.pid === survivor), 'the surviving worker was not replaced');
+    const replacement: number = workers.find((w) => w.pid !== survivor)!.pid;
+    assert.ok(!pids0.includes(replacement), 'the replacement has a new pid');
+    assert.ok(pidAlive(replacement));
     assert.equal(pidAlive(victim), false);
+    // The dead worker's rooms are gone until their peers come back; the others are still there.
+    assert.deepEqual((await d.admin('GET', '/v1/rooms')).body.rooms.map((r: any) => r.name).sort(), calm);
 
     // Everyone who was cut off rejoins (same peer id and session, as the page does) and media flows again.
     const rejoined = await Promise.all(

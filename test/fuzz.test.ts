@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import jwt from 'jsonwebtoken';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, joinPeer, type Message, type SfuClient } from './helpers/sfu-client.ts';
@@ -24,7 +23,7 @@ import { helloCase, signallingCase, type KnownIds } from './fuzz/signalling.ts';
 import { adminCase, httpApiCase, joinUrlCase, type HttpCase, type KnownData } from './fuzz/http.ts';
 import { tokenCase } from './fuzz/tokens.ts';
 import { assertJsonError, errorLogLines, httpCall, type HttpResult } from './fuzz/client.ts';
-import { until } from './helpers/wait.ts';
+import { sleep, until } from './helpers/wait.ts';
 
 const SEED = fuzzSeed();
 const N = fuzzIterations(500);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startConfd, confctl, cleanup, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, connectRefused, type SfuClient } from './helpers/sfu-client.ts';
-import { until } from './helpers/wait.ts';
+import { sleep, until } from './helpers/wait.ts';
+import { tryLogin } from './helpers/login.ts';
 
 const PW = 'alice-secret-pw';
 
@@ -16,8 +17,6 @@ async function post(base: string, path: string, body: unknown, headers: Record<s
   return { status: r.status, body: await r.json().catch(() => null), headers: r.headers };
 }
 
-const login = (d: RunningDaemon, username = 'alice', password = PW, headers: Record<string, string> = {}) => post(d.http, '/login', { username, password }, headers);
-
 async function addUser(d: RunningDaemon, name = 'alice', pw = PW): Promise<void> {
   const r = await confctl(['--socket', d.socket, 'user', 'add', name, '--password-stdin'], { input: pw });
   assert.equal(r.code, 0, r.stderr);
@@ -25,8 +24,6 @@ async function addUser(d: RunningDaemon, name = 'alice', pw = PW): Promise<void>
 
 const ips = async (d: RunningDaemon) => (await d.admin('GET', '/v1/ips')).body.ips as { ip: string; user: string }[];
 const auditTypes = async (d: RunningDaemon) => (await d.admin('GET', '/v1/audit?limit=500')).body.events.map((e: any) => e.type) as string[];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 const closeAll = async (...cs: (SfuClient | undefined)[]) => {
   for (const c of cs) if (c?.open) await c.close();
 };
@@ -43,7 +40,7 @@ describe('POST /login, limits, audit, X-Forwarded-For', () => {
   });
 
   test('a good login answers a session token and authorises the client IP with user and expiry', async () => {
-    const r = await login(d);
+    const r = await tryLogin(d, 'alice', PW);
     assert.equal(r.status, 200);
     assert.match(r.body.token, /^[A-Za-z0-9_-]{43}$/);
     assert.equal(r.body.user, 'alice');
@@ -59,8 +56,8 @@ describe('POST /login, limits, audit, X-Forwarded-For', () => {
   });
 
   test('wrong password and unknown user get the same 401; malformed bodies get 400/415', async () => {
-    const wrong = await login(d, 'alice', 'nope-nope-nope');
-    const unknown = await login(d, 'nobody', 'nope-nope-nope');
+    const wrong = await tryLogin(d, 'alice', 'nope-nope-nope');
+    const unknown = await tryLogin(d, 'nobody', 'nope-nope-nope');
     assert.equal(wrong.status, 401);
     assert.equal(unknown.status, 401);
     assert.deepEqual(wrong.body, unknown.body);
@@ -76,7 +73,7 @@ describe('POST /login, limits, audit, X-Forwarded-For', () => {
   });
 
   test('X-Forwarded-For from an untrusted peer is ignored', async () => {
-    const r = await login(d, 'alice', PW, { 'x-forwarded-for': '203.0.113.9' });
+    const r = await tryLogin(d, 'alice', PW, { from: '203.0.113.9' });
     assert.equal(r.status, 200);
     const list = await ips(d);
     assert.ok(list.some((e) => e.user === 'alice' && e.ip === '127.0.0.1'));
@@ -89,8 +86,8 @@ test('brute force: the block engages per user name (429 + Retry-After), even fro
   const d = await startConfd({ config: { server: { trustProxy: ['127.0.0.1'] }, host: { maxLoginAttempts: 3, loginBlockMinutes: 1 }, mediasoup: { workers: 1 } } });
   try {
     await addUser(d, 'bob', 'bob-password-1');
-    for (let i = 0; i < 3; i++) assert.equal((await login(d, 'bob', 'wrong-password', { 'x-forwarded-for': `198.51.100.${i}` })).status, 401);
-    const blocked = await login(d, 'bob', 'bob-password-1', { 'x-forwarded-for': '198.51.100.200' });
+    for (let i = 0; i < 3; i++) assert.equal((await tryLogin(d, 'bob', 'wrong-password', { from: `198.51.100.${i}` })).status, 401);
+    const blocked = await tryLogin(d, 'bob', 'bob-password-1', { from: '198.51.100.200' });
     assert.equal(blocked.status, 429);
     assert.ok(Number(blocked.headers.get('retry-after')) > 0);
     assert.match(blocked.body.error.message, /try again in \d+ s/);
@@ -109,12 +106,12 @@ test('trusted proxy: the rightmost untrusted X-Forwarded-For address is the clie
   const d = await startConfd({ config: { server: { trustProxy: ['127.0.0.1', '203.0.113.0/24'] }, host: { maxLoginAttempts: 2 }, mediasoup: { workers: 1 } } });
   try {
     await addUser(d);
-    assert.equal((await login(d, 'alice', PW, { 'x-forwarded-for': '192.0.2.1, 198.51.100.7, 203.0.113.5' })).status, 200);
+    assert.equal((await tryLogin(d, 'alice', PW, { from: '192.0.2.1, 198.51.100.7, 203.0.113.5' })).status, 200);
     assert.deepEqual((await ips(d)).map((e) => e.ip), ['198.51.100.7']);
     // Per IP: two failures on different names from one address block that address, not others.
-    for (const u of ['x1', 'x2']) assert.equal((await login(d, u, 'bad-password', { 'x-forwarded-for': '198.51.100.66' })).status, 401);
-    assert.equal((await login(d, 'alice', PW, { 'x-forwarded-for': '198.51.100.66' })).status, 429);
-    assert.equal((await login(d, 'alice', PW, { 'x-forwarded-for': '198.51.100.67' })).status, 200);
+    for (const u of ['x1', 'x2']) assert.equal((await tryLogin(d, u, 'bad-password', { from: '198.51.100.66' })).status, 401);
+    assert.equal((await tryLogin(d, 'alice', PW, { from: '198.51.100.66' })).status, 429);
+    assert.equal((await tryLogin(d, 'alice', PW, { from: '198.51.100.67' })).status, 200);
   } finally {
     await d.stop();
     cleanup(join(d.dataDir, '..'));
@@ -138,7 +135,7 @@ describe('host.protected: hosts, waiting guests, leave grace, revocation, host c
     const early = await guest.request('getRouterRtpCapabilities').catch((e: Error) => e);
     assert.match(String(early), /waiting for the host/);
     assert.deepEqual((await d.admin('GET', '/v1/rooms')).body.rooms, [], 'a waiting guest does not open the room');
-    const { body } = await login(d);
+    const { body } = await tryLogin(d, 'alice', PW);
     const host = await connect(d.http, { room: 'r1', peerId: 'host1', query: { host: body.token } });
     const hostJoin = await host.joinWithMedia({});
     assert.equal((hostJoin as any).role, 'host');
@@ -156,7 +153,7 @@ describe('host.protected: hosts, waiting guests, leave grace, revocation, host c
   });
 
   test('a reload within the grace period keeps the host; leaving for longer logs out and new guests wait', async () => {
-    const { body } = await login(d);
+    const { body } = await tryLogin(d, 'alice', PW);
     let host = await connect(d.http, { room: 'r2', peerId: 'h2', query: { host: body.token } });
     await host.joinWithMedia({});
     const session = host.session;
@@ -177,7 +174,7 @@ describe('host.protected: hosts, waiting guests, leave grace, revocation, host c
   });
 
   test('confctl ip revoke ends host rights at once, live sessions included', async () => {
-    const { body } = await login(d);
+    const { body } = await tryLogin(d, 'alice', PW);
     const host = await connect(d.http, { room: 'r3', peerId: 'h3', query: { host: body.token } });
     await host.joinWithMedia({});
     assert.deepEqual(await host.request('hostLockRoom', { locked: false }), { locked: false, hasPassword: false });
@@ -192,12 +189,12 @@ describe('host.protected: hosts, waiting guests, leave grace, revocation, host c
   });
 
   test('host controls: mute, kick, lock, room password', async () => {
-    const { body } = await login(d);
+    const { body } = await tryLogin(d, 'alice', PW);
     const host = await connect(d.http, { room: 'r4', peerId: 'h4', query: { host: body.token } });
     await host.joinWithMedia({ consume: true });
     const guest = await connect(d.http, { room: 'r4', peerId: 'g4' });
     await guest.joinWithMedia({ produce: ['audio'] });
-    await host.until(() => host.consumersOf('g4').some((c) => c.packets > 5), 15_000, 'host receives the guest');
+    await until(() => host.consumersOf('g4').some((c) => c.packets > 5), 'host receives the guest', 15_000);
     assert.deepEqual(await host.request('hostMutePeer', { peerId: 'g4', kind: 'audio' }), { muted: 1 });
     assert.deepEqual(await guest.waitForNotification('mutedByHost'), { kind: 'audio' });
     await host.waitForNotification('consumerPaused');
@@ -222,7 +219,7 @@ describe('host.protected: hosts, waiting guests, leave grace, revocation, host c
   });
 
   test('roomPassword on the host URL sets the password when the host opens the room', async () => {
-    const { body } = await login(d);
+    const { body } = await tryLogin(d, 'alice', PW);
     const host = await connect(d.http, { room: 'r5', peerId: 'h5', query: { host: body.token, roomPassword: 'pw5' } });
     const j = (await host.joinWithMedia({})) as any;
     assert.deepEqual(j.room, { locked: false, hasPassword: true });
@@ -242,7 +239,7 @@ test('host.user_auth: a login or a token is required; presenter tokens give host
     assert.equal(bogusLogin.code, 4401);
     assert.match(bogusLogin.reason, /Log in again/);
 
-    const { body } = await login(d);
+    const { body } = await tryLogin(d, 'alice', PW);
     const viaLogin = await connect(d.http, { room: 'u1', peerId: 'l1', query: { host: body.token } });
     assert.equal(((await viaLogin.joinWithMedia({})) as any).role, 'host');
 

@@ -13,10 +13,10 @@ import { connect, randomSession, type SfuClient } from './helpers/sfu-client.ts'
 import { CLIENT_METHODS } from '../src/protocol/messages.ts';
 import { CLOSE_CODES } from '../src/protocol/close-codes.ts';
 import { USER_MESSAGES } from '../src/protocol/user-messages.ts';
+import { sleep, until } from './helpers/wait.ts';
+import { login } from './helpers/login.ts';
 
 const PW = 'alice-lobby-password-1';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('lobby', { concurrency: false }, () => {
   let d: RunningDaemon;
   let hostToken: string;
@@ -45,8 +45,7 @@ describe('lobby', { concurrency: false }, () => {
   before(async () => {
     d = await startConfd({ config: { host: { protected: false }, rooms: { lobby: true }, mediasoup: { workers: 1 } } });
     assert.equal((await confctl(['--socket', d.socket, 'user', 'add', 'alice', '--password-stdin'], { input: PW })).code, 0);
-    const r = await fetch(`${d.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: PW }) });
-    hostToken = ((await r.json()) as { token: string }).token;
+    hostToken = await login(d, 'alice', PW);
   });
   after(async () => {
     for (const c of open) if (c.open) await c.close();
@@ -77,7 +76,7 @@ describe('lobby', { concurrency: false }, () => {
     assert.deepEqual(await h.request('hostAdmit', { peerId: 'ann' }), { enabled: true, waiting: [] });
     await g.waitForNotification('admitted');
     await g.joinWithMedia({ consume: true });
-    await g.until(() => g.consumersOf('host1').length === 2, 10_000, 'the admitted guest receives the host');
+    await until(() => g.consumersOf('host1').length === 2, 'the admitted guest receives the host', 10_000);
     await h.waitForNotification('lobby', (s) => s.waiting.length === 0);
     await assert.rejects(g.request('hostSetLobby', { enabled: false }), /403 only a host/);
 

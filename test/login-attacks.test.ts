@@ -8,21 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startConfd, confctl, cleanup, tempDir, type RunningDaemon } from './helpers/daemon.ts';
-
-interface Answer {
-  status: number;
-  body: any;
-  retryAfter: number;
-}
-
-async function login(d: RunningDaemon, username: string, password: string, from: string): Promise<Answer> {
-  const r = await fetch(`${d.http}/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
-    body: JSON.stringify({ username, password }),
-  });
-  return { status: r.status, body: await r.json().catch(() => null), retryAfter: Number(r.headers.get('retry-after')) };
-}
+import { tryLogin, type LoginAnswer } from './helpers/login.ts';
 
 async function addUser(d: RunningDaemon, name: string, pw: string): Promise<void> {
   const r = await confctl(['--socket', d.socket, 'user', 'add', name, '--password-stdin'], { input: pw });
@@ -49,7 +35,7 @@ async function metric(d: RunningDaemon, line: string): Promise<number> {
 
 const events = async (d: RunningDaemon) => (await d.admin('GET', '/v1/audit?limit=99999')).body.events as { type: string; actor: string; [k: string]: unknown }[];
 
-const tally = (answers: Answer[]) => {
+const tally = (answers: LoginAnswer[]) => {
   const t: Record<number, number> = {};
   for (const a of answers) t[a.status] = (t[a.status] ?? 0) + 1;
   return t;
@@ -60,9 +46,9 @@ test('burst: waves of 40 parallel wrong passwords get exactly maxLoginAttempts c
   try {
     await addUser(d, 'alice', 'alice-right-password');
     await addUser(d, 'bob', 'bob-right-password');
-    const wave = (n: number) => Promise.all(Array.from({ length: 40 }, (_, i) => login(d, 'alice', `wrong-guess-${n}-${i}`, '198.51.100.10')));
+    const wave = (n: number) => Promise.all(Array.from({ length: 40 }, (_, i) => tryLogin(d, 'alice', `wrong-guess-${n}-${i}`, { from: '198.51.100.10' })));
     // The real host, elsewhere, logs in while the first wave is being answered.
-    const [first, bob] = await Promise.all([wave(0), login(d, 'bob', 'bob-right-password', '203.0.113.20')]);
+    const [first, bob] = await Promise.all([wave(0), tryLogin(d, 'bob', 'bob-right-password', { from: '203.0.113.20' })]);
     assert.equal(bob.status, 200, 'the other host got in during the burst');
     const t0 = tally(first);
     assert.ok((t0[401] ?? 0) >= 1 && (t0[401] ?? 0) <= 5, `the first wave of 40 got at most 5 checks: ${JSON.stringify(t0)}`);
@@ -78,11 +64,11 @@ test('burst: waves of 40 parallel wrong passwords get exactly maxLoginAttempts c
       assert.match(a.body.error.message, /try again in \d+ s/);
     }
     // Then the right password: refused, from that address and from any other.
-    const right = await login(d, 'alice', 'alice-right-password', '198.51.100.10');
+    const right = await tryLogin(d, 'alice', 'alice-right-password', { from: '198.51.100.10' });
     assert.equal(right.status, 429);
     assert.equal(right.body.error.code, 'too_many_attempts');
     assert.ok(right.retryAfter > 60, 'the block lasts loginBlockMinutes');
-    assert.equal((await login(d, 'alice', 'alice-right-password', '192.0.2.44')).status, 429);
+    assert.equal((await tryLogin(d, 'alice', 'alice-right-password', { from: '192.0.2.44' })).status, 429);
     // A block is recorded once per key and window, not once per refused request.
     const blocked = (await events(d)).filter((e) => e.type === 'login.blocked');
     assert.ok(blocked.length >= 1 && blocked.length <= 2, `login.blocked events: ${blocked.length}`);
@@ -97,7 +83,7 @@ test('burst over many addresses: the password-check queue is bounded and answers
   try {
     await addUser(d, 'alice', 'alice-right-password');
     // 150 different users from 150 different addresses: no per-key cap applies, only the queue's.
-    const answers = await Promise.all(Array.from({ length: 150 }, (_, i) => login(d, `spray${i}`, 'wrong-password', `198.18.${i >> 8}.${i & 255}`)));
+    const answers = await Promise.all(Array.from({ length: 150 }, (_, i) => tryLogin(d, `spray${i}`, 'wrong-password', { from: `198.18.${i >> 8}.${i & 255}` })));
     const t = tally(answers);
     assert.equal((t[401] ?? 0) + (t[503] ?? 0), 150, JSON.stringify(t));
     assert.ok((t[503] ?? 0) >= 1, `the queue filled: ${JSON.stringify(t)}`);
@@ -108,7 +94,7 @@ test('burst over many addresses: the password-check queue is bounded and answers
     }
     assert.equal(await metric(d, 'confd_logins_total{result="overloaded"}'), t[503]);
     // A 503 costs the address nothing: it was not counted as a failed attempt.
-    assert.equal((await login(d, 'alice', 'alice-right-password', '198.18.0.0')).status, 200);
+    assert.equal((await tryLogin(d, 'alice', 'alice-right-password', { from: '198.18.0.0' })).status, 200);
     assert.ok(d.logs.some((l) => /password-check queue is full/.test(l.msg ?? '')), 'the burst is logged');
   } finally {
     await stop(d);
@@ -121,12 +107,12 @@ test('IPv6: the login limit counts a /64 as one address', async () => {
     await addUser(d, 'alice', 'alice-right-password');
     // Different user names, so only the address limit can engage; a fresh address for each try.
     for (const [i, from] of ['2001:db8:1:2::1', '2001:db8:1:2:aaaa::2', '2001:DB8:1:2:0:0:0:3'].entries()) {
-      assert.equal((await login(d, `nobody${i}`, 'wrong-password', from)).status, 401);
+      assert.equal((await tryLogin(d, `nobody${i}`, 'wrong-password', { from })).status, 401);
     }
-    const same64 = await login(d, 'alice', 'alice-right-password', '2001:db8:1:2:ffff:ffff:ffff:ffff');
+    const same64 = await tryLogin(d, 'alice', 'alice-right-password', { from: '2001:db8:1:2:ffff:ffff:ffff:ffff' });
     assert.equal(same64.status, 429, 'another address of the same /64 is blocked');
     assert.equal(same64.body.error.code, 'too_many_attempts');
-    assert.equal((await login(d, 'alice', 'alice-right-password', '2001:db8:1:3::1')).status, 200, 'the next /64 is not');
+    assert.equal((await tryLogin(d, 'alice', 'alice-right-password', { from: '2001:db8:1:3::1' })).status, 200, 'the next /64 is not');
   } finally {
     await stop(d);
   }
@@ -145,7 +131,7 @@ test('audit flood: 6000 failed and blocked logins neither evict admin events nor
     // 50 addresses, 120 logins each, 50 at a time (one per address), random user names.
     const statuses: Record<number, number> = {};
     for (let round = 0; round < 120; round++) {
-      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => login(d, `guess${round}x${i}`, 'wrong-password', `192.0.2.${i + 1}`)));
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => tryLogin(d, `guess${round}x${i}`, 'wrong-password', { from: `192.0.2.${i + 1}` })));
       for (const a of answers) statuses[a.status] = (statuses[a.status] ?? 0) + 1;
     }
     assert.equal((statuses[401] ?? 0) + (statuses[429] ?? 0) + (statuses[503] ?? 0), 6000, JSON.stringify(statuses));
@@ -195,7 +181,7 @@ test('a database from before the audit rings: its login noise moves aside, IPs g
     assert.deepEqual(((await d.admin('GET', '/v1/ips')).body.ips as { ip: string }[]).map((e) => e.ip), ['2001:db8::1']);
     await addUser(d, 'bob', 'bob-right-password');
     // More noise than the noise ring holds, from fresh addresses.
-    for (let i = 0; i < 30; i++) await login(d, 'nobody', 'wrong-password', `203.0.113.${i}`);
+    for (let i = 0; i < 30; i++) await tryLogin(d, 'nobody', 'wrong-password', { from: `203.0.113.${i}` });
     const trail = await events(d);
     assert.ok(trail.some((e) => e.type === 'user.add' && e.user === 'alice'), 'the old admin event is still there');
     assert.ok(trail.some((e) => e.type === 'user.add' && e.user === 'bob'));
@@ -212,7 +198,7 @@ test('ip revoke and ip add: any spelling of an IPv6 or IPv4-mapped address names
   try {
     await addUser(d, 'alice', 'alice-right-password');
     // A host logs in from an address its proxy spells in upper case with zeros.
-    assert.equal((await login(d, 'alice', 'alice-right-password', '2001:DB8:0:0::1')).status, 200);
+    assert.equal((await tryLogin(d, 'alice', 'alice-right-password', { from: '2001:DB8:0:0::1' })).status, 200);
     const listed = async () => ((await d.admin('GET', '/v1/ips')).body.ips as { ip: string; user: string }[]).map((e) => e.ip).sort();
     assert.deepEqual(await listed(), ['2001:db8::1']);
     const r = await confctl(['--socket', d.socket, 'ip', 'revoke', '2001:db8:0:0:0:0:0:1']);

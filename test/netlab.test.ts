@@ -15,7 +15,8 @@ import { dirname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createNetLab, type NetLab, type NetPeer } from './helpers/netlab.ts';
 import { cleanup, startConfd, tempDir, type RunningDaemon } from './helpers/daemon.ts';
-import { closePage, joined, launchChromium, openPage, peerId, receivingFrom, sleep, waitFor } from './helpers/browser.ts';
+import { closePage, joined, launchChromium, openPage, peerId, receivingFrom } from './helpers/browser.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 const HELPER = join(import.meta.dirname, 'helpers/netlab.ts');
 

@@ -4,6 +4,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startConfd, confctl, cleanup } from './helpers/daemon.ts';
 import { adminRequest } from '../src/admin/client.ts';
+import { sleep } from './helpers/wait.ts';
 
 test('users, tokens, authorised IPs and the audit trail survive a restart', async () => {
   const d = await startConfd();
@@ -57,7 +58,7 @@ test('kill -9 during a burst of admin writes: the database stays readable and ev
         }
       }
     });
-    await new Promise((r) => setTimeout(r, 150 + round * 170));
+    await sleep(150 + round * 170);
     await d.kill9();
     stop = true;
     await Promise.all(writers);

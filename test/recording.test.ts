@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { dirname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanup, confctl, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { announceMissingChromium, closePage, joined, launchChromium, openPage, peerId, receivingFrom, skipWithoutChromium, sleep, visible, waitFor } from './helpers/browser.ts';
+import { announceMissingChromium, closePage, joined, launchChromium, openPage, peerId, receivingFrom, skipWithoutChromium, visible } from './helpers/browser.ts';
+import { sleep, waitFor } from './helpers/wait.ts';
 
 const HAVE_FFMPEG = existsSync('/usr/bin/ffmpeg') && existsSync('/usr/bin/ffprobe');
 announceMissingChromium('recording tests');

@@ -22,8 +22,10 @@ import { connect as tlsConnect } from 'node:tls';
 import { dirname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanup, confctl, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { announceMissingChromium, closePage, HAVE_CHROMIUM, launchChromium, hostView, joined, openPage, peerId, receivingFrom, skipWithoutChromium, waitFor } from './helpers/browser.ts';
-import { freePort, makeCert, removeCert, requireNginx, startNginx, type RunningNginx, type TestCert } from './helpers/nginx.ts';
+import { announceMissingChromium, closePage, HAVE_CHROMIUM, launchChromium, hostView, joined, openPage, peerId, receivingFrom, skipWithoutChromium } from './helpers/browser.ts';
+import { freePort } from './helpers/net.ts';
+import { makeCert, removeCert, requireNginx, startNginx, type RunningNginx, type TestCert } from './helpers/nginx.ts';
+import { waitFor } from './helpers/wait.ts';
 
 announceMissingChromium('the reverse-proxy tests in Chromium');
 

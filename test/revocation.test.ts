@@ -8,18 +8,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startConfd, confctl, cleanup, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, connectRefused, type SfuClient } from './helpers/sfu-client.ts';
+import { login } from './helpers/login.ts';
 
 const PW = 'alice-secret-pw';
 
 async function addUser(d: RunningDaemon, name = 'alice', pw = PW): Promise<void> {
   const r = await confctl(['--socket', d.socket, 'user', 'add', name, '--password-stdin'], { input: pw });
   assert.equal(r.code, 0, r.stderr);
-}
-
-async function login(d: RunningDaemon, username = 'alice', password = PW): Promise<string> {
-  const r = await fetch(`${d.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
-  assert.equal(r.status, 200, `login ${username}`);
-  return ((await r.json()) as { token: string }).token;
 }
 
 const sessionStatus = async (d: RunningDaemon, token: string) => (await fetch(`${d.http}/session`, { headers: { authorization: `Bearer ${token}` } })).status;
@@ -52,7 +47,7 @@ describe('revocations end what they revoked, at once (rooms open to guests)', ()
   });
 
   test('user passwd: the old session dies (GET /session 401, live host demoted, no host rights on reconnect)', async () => {
-    const token = await login(d);
+    const token = await login(d, 'alice', PW);
     const host = await hostIn(d, 'pw1', 'h-pw1', token);
     await ctl(d, 'user', 'passwd', 'alice', '--password-stdin');
     assert.equal((await host.waitForNotification('role')).role, 'guest');
@@ -145,23 +140,21 @@ describe('host.protected + user_auth: a revoked credential lets nobody in, waiti
     await waiting.waitForNotification('waiting');
     await ctl(d, 'token', 'revoke', t.id);
     assert.equal((await waiting.closed).code, 4401);
-    const host = await hostIn(d, 'w1', 'h-w1', await login(d));
+    const host = await hostIn(d, 'w1', 'h-w1', await login(d, 'alice', PW));
     const rooms = (await d.admin('GET', '/v1/rooms')).body.rooms;
     assert.deepEqual(rooms.find((x: any) => x.name === 'w1').peers.map((p: any) => p.id), ['h-w1']);
     await closeAll(host);
   });
 
   test('user passwd under user_auth: the connection that came in on the old login is closed', async () => {
-    const host = await hostIn(d, 'w2', 'h-w2', await login(d));
+    const host = await hostIn(d, 'w2', 'h-w2', await login(d, 'alice', PW));
     await ctl(d, 'user', 'passwd', 'alice', '--password-stdin');
     assert.equal((await host.closed).code, 4401);
     await ctl(d, 'user', 'passwd', 'alice', '--password-stdin');
   });
 
   test('host session expiry (host.authTtl) takes host rights away when it happens, not at the next use', async () => {
-    const r = await fetch(`${d.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'new-password-1' }) });
-    assert.equal(r.status, 200);
-    const host = await hostIn(d, 'w3', 'h-w3', ((await r.json()) as { token: string }).token);
+    const host = await hostIn(d, 'w3', 'h-w3', await login(d, 'alice', 'new-password-1'));
     const role = await host.waitForNotification('role', undefined, 15_000);
     assert.equal(role.role, 'guest');
     assert.match(role.message, /expired/);

@@ -7,14 +7,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { connect, connectRefused, joinPeer, randomSession, type Message, type SfuClient } from './helpers/sfu-client.ts';
 import { CHAT_TEXT_MAX, CLIENT_METHODS, MAX_MESSAGE_BYTES, type ClientMethod } from '../src/protocol/index.ts';
 import { clientRequests } from '../src/signalling/schemas.ts';
 import { RATE_BURST } from '../src/signalling/connection.ts';
-import { until } from './helpers/wait.ts';
+import { sleep, until } from './helpers/wait.ts';
 
 const ROOM = 'calm';
 const NO_ID = 'no-such-id-1234';

@@ -18,8 +18,9 @@ import { turnCredentials, turnPassword } from '../src/auth/turn-credentials.ts';
 import { startCoturn, readRecipe, type Coturn } from './helpers/coturn.ts';
 import { allocate, allocateOn, createPermission, release, StunConnection, type Transport } from './helpers/turn-client.ts';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
-import { announceMissingChromium, HAVE_CHROMIUM, closePage, joined, launchChromium, openPage, peerId, receivingFrom, skipWithoutChromium, waitFor } from './helpers/browser.ts';
+import { announceMissingChromium, HAVE_CHROMIUM, closePage, joined, launchChromium, openPage, peerId, receivingFrom, skipWithoutChromium } from './helpers/browser.ts';
 import { connect, RequestFailed, type SfuClient } from './helpers/sfu-client.ts';
+import { waitFor } from './helpers/wait.ts';
 
 const SECRET = 'turn-test-secret-0123456789abcdef-0123456789abcdef';
 const OTHER_SECRET = 'another-secret-0123456789abcdef-0123456789abcdef';

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { sleep, waitFor } from './wait.ts';
 
 export const CHROMIUM = process.env.CONFD_TEST_CHROMIUM ?? '/usr/bin/chromium';
 export const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -44,8 +45,6 @@ export function skipWithoutChromium(t: TestContext): boolean {
   return true;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export type PeerStats = Record<string, { audioBytesReceived: number; videoBytesReceived: number }>;
 type Stats = { audioBytesReceived: number; videoBytesReceived: number; audioBytesSent: number; videoBytesSent: number };
 
@@ -68,17 +67,6 @@ export async function openPage(browser: Browser, url: string | null, label: stri
 
 export async function closePage(page: Page): Promise<void> {
   await page.context().close();
-}
-
-export async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await read();
-    if (ok(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
-    await sleep(200);
-  }
 }
 
 export const state = (p: Page) => p.evaluate(() => window.confd.state);

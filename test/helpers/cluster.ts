@@ -75,9 +75,3 @@ export async function ctl(d: RunningDaemon, args: string[], input?: string): Pro
   assert.equal(r.code, 0, `confctl ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
-
-export async function login(d: RunningDaemon, username: string, password: string): Promise<string> {
-  const r = await fetch(`${d.http}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
-  assert.equal(r.status, 200, `login ${username} on ${d.http}: ${await r.clone().text()}`);
-  return ((await r.json()) as { token: string }).token;
-}

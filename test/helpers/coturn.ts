@@ -12,8 +12,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canBind, ROOT, tempDir } from './daemon.ts';
+import { ROOT, tempDir } from './daemon.ts';
+import { freePort } from './net.ts';
 import { binding } from './turn-client.ts';
+import { sleep } from './wait.ts';
 
 export const RECIPE = join(ROOT, 'config/coturn/turnserver.conf');
 export const TURNSERVER = process.env.CONFD_TEST_TURNSERVER ?? 'turnserver';
@@ -98,13 +100,7 @@ export function requireTurnserver(): void {
  * the bind) and away from the 20000-32767 that test/helpers/daemon.ts gives mediasoup: the listening
  * port in 61000-61999, the relay window in 62000-65499.
  */
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const p = randomInt(61_000, 62_000);
-    if (await canBind(p, '127.0.0.1')) return p;
-  }
-  throw new Error('no free loopback port for turnserver in 61000-61999');
-}
+const PORTS = [61_000, 62_000] as const;
 
 export function deriveConfig(o: { port: number; secret: string; realm: string; relayPorts: [number, number]; dir: string }): string {
   const recipe = readRecipe();
@@ -152,7 +148,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
   // coturn moves on to another port of the window when one is taken.
   const relayBase = randomInt(62_000, 65_300);
   const relayPorts: [number, number] = [relayBase, relayBase + 199];
-  const port = await freePort();
+  const port = await freePort(PORTS);
   const config = join(dir, 'turnserver.conf');
   writeFileSync(config, deriveConfig({ port, secret, realm, relayPorts, dir }), { mode: 0o600 });
 
@@ -191,7 +187,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
         await stop();
         throw new Error(`turnserver did not answer STUN on 127.0.0.1:${port} (UDP and TCP) in time:\n${out}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   return { proc, port, host: '127.0.0.1', secret, realm, relayPorts, config, dir, log: () => out, stop };

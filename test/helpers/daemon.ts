@@ -3,11 +3,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createSocket } from 'node:dgram';
-import { createServer as createNetServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { adminRequest, type AdminResponse } from '../../src/admin/client.ts';
+import { canBind } from './net.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CONFD = join(ROOT, 'bin/confd');
@@ -83,24 +82,6 @@ export function parseLogLines(text: string): any[] {
         return { raw: l };
       }
     });
-}
-
-/** Whether `port` is free for both TCP and UDP on `ip`. */
-export function canBind(port: number, ip: string): Promise<boolean> {
-  const tcp = new Promise<boolean>((done) => {
-    const srv = createNetServer();
-    srv.once('error', () => done(false));
-    srv.listen(port, ip, () => srv.close(() => done(true)));
-  });
-  const udp = new Promise<boolean>((done) => {
-    const sock = createSocket(ip.includes(':') ? 'udp6' : 'udp4');
-    sock.once('error', () => {
-      sock.close();
-      done(false);
-    });
-    sock.bind(port, ip, () => sock.close(() => done(true)));
-  });
-  return Promise.all([tcp, udp]).then(([a, b]) => a && b);
 }
 
 /**

@@ -48,7 +48,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { CHROMIUM, launchChromium } from './browser.ts';
-import { pidAlive } from './wait.ts';
+import { pidAlive, sleep } from './wait.ts';
 
 const run = promisify(execFile);
 
@@ -260,7 +260,7 @@ class Lab implements NetLab {
   async close(): Promise<void> {
     const waits = [...this.children].filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r)));
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-    await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 3000))]);
+    await Promise.race([Promise.all(waits), sleep(3000)]);
     this.closeSync();
   }
 }

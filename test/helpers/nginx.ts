@@ -10,10 +10,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './daemon.ts';
+import { freePort } from './net.ts';
+import { sleep } from './wait.ts';
 
 export const RECIPE = join(ROOT, 'config/nginx/confd.conf');
 export const NGINX = process.env.CONFD_TEST_NGINX ?? '/usr/sbin/nginx';
@@ -48,17 +50,6 @@ function tempDir(prefix: string): string {
   return dir;
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface TestCert {
   dir: string;
@@ -201,7 +192,7 @@ export async function startNginx(opts: NginxOptions): Promise<RunningNginx> {
       await exited;
       throw new Error(`nginx did not listen on 127.0.0.1:${port} and :${httpPort} in time:\n${out}\n${readLog(errorLog)}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 
   return {

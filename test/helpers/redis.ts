@@ -13,12 +13,12 @@
  * (daemon.ts's tempDir; CONFD_TEST_KEEP=1 keeps it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { canBind, ROOT, tempDir } from './daemon.ts';
+import { ROOT, tempDir } from './daemon.ts';
+import { freePort } from './net.ts';
+import { sleep } from './wait.ts';
 
 export const REDIS_SERVER = process.env.CONFD_TEST_REDIS_SERVER ?? '/usr/bin/redis-server';
 export const REDIS_CLI = process.env.CONFD_TEST_REDIS_CLI ?? '/usr/bin/redis-cli';
@@ -76,13 +76,7 @@ process.on('exit', () => {
  * reconnect, takes it while the server is down for a restart) and away from the ranges the other
  * helpers use (mediasoup 20000-32767 in daemon.ts, coturn 61000-65499).
  */
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const p = randomInt(16_000, 20_000);
-    if (await canBind(p, '127.0.0.1')) return p;
-  }
-  throw new Error('no free loopback port for redis-server in 16000-19999');
-}
+const PORTS = [16_000, 20_000] as const;
 
 const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 
@@ -129,7 +123,7 @@ export function redisConfig(o: { port: number; dir: string; extra?: string[] }):
 export async function startRedis(opts: RedisOptions = {}): Promise<RunningRedis> {
   requireRedis();
   const dir = tempDir('confd-redis-');
-  const port = await freePort();
+  const port = await freePort(PORTS);
   const config = join(dir, 'redis.conf');
   const extra = [...(opts.password === undefined ? [] : [`requirepass "${opts.password.replace(/[\\"]/g, '\\$&')}"`]), ...(opts.extraConfig ?? [])];
   writeFileSync(config, redisConfig({ port, dir, extra }), { mode: 0o600 });

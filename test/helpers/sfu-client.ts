@@ -13,7 +13,6 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { Device, MediaStreamTrack, RTCRtpCodecParameters, RtpHeader, RtpPacket, serializeAudioLevelIndication, useAbsSendTime, useAudioLevelIndication, useNACK, usePLI, useREMB, useSdesMid, useFIR } from 'msc-node';
 import type { types as msc } from 'msc-node';
@@ -523,15 +522,6 @@ export class SfuClient {
   /** Consumers of the given peer's producers. */
   consumersOf(peerId: string): ConsumerStats[] {
     return [...this.consumers.values()].filter((c) => c.peerId === peerId);
-  }
-
-  /** Waits until `pred` holds (polled), e.g. until every consumer has received packets. */
-  async until(pred: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await sleep(50);
-    }
   }
 
   private stopMedia(): void {

@@ -1,13 +1,30 @@
-/** Polling helpers shared by the tests: conditions that become true on another process's schedule. */
-import { setTimeout as sleep } from 'node:timers/promises';
+/** Waiting in tests: a pause, and conditions that become true on another process's schedule. */
+import { setTimeout as pause } from 'node:timers/promises';
 
-/** Resolves once `pred` holds; rejects naming `what` after `timeoutMs`. */
-export async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => pause(ms);
+
+/** Resolves once `pred` holds (polled every `everyMs`); rejects naming `what` after `timeoutMs`. */
+export async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000, everyMs = 25): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await pred())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
+    await sleep(everyMs);
   }
+}
+
+/**
+ * `until` for a value: reads it (every 200 ms) until `ok` accepts it and resolves with it; the timeout's
+ * error shows the last value read.
+ */
+export async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  let last: T | undefined;
+  try {
+    await until(async () => ok((last = await read())), what, timeoutMs, 200);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; last value: ${JSON.stringify(last)}`);
+  }
+  return last as T;
 }
 
 /** Whether a process exists (EPERM: it does, it just is not ours to signal). */

@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pidAlive } from './helpers/wait.ts';
-import { startRedis } from './helpers/redis.ts';
-import { cleanup } from './helpers/daemon.ts';
+import { pidAlive } from './wait.ts';
+import { startRedis } from './redis.ts';
+import { cleanup } from './daemon.ts';
 
 test('redis helper: an acknowledged write survives kill -9 and a restart on the same port; a password is honoured', async () => {
   const redis = await startRedis({ password: 'pass word"1' });

@@ -6,12 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { openStore, DB_FILE_NAME } from '../src/store/db.ts';
-import { addUser } from '../src/store/users.ts';
-import { normaliseIp, rateKeyForIp } from '../src/store/ips.ts';
-import { appendAudit, AUDIT_NOISE_MAX_EVENTS } from '../src/store/audit.ts';
-import { counters } from '../src/metrics.ts';
-import { tempDir, cleanup } from './helpers/daemon.ts';
+import { openStore, DB_FILE_NAME } from './db.ts';
+import { addUser } from './users.ts';
+import { normaliseIp, rateKeyForIp } from './ips.ts';
+import { appendAudit, AUDIT_NOISE_MAX_EVENTS } from './audit.ts';
+import { counters } from '../metrics.ts';
+import { tempDir, cleanup } from '../../test/helpers/daemon.ts';
 
 const now = new Date('2026-06-01T00:00:00Z');
 
