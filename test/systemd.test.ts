@@ -52,8 +52,8 @@ test('systemd unit: systemd-analyze verify is clean', (t) => {
   assert.equal(r.stderr.trim(), '', r.stderr);
 });
 
-test('README install recipe: /etc/confd and its config are readable by the confd group, not by others', () => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+test('install recipe (docs/deployment.md): /etc/confd and its config are readable by the confd group, not by others', () => {
+  const readme = readFileSync(join(ROOT, 'docs', 'deployment.md'), 'utf8');
   const recipe = /## Running under systemd\n\n```sh\n([^]*?)```/.exec(readme)?.[1] ?? '';
   assert.match(recipe, /useradd --system --user-group [^\n]* confd\n/, 'the confd user gets its confd group');
   // The service runs as User=confd Group=confd with a root-owned config: it reads through the group.

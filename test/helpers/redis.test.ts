@@ -27,7 +27,7 @@ test('redis helper: an acknowledged write survives kill -9 and a restart on the 
   }
 });
 
-test('test Redis runs the README recipe: append-only, fsync always, no eviction, loopback', async () => {
+test('test Redis runs the docs/cluster.md recipe: append-only, fsync always, no eviction, loopback', async () => {
   const r = await startRedis();
   try {
     const get = async (k: string) => (await r.cli('CONFIG', 'GET', k)).trim().split('\n')[1];

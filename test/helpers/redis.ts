@@ -1,6 +1,6 @@
 /**
  * A real `redis-server` (Debian package redis-server, listed in test/apt-packages.txt) for the cluster
- * tests: on a free loopback port, with its data in a temp dir, durable the way the cluster README asks
+ * tests: on a free loopback port, with its data in a temp dir, durable the way docs/cluster.md asks
  * (`appendonly yes`, `appendfsync always`: an acknowledged write survives a SIGKILL), in the foreground.
  *
  *   const redis = await startRedis();
@@ -101,7 +101,7 @@ function ping(port: number, password: string | undefined, timeoutMs = 500): Prom
   });
 }
 
-/** The recipe the README gives for a cluster's Redis: every test Redis runs with it. */
+/** The recipe docs/cluster.md gives for a cluster's Redis: every test Redis runs with it. */
 export const REDIS_RECIPE = join(ROOT, 'config/redis/confd-redis.conf');
 
 export function redisConfig(o: { port: number; dir: string; extra?: string[] }): string {
