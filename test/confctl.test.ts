@@ -500,7 +500,7 @@ describe('confctl against a running daemon', () => {
       assert.match(r.stdout, /^cluster: +no \(a single node; state in the data dir\)$/m);
       const cluster = await ctl(['cluster']);
       expectExit(cluster, 1);
-      assert.match(cluster.stderr, /this node is not in a cluster \(cluster\.redis is null\); see the README, "Running a cluster"/);
+      assert.match(cluster.stderr, /this node is not in a cluster \(cluster\.redis is null\); see docs\/cluster\.md/);
     });
 
     test('rooms prints "no rooms"', async () => {

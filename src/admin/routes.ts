@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { ConfdError } from '../errors.ts';
 import type { Config } from '../config/load.ts';
-import { formatDuration } from '../config/duration.ts';
+import { formatDuration } from '../validation/duration.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
 import type { AuthorisedIp } from '../store/schema.ts';
 import { appendAudit } from '../store/audit.ts';
-import { addUser, findUser, USERNAME_RE, USERNAME_HELP } from '../store/users.ts';
+import { addUser, findUser } from '../store/users.ts';
+import { USERNAME_RE, USERNAME_HELP } from '../protocol/limits.ts';
 import { parseInput } from '../validation/issues.ts';
 import { durationSeconds, peerId, roomName, userName } from '../validation/fields.ts';
 import { activeIps, authoriseIp, normaliseIp } from '../store/ips.ts';
@@ -125,7 +126,7 @@ route('GET', '/v1/status', async (ctx) => {
 });
 
 route('GET', '/v1/cluster', async (ctx) => {
-  if (!ctx.cluster) throw new ConfdError('not_found', 'this node is not in a cluster (cluster.redis is null); see the README, "Running a cluster"');
+  if (!ctx.cluster) throw new ConfdError('not_found', 'this node is not in a cluster (cluster.redis is null); see docs/cluster.md');
   const nodes = await ctx.cluster.nodes.refresh();
   return {
     status: 200,

@@ -34,7 +34,7 @@ async function handle(call: AdminCall, req: IncomingMessage, res: ServerResponse
   const match = matchRoute(req.method ?? 'GET', url.pathname);
   if (match === null) {
     req.resume();
-    return sendError(res, 'not_found', `no admin route ${req.method} ${url.pathname}; see the README's "Admin socket" section for the routes`);
+    return sendError(res, 'not_found', `no admin route ${req.method} ${url.pathname}; docs/admin-socket.md lists the routes`);
   }
   if ('allowed' in match) {
     req.resume();

@@ -1,7 +1,7 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { ConfdError } from '../errors.ts';
-import { formatDuration } from '../config/duration.ts';
+import { formatDuration } from '../validation/duration.ts';
 import type { Store } from '../store/db.ts';
 import { appendAudit } from '../store/audit.ts';
 import { findToken, recordToken, pruneTokens } from '../store/tokens.ts';

@@ -1,30 +1,31 @@
 /** `confctl user`, `token` and `ip`: the credentials the daemon keeps (host users, join tokens, authorised IPs). */
 import type { Command } from 'commander';
-import { parseDuration, DURATION_HELP } from '../config/duration.ts';
+import { parseDuration, DURATION_HELP } from '../validation/duration.ts';
 import { normaliseIp } from '../store/ips.ts';
-import { table, shortTime } from './format.ts';
+import { tableOr, shortTime } from './format.ts';
 import { readNewPassword } from './password-input.ts';
 import { UsageError } from './usage-error.ts';
-import { roomOption, type Call, type Show } from './command-kit.ts';
+import { readCommand, roomOption, type Call, type Show } from './command-kit.ts';
 
 export function addUserCommands(program: Command, call: Call, show: Show): void {
   const user = program.command('user').description('manage host users (stored hashed with argon2id)');
-  user
-    .command('add <name>')
-    .description('add a user; asks for the password twice on a terminal')
-    .option('--password-stdin', 'read the password from standard input')
-    .action(async (name: string, o: { passwordStdin?: boolean }) => {
-      const password = await readNewPassword(Boolean(o.passwordStdin));
-      const r = await call('POST', '/v1/users', { name, password });
-      show(r, () => `user ${r.name} added`);
-    });
-  user
-    .command('list')
-    .description('list users')
-    .action(async () => {
-      const r = await call('GET', '/v1/users');
-      show(r, () => (r.users.length === 0 ? 'no users' : table(['NAME', 'CREATED', 'UPDATED'], r.users.map((u: any) => [u.name, shortTime(u.createdAt), shortTime(u.updatedAt)]))));
-    });
+  /** `add` and `passwd`: a user name, and a new password read twice from a terminal or once from stdin. */
+  const withNewPassword = (usage: string, description: string, send: (name: string, password: string) => Promise<any>, done: (r: any) => string) =>
+    user
+      .command(usage)
+      .description(description)
+      .option('--password-stdin', 'read the password from standard input')
+      .action(async (name: string, o: { passwordStdin?: boolean }) => {
+        const r = await send(name, await readNewPassword(Boolean(o.passwordStdin)));
+        show(r, () => done(r));
+      });
+  withNewPassword('add <name>', 'add a user; asks for the password twice on a terminal', (name, password) => call('POST', '/v1/users', { name, password }), (r) => `user ${r.name} added`);
+  readCommand(user, call, show, {
+    name: 'list',
+    description: 'list users',
+    path: '/v1/users',
+    human: (r) => tableOr('no users', ['NAME', 'CREATED', 'UPDATED'], r.users, (u: any) => [u.name, shortTime(u.createdAt), shortTime(u.updatedAt)]),
+  });
   user
     .command('remove <name>')
     .description('remove a user (and the authorised IPs it holds)')
@@ -32,15 +33,12 @@ export function addUserCommands(program: Command, call: Call, show: Show): void 
       const r = await call('DELETE', `/v1/users/${encodeURIComponent(name)}`);
       show(r, () => `user ${r.name} removed${r.removedIps ? `; ${r.removedIps} authorised IP entr${r.removedIps === 1 ? 'y' : 'ies'} revoked` : ''}${r.revokedTokens?.length ? `; ${r.revokedTokens.length} join token${r.revokedTokens.length === 1 ? '' : 's'} revoked` : ''}`);
     });
-  user
-    .command('passwd <name>')
-    .description("change a user's password; asks twice on a terminal")
-    .option('--password-stdin', 'read the password from standard input')
-    .action(async (name: string, o: { passwordStdin?: boolean }) => {
-      const password = await readNewPassword(Boolean(o.passwordStdin));
-      const r = await call('PUT', `/v1/users/${encodeURIComponent(name)}/password`, { password });
-      show(r, () => `password of ${r.name} changed`);
-    });
+  withNewPassword(
+    'passwd <name>',
+    "change a user's password; asks twice on a terminal",
+    (name, password) => call('PUT', `/v1/users/${encodeURIComponent(name)}/password`, { password }),
+    (r) => `password of ${r.name} changed`,
+  );
 }
 
 export function addTokenCommands(program: Command, call: Call, show: Show): void {
@@ -58,17 +56,12 @@ export function addTokenCommands(program: Command, call: Call, show: Show): void
       const r = await call('POST', '/v1/tokens', { room: o.room, ttl: o.ttl, user: o.user, presenter: Boolean(o.presenter) });
       show(r, () => [`token:    ${r.token}`, `join url: ${r.joinUrl}`, `id:       ${r.id}`, `room:     ${r.room}`, `user:     ${r.sub}${r.presenter ? ' (presenter)' : ''}`, `expires:  ${shortTime(r.expiresAt)}`].join('\n'));
     });
-  token
-    .command('list')
-    .description('list issued tokens (active, expired within the last day, revoked)')
-    .action(async () => {
-      const r = await call('GET', '/v1/tokens');
-      show(r, () =>
-        r.tokens.length === 0
-          ? 'no tokens'
-          : table(['ID', 'ROOM', 'USER', 'PRESENTER', 'EXPIRES', 'STATE'], r.tokens.map((t: any) => [t.id, t.room, t.sub, t.presenter ? 'yes' : 'no', shortTime(t.expiresAt), t.state])),
-      );
-    });
+  readCommand(token, call, show, {
+    name: 'list',
+    description: 'list issued tokens (active, expired within the last day, revoked)',
+    path: '/v1/tokens',
+    human: (r) => tableOr('no tokens', ['ID', 'ROOM', 'USER', 'PRESENTER', 'EXPIRES', 'STATE'], r.tokens, (t: any) => [t.id, t.room, t.sub, t.presenter ? 'yes' : 'no', shortTime(t.expiresAt), t.state]),
+  });
   token
     .command('revoke <id>')
     .description('revoke a token by id; it stops working at once')
@@ -80,17 +73,12 @@ export function addTokenCommands(program: Command, call: Call, show: Show): void
 
 export function addIpCommands(program: Command, call: Call, show: Show): void {
   const ip = program.command('ip').description('the authorised host IP table');
-  ip
-    .command('list')
-    .description('list authorised IPs')
-    .action(async () => {
-      const r = await call('GET', '/v1/ips');
-      show(r, () =>
-        r.ips.length === 0
-          ? 'no authorised IPs'
-          : table(['IP', 'USER', 'SINCE', 'LAST SEEN', 'EXPIRES'], r.ips.map((e: any) => [e.ip, e.user, shortTime(e.since), shortTime(e.lastSeen), shortTime(e.expiresAt)])),
-      );
-    });
+  readCommand(ip, call, show, {
+    name: 'list',
+    description: 'list authorised IPs',
+    path: '/v1/ips',
+    human: (r) => tableOr('no authorised IPs', ['IP', 'USER', 'SINCE', 'LAST SEEN', 'EXPIRES'], r.ips, (e: any) => [e.ip, e.user, shortTime(e.since), shortTime(e.lastSeen), shortTime(e.expiresAt)]),
+  });
   ip
     .command('revoke [ip]')
     .description('revoke an IP (its hosts lose host rights at once), or every IP with --all')

@@ -20,7 +20,7 @@ export interface ReachabilityOptions {
   workerCount?: number;
 }
 
-const HOW_TO_DEPLOY = 'README, "Deploying on a public server"';
+const HOW_TO_DEPLOY = 'docs/deployment.md';
 
 function blockList(v4: [string, number][], v6: [string, number][]): BlockList {
   const b = new BlockList();
@@ -237,7 +237,7 @@ function portCollisions(config: Config, workerCount: number, turns: TurnTarget[]
   return warnings;
 }
 
-const HOW_TO_CLUSTER = 'README, "Running a cluster"';
+const HOW_TO_CLUSTER = 'docs/cluster.md';
 
 /** Cluster mode: where browsers are sent, and who can reach the shared Redis. */
 function clusterSetup(config: Config): Warning[] {

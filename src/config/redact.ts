@@ -1,4 +1,5 @@
 import type { Config } from './load.ts';
+import { redactUrlPassword } from '../redis/url.ts';
 
 const REDACTED = '[redacted]';
 
@@ -11,17 +12,4 @@ export function redactConfig(cfg: Config): Config {
   if (copy.cluster.redis !== null) copy.cluster.redis = redactUrlPassword(copy.cluster.redis);
   copy.host.users = copy.host.users.map((u) => ({ ...u, password: REDACTED }));
   return copy;
-}
-
-/** The URL with its password (and user) replaced, for logs and `confd check-config`. */
-export function redactUrlPassword(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.password) return url;
-    // Built by hand: URL would percent-encode the brackets of the marker.
-    const path = u.pathname === '/' ? '' : u.pathname;
-    return `${u.protocol}//${u.username}:${REDACTED}@${u.host}${path}${u.search}`;
-  } catch {
-    return REDACTED;
-  }
 }

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDuration, DURATION_HELP } from './duration.ts';
+import { parseDuration, DURATION_HELP } from '../validation/duration.ts';
 
 const duration = z.string().refine((s) => parseDuration(s) !== null, { error: `must be ${DURATION_HELP}` });
 /**
@@ -106,7 +106,7 @@ export const fileConfigSchema = z.strictObject({
     portRange: z
       .tuple([z.int().min(1024).max(65535), z.int().min(1024).max(65535)])
       .refine(([lo, hi]) => lo <= hi, { error: 'must be [low, high] with low <= high' }),
-    /** Peers on one router before a room spreads onto another worker (see README, "Rooms, media and signalling"). */
+    /** Peers on one router before a room spreads onto another worker (docs/rooms-and-media.md). */
     peersPerRouter: z.int({ error: 'must be a whole number' }).min(1).max(1000),
   }),
   turn: z
@@ -132,13 +132,13 @@ export const fileConfigSchema = z.strictObject({
     .transform((t) => ({ ...t, ttlSeconds: seconds(t.ttl) })),
   rooms: z.strictObject({
     maxPeers: z.int().min(1).max(1000),
-    /** Tell simulcast senders to stop encoding layers nobody receives (README, "Adaptive media"). */
+    /** Tell simulcast senders to stop encoding layers nobody receives (docs/rooms-and-media.md). */
     dynacast: z.boolean({ error: 'must be true or false' }),
-    /** Whether a room's lobby is on when the room is made (README, "Lobby"); hosts and confctl turn it on or off per room. */
+    /** Whether a room's lobby is on when the room is made (docs/rooms-and-media.md, "Lobby"); hosts and confctl turn it on or off per room. */
     lobby: z.boolean({ error: 'must be true or false' }),
   }),
   cluster: z.strictObject({
-    /** redis:// or rediss:// URL of the Redis that nodes share (README, "Running a cluster"); null: a single node on lowdb. */
+    /** redis:// or rediss:// URL of the Redis that nodes share (docs/cluster.md); null: a single node on lowdb. */
     redis: z
       .string()
       .refine((s) => {

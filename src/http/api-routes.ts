@@ -170,7 +170,7 @@ export function createApiRoutes(opts: {
       // The API has no 405: a method a path does not take is no route either.
       if (match === null || 'allowed' in match) {
         req.resume();
-        sendError(res, 'not_found', `no API route ${req.method} ${path}; see the README's "HTTP API" section`);
+        sendError(res, 'not_found', `no API route ${req.method} ${path}; docs/http-api.md lists the routes`);
       } else {
         await match.handler(req, res, match.params);
       }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isConfdError } from '../errors.ts';
 import type { HostProtection } from '../auth/host-protection.ts';
 import { PASSWORD_MAX_BYTES } from '../auth/passwords.ts';
-import { USERNAME_RE } from '../store/users.ts';
+import { USERNAME_RE } from '../protocol/limits.ts';
 import { parseInput } from '../validation/issues.ts';
 import { readJsonBody } from './body.ts';
 import type { ClientIpResolver } from '../edge/client-ip.ts';

@@ -9,6 +9,9 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const PEER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** The tab's session secret: only the same tab may take over its peer id. */
 export const SESSION_RE = /^[A-Za-z0-9_-]{16,128}$/;
+/** A host user's name (the login form and the admin socket take the same). */
+export const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+export const USERNAME_HELP = '1-64 characters: letters, digits, _ . @ - (starting with a letter or digit)';
 export const DISPLAY_NAME_MAX = 64;
 export const ROOM_PASSWORD_MAX = 128;
 /** Query parameters that carry secrets: refused in the URL, sent in `hello` instead. */

@@ -1,7 +1,7 @@
 import { createClient, ErrorReply, type RedisClientType } from 'redis';
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { redactUrlPassword } from '../config/redact.ts';
+import { redactUrlPassword } from './url.ts';
 
 export type RedisClient = RedisClientType;
 

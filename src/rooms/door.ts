@@ -71,7 +71,19 @@ interface Holder extends IdClaim {
   letIn?: boolean;
 }
 
-export interface Door {
+/** What hosts and the admin do with a room's lobby (the room passes these through from its door). */
+export interface LobbyControls {
+  /** The lobby as hosts and the admin see it. */
+  lobby(): LobbyState;
+  /** Turns the lobby on or off; off lets everyone waiting in it in. `by` names who did it, for the log. */
+  setLobby(enabled: boolean, by: string): LobbyState;
+  /** Lets waiting guests in from the lobby (ids let in), or null when the one named is not waiting there. */
+  lobbyAdmit(target: LobbyTarget, by: string): string[] | null;
+  /** Refuses waiting guests (closed with CLOSE_CODES.lobbyDenied); null when the one named is not waiting. */
+  lobbyDeny(target: LobbyTarget, by: string): string[] | null;
+}
+
+export interface Door extends LobbyControls {
   admit(e: Entrant): Promise<AdmitResult>;
   /** The peer was seated: its holder now points at it. */
   seated(peer: Peer): void;
@@ -88,10 +100,6 @@ export interface Door {
   roomState(): RoomState;
   lock(locked: boolean): RoomState;
   setPassword(password: string | null): RoomState;
-  lobby(): LobbyState;
-  setLobby(enabled: boolean, by: string): LobbyState;
-  lobbyAdmit(target: LobbyTarget, by: string): string[] | null;
-  lobbyDeny(target: LobbyTarget, by: string): string[] | null;
   /** Tells the hosts what the lobby is now, if that changed since they were last told. */
   lobbyChanged(): void;
   /** Nothing held at the door: no one waiting, no live reservation or ban, the lobby as configured. */

@@ -16,14 +16,14 @@ import type { types } from 'mediasoup';
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
-import type { ClientMethod, ClientRequestData, IceServer, JoinResponse, LobbyState, ServerNotifications } from '../protocol/messages.ts';
+import type { ClientMethod, ClientRequestData, IceServer, JoinResponse, ServerNotifications } from '../protocol/messages.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { PooledWorker, WorkerPool } from '../sfu/worker-pool.ts';
 import type { RoomRouter } from '../sfu/router-set.ts';
 import type { PeerSummary, RoomSummary } from './view.ts';
-import { seatRefusal, type LobbyTarget } from './admission.ts';
-import { createDoor, type AdmitResult, type Refusal, type Seating } from './door.ts';
+import { seatRefusal } from './admission.ts';
+import { createDoor, type AdmitResult, type LobbyControls, type Refusal, type Seating } from './door.ts';
 import { createHostCommands } from './host-commands.ts';
 import { createRoomRouters } from './routers.ts';
 import { createRoomSpeakers } from './speakers.ts';
@@ -64,7 +64,7 @@ type CloseReason = ServerNotifications['disconnected']['reason'];
 /** An entrant racing the room's end: its page comes back, to the new room of that name. */
 const CLOSED: Refusal = { kind: 'refused', code: CLOSE_CODES.room_closed, message: USER_MESSAGES.couldNotOpen };
 
-export interface Room {
+export interface Room extends LobbyControls {
   readonly name: string;
   readonly createdAt: Date;
   readonly peers: ReadonlyMap<string, Peer>;
@@ -82,14 +82,6 @@ export interface Room {
   /** A worker died: the peers on its router rejoin (their page does it), the others go on. */
   workerDied(worker: PooledWorker): void;
   hasHost(): boolean;
-  /** The lobby as hosts and the admin see it. */
-  lobby(): LobbyState;
-  /** Turns the lobby on or off; off lets everyone waiting in it in. `by` names who did it, for the log. */
-  setLobby(enabled: boolean, by: string): LobbyState;
-  /** Lets waiting guests in from the lobby (ids let in), or null when the one named is not waiting there. */
-  lobbyAdmit(target: LobbyTarget, by: string): string[] | null;
-  /** Refuses waiting guests (closed with CLOSE_CODES.lobbyDenied); null when the one named is not waiting. */
-  lobbyDeny(target: LobbyTarget, by: string): string[] | null;
   /** Nothing left to keep: no peers, no waiting guests, no live reservation or ban, the lobby as configured. */
   idle(): boolean;
   summary(): RoomSummary;

@@ -96,7 +96,7 @@ async function listenOnePort(worker: types.Worker, media: MediaListen, port: num
     ...listenInfo(media, protocol, { port }),
     // Every peer of the worker shares this one UDP socket: the kernel's default buffer (~208 KiB, a few
     // hundred packets) drops under a burst the per-transport sockets would have spread (BENCHMARKS.md,
-    // "Single-port media"). The kernel caps it at net.core.rmem_max / wmem_max (README, deploying).
+    // "Single-port media"). The kernel caps it at net.core.rmem_max / wmem_max (docs/deployment.md).
     ...(protocol === 'udp' ? { recvBufferSize: SINGLE_PORT_SOCKET_BUFFER, sendBufferSize: SINGLE_PORT_SOCKET_BUFFER } : {}),
   });
   try {

@@ -1,6 +1,7 @@
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfdError } from '../errors.ts';
+import { firstProblem } from '../validation/issues.ts';
 import { counters } from '../metrics.ts';
 import type { Logger } from '../log.ts';
 import { mergedTrail, pushEvent, splitLegacyNoise, type AuditDetails } from './audit.ts';
@@ -254,10 +255,9 @@ export async function openStore(dataDir: string, log?: Pick<Logger, 'error'>): P
   } else {
     const parsed = storeDataSchema.safeParse(raw);
     if (!parsed.success) {
-      const first = parsed.error.issues[0];
       throw new ConfdError(
         'data_dir_unusable',
-        `database ${path} does not have the expected shape (${first?.path.join('.') ?? ''}: ${first?.message ?? ''}); restore it from a backup or move it aside to start empty`,
+        `database ${path} does not have the expected shape (${firstProblem(parsed.error)}); restore it from a backup or move it aside to start empty`,
       );
     }
     data = parsed.data;

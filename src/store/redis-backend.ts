@@ -1,6 +1,7 @@
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RedisConnection } from '../redis/connection.ts';
+import { firstProblem } from '../validation/issues.ts';
 import { AUDIT_MAX_EVENTS, AUDIT_NOISE_MAX_EVENTS } from './audit.ts';
 import { createStore, type Store, type StoreBackend, type StoreListener } from './db.ts';
 import { applyDelta, diffStore, inAgeOrder, isEmptyDelta, type StoreDelta } from './delta.ts';
@@ -109,8 +110,7 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
       auditNoise: parse(auditNoise),
     });
     if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      throw new Error(`the cluster state in Redis (${redis.where}) does not have the expected shape (${first?.path.join('.')}: ${first?.message}); was it written by another program?`);
+      throw new Error(`the cluster state in Redis (${redis.where}) does not have the expected shape (${firstProblem(parsed.error)}); was it written by another program?`);
     }
     data = parsed.data;
     version = Number(v ?? 0);

@@ -1,9 +1,6 @@
 import { ConfdError } from '../errors.ts';
 import type { StoreData, StoredUser } from './schema.ts';
 
-export const USERNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
-export const USERNAME_HELP = '1-64 characters: letters, digits, _ . @ - (starting with a letter or digit)';
-
 export function findUser(data: Readonly<StoreData>, name: string): StoredUser | undefined {
   return data.users.find((u) => u.name === name);
 }

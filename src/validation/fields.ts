@@ -3,9 +3,8 @@
  * same input is refused the same way, in the same words, wherever it comes in.
  */
 import { z } from 'zod';
-import { DISPLAY_NAME_MAX, isRoomName, PEER_ID_RE, ROOM_NAME_RULE } from '../protocol/index.ts';
-import { DURATION_HELP, parseDuration } from '../config/duration.ts';
-import { USERNAME_HELP, USERNAME_RE } from '../store/users.ts';
+import { DISPLAY_NAME_MAX, isRoomName, PEER_ID_RE, ROOM_NAME_RULE, USERNAME_HELP, USERNAME_RE } from '../protocol/index.ts';
+import { DURATION_HELP, parseDuration } from './duration.ts';
 
 const text = () => z.string({ error: 'must be a string' });
 

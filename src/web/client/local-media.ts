@@ -17,7 +17,7 @@ const SCREEN_CONSTRAINTS: MediaTrackConstraints = { width: { max: 1920 }, height
 /**
  * Webcam simulcast: three VP8 spatial layers, ≈180p/360p/720p from a 1280×720 camera, each with three
  * temporal layers (L1T3: mediasoup can also drop the frame rate to 1/2 or 1/4). Measured on
- * loopback (README, "Simulcast"): Chromium 156's fake camera (1280×720, ~20 fps, an easy picture)
+ * loopback (docs/rooms-and-media.md, "Web page"): Chromium 156's fake camera (1280×720, ~20 fps, an easy picture)
  * sends ~145, ~360 and ~750 kbit/s for them, r0 at its cap, r1 and r2 below theirs. A real camera's
  * noisier picture uses more, so the caps sit a little under libwebrtc's own for these sizes
  * (200k/700k/2.5M): 180p stays usable on a ~300 kbit/s link, and all three (2.15 Mbit/s) fit the
