@@ -166,13 +166,17 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     for (const other of others(peer)) other.channel.notify('peerRoleChanged', { peerId: peer.id, role });
   }
 
-  /** The room's media closes: with its last peer, or with the room. Recording stops first. */
-  function closeMedia(reason: 'room_empty' | 'room_closed'): void {
-    if (!routers.current()) return;
+  /**
+   * The one way the room's media closes: when no peer is left in it (the last one left, a dead worker
+   * took the last ones, or the room closed and let everyone go). The recorder hears why, once.
+   */
+  function closeMediaIfEmpty(): void {
+    if (peers.size > 0 || !routers.current()) return;
+    const reason = closed ? 'room_closed' : 'room_empty';
     recording.ended(reason);
     routers.close();
     speakers.mediaClosed();
-    log.info({ reason }, 'room media closed');
+    log.info({ reason }, 'room closed');
   }
 
   /** Takes the peer out: its media closes, the others are told, its id is kept for its tab a while. */
@@ -190,7 +194,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     }
     door.left(peer);
     if (peer.admission.hostKey && present.delete(peer)) events.hostLeft(peer.admission.hostKey);
-    if (peers.size === 0) closeMedia('room_empty');
+    closeMediaIfEmpty();
     checkIdle();
   }
 
@@ -223,7 +227,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     } catch (err) {
       if (peers.get(peer.id) === peer) peers.delete(peer.id);
       door.unseated(peer);
-      if (peers.size === 0) closeMedia('room_empty');
+      closeMediaIfEmpty();
       log.error({ err }, 'could not open media for a peer');
       return { kind: 'refused', code: CLOSE_CODES.internal, message: USER_MESSAGES.couldNotOpen };
     }
@@ -231,7 +235,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       // Replaced, removed or closed while its router was being chosen.
       routers.release(peer.home);
       peer.home = null;
-      if (peers.size === 0) closeMedia(closed ? 'room_closed' : 'room_empty');
+      closeMediaIfEmpty();
       return closed ? CLOSED : { kind: 'refused', code: CLOSE_CODES.replaced, message: USER_MESSAGES.replaced };
     }
     if (peer.admission.hostKey) {
@@ -291,14 +295,14 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   function close(reason: CloseReason, message: string, rejoin: boolean): void {
     if (closed) return;
     closed = true;
-    // The recording stops as the room closes, before its peers go (not as a room left empty).
-    closeMedia('room_closed');
     door.close(reason, message, rejoin);
+    // The last one out closes the media, as always (the room being closed, the recorder hears room_closed).
     for (const peer of [...peers.values()]) {
       peer.channel.close(reason, message, rejoin);
       removePeer(peer);
     }
-    log.info({ reason }, 'room closed');
+    closeMediaIfEmpty();
+    log.info({ reason }, 'everyone in the room was disconnected');
   }
 
   const room: Room = {
