@@ -187,7 +187,7 @@ export function finishSegment(env: SegmentEnv, seg: Segment, reason: string, err
     Object.assign(seg.side, { stoppedAt: new Date().toISOString(), stopReason: reason, error: err, sizeBytes: size, durationSeconds: probed?.durationSeconds ?? null });
     await writeSideCar(env.dir, seg.base, seg.side).catch((e: unknown) => env.log.error({ err: e, file: seg.file }, 'could not write a recording side-car'));
     seg.hooks.closed(seg);
-    env.log.info({ room: seg.side.room, peer: seg.side.peerId, file: seg.file, reason, sizeBytes: size, durationSeconds: seg.side.durationSeconds }, 'recording file closed');
+    env.log.info({ peer: seg.side.peerId, file: seg.file, reason, sizeBytes: size, durationSeconds: seg.side.durationSeconds }, 'recording file closed');
   })();
   return seg.finished;
 }

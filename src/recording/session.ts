@@ -47,8 +47,10 @@ export interface Session {
 }
 
 /** Attaches to the room's recording tap; `ended` is called once every file is finalised. */
-export function createSession(env: SessionEnv, o: { room: string; tap: RecordingTap; startedBy: string; ended(s: Session): void }): Session {
+export function createSession(roomEnv: SessionEnv, o: { room: string; tap: RecordingTap; startedBy: string; ended(s: Session): void }): Session {
   const { room, tap, startedBy } = o;
+  // The session's files log with the room bound.
+  const env: SessionEnv = { ...roomEnv, log: roomEnv.log.child({ room }) };
   const { log } = env;
   const startedAt = new Date();
   const segments = new Map<string, Segment>();
@@ -80,13 +82,13 @@ export function createSession(env: SessionEnv, o: { room: string; tap: Recording
       if (!isRecordable(mimeOf(prod))) {
         byKind.delete(kind);
         skipped.add(`${p.displayName} (${kind}: ${mimeOf(prod)} cannot go into WebM)`);
-        log.warn({ room, peer: p.id, codec: mimeOf(prod) }, 'a producer in a codec WebM cannot hold is not recorded');
+        log.warn({ peer: p.id, codec: mimeOf(prod) }, 'a producer in a codec WebM cannot hold is not recorded');
       }
     }
     if (byKind.size === 0) return null;
     if (segments.size >= MAX_FILES_PER_RECORDING) {
       skipped.add(p.displayName);
-      log.warn({ room, peer: p.id, max: MAX_FILES_PER_RECORDING }, 'recording: too many files for one room; this participant is not recorded');
+      log.warn({ peer: p.id, max: MAX_FILES_PER_RECORDING }, 'recording: too many files for one room; this participant is not recorded');
       return null;
     }
     const part = (parts.get(key) ?? 0) + 1;
@@ -96,7 +98,7 @@ export function createSession(env: SessionEnv, o: { room: string; tap: Recording
     seg.starting = openSegment(env, seg, p.router, byKind);
     try {
       await seg.starting;
-      log.info({ room, peer: p.id, file: seg.file, codecs: seg.side.codecs.map((c) => c.mimeType) }, 'recording file started');
+      log.info({ peer: p.id, file: seg.file, codecs: seg.side.codecs.map((c) => c.mimeType) }, 'recording file started');
       return seg;
     } catch (e) {
       const aborted = seg.abort;
@@ -178,7 +180,7 @@ export function createSession(env: SessionEnv, o: { room: string; tap: Recording
         await Promise.all([...segments.values()].map((s) => finishSegment(env, s, reason, null)));
         o.ended(session);
         tap.announce({ active: false });
-        log.info({ room, reason }, 'recording stopped');
+        log.info({ reason }, 'recording stopped');
       })();
       const p = stopping;
       env.track(p);
@@ -187,7 +189,7 @@ export function createSession(env: SessionEnv, o: { room: string; tap: Recording
 
     async fail(reason, error, seg) {
       if (stopping) return;
-      log.error({ room, peer: seg?.side.peerId, reason, error }, 'recording failed; the call goes on');
+      log.error({ peer: seg?.side.peerId, reason, error }, 'recording failed; the call goes on');
       const done = session.end(reason, error, seg);
       await env.audit('recording.failed', 'system', { room, peer: seg?.side.peerId ?? null, file: seg ? seg.side.file : null, reason, error: error.slice(0, 300) });
       await done;
