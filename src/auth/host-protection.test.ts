@@ -9,8 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { DEFAULT_CONFIG } from '../config/defaults.ts';
-import type { Config } from '../config/load.ts';
+import { loadConfig, type Config } from '../config/load.ts';
 import { openStore, type Store } from '../store/db.ts';
 import type { CredentialEnded } from './admission.ts';
 import { followEndedCredentials } from './ended-credentials.ts';
@@ -27,7 +26,8 @@ async function setUp(): Promise<{ store: Store; hosts: HostProtection; told: Cre
   const dir = mkdtempSync(join(tmpdir(), 'confd-hosts-'));
   dirs.push(dir);
   const store = await openStore(dir, log);
-  const base = structuredClone(DEFAULT_CONFIG) as unknown as Config;
+  // The embedded default as `confd start` loads it (durations parsed), with host protection on.
+  const base = loadConfig({}, {}, dir);
   const config: Config = { ...base, host: { ...base.host, protected: true, users: [{ username: 'alice', password: 'correct horse battery' }], leaveGraceSeconds: 0 } };
   const hosts = createHostProtection({ config, store, log });
   const told: CredentialEnded[] = [];
