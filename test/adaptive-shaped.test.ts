@@ -71,7 +71,9 @@ test('a receiver capped at 300 kbit/s gets layer 0 and keeps decoding; an unshap
     console.log(`weak receiver: ${last - first} frames in 10 s, longest gap ${longest} ms; layer ${(await consumerOf(wk))?.currentSpatialLayer}`);
     assert.ok(last - first > 20, `frames keep being decoded (${last - first} in 10 s)`);
     assert.ok(longest <= 2000, `no freeze over 2 s (longest gap ${longest} ms)`);
-    assert.equal((await consumerOf(st))?.currentSpatialLayer, 2, 'the strong receiver keeps the top layer');
+    // The unshaped receiver is on the top layer: on a loaded machine its estimate may dip for a moment
+    // (CPU, not the link), so this waits for the state rather than sampling one instant.
+    await waitFor('the strong receiver on the top layer', () => consumerOf(st), (c) => c?.currentSpatialLayer === 2, 30_000);
 
     // The cap lifted: the layer climbs back.
     await weakNs.unshape();
