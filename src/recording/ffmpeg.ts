@@ -141,13 +141,32 @@ function bindable(port: number): Promise<boolean> {
 
 /** An even port p on 127.0.0.1 with p and p + 1 free for UDP (RTP and RTCP), avoiding `taken`. */
 export async function freeRtpPort(taken: ReadonlySet<number>): Promise<number> {
+  const [low, high] = await rtpPortRange();
   for (let attempt = 0; attempt < 100; attempt++) {
-    // The upper part of the kernel's ephemeral range, where the SFU's own ports are not configured.
-    const p = 2 * Math.floor((50000 + Math.random() * 10000) / 2);
+    const p = 2 * Math.floor((low + Math.random() * (high - low)) / 2);
     if (taken.has(p) || taken.has(p + 1)) continue;
     if ((await bindable(p)) && (await bindable(p + 1))) return p;
   }
   throw new Error('no free UDP port pair on 127.0.0.1 for ffmpeg');
+}
+
+/** How many ports below the kernel's ephemeral range ffmpeg's receive ports are taken from. */
+const RTP_PORT_SPAN = 6000;
+
+/**
+ * Where ffmpeg's receive ports are picked: just below the kernel's ephemeral range (32768 by default).
+ * Inside that range, a browser's ICE sockets or any outgoing UDP may take the port between the check
+ * and ffmpeg's bind ("bind failed: Address already in use").
+ */
+async function rtpPortRange(): Promise<[number, number]> {
+  let first = 32768;
+  try {
+    const [lo] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/).map(Number);
+    if (lo && lo > RTP_PORT_SPAN + 1024) first = lo;
+  } catch {
+    // No /proc: Linux's default range.
+  }
+  return [first - RTP_PORT_SPAN, first - 2];
 }
 
 /** The local UDP ports bound now, from /proc/net/udp (null where there is no /proc). */

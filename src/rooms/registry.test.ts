@@ -23,7 +23,7 @@ function host(peerId: string): Entrant {
 test('end: the room is closed and forgotten; nothing to end is null; the name opens afresh', async () => {
   const rooms = await startRooms({
     workers: 1,
-    media: { ip: '127.0.0.1', announcedAddress: null, port: null, portRange: [62300, 62349] },
+    media: { ip: '127.0.0.1', announcedAddress: null, port: null, portRange: [62400, 62449] },
     settings: { hostProtected: false, lobby: false, maxPeers: 10, dynacast: true, peersPerRouter: 20, reserveIdMs: 10_000, iceServers: () => [] },
     log,
   });
