@@ -69,6 +69,11 @@ interface Holder extends IdClaim {
   waiter: Waiter | null;
   /** This tab was let through the lobby: coming back within its reservation, it does not knock again. */
   letIn?: boolean;
+  /**
+   * Kinds a host muted this participant: a mute is the participant's, not its connection's. Seated, the
+   * peer's own set is this one (host commands change it there); a reload of the same tab gets it back.
+   */
+  muted?: Set<'audio' | 'video'>;
 }
 
 /** What hosts and the admin do with a room's lobby (the room passes these through from its door). */
@@ -124,7 +129,9 @@ export function createDoor(ctx: DoorContext): Door {
   const lobbyState = (): LobbyState => ({ enabled: lobbyOn, waiting: inLobby().map(lobbyEntry) });
   /** The lobby's guests a host or the admin named (one, or all); null when the one named is not there. */
   const pickFromLobby = (target: LobbyTarget) => lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
-  const reserved = (h: Holder, letIn?: boolean): Holder => ({ sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null, ...(letIn ? { letIn } : {}) });
+  /** What a participant keeps across its connections (the same tab back within its reservation). */
+  const kept = (h: Holder | undefined): Pick<Holder, 'muted'> => (h?.muted ? { muted: h.muted } : {});
+  const reserved = (h: Holder, letIn?: boolean): Holder => ({ sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null, ...(letIn ? { letIn } : {}), ...kept(h) });
 
   function lobbyChanged(): void {
     const state = lobbyState();
@@ -267,7 +274,8 @@ export function createDoor(ctx: DoorContext): Door {
       const g = gateFor(e, letIn);
       if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
       if (c.kind === 'replace') replace(prev!);
-      const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null, letIn };
+      const sameTab = prev?.sessionHash === e.sessionHash;
+      const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null, letIn, ...(sameTab ? kept(prev) : {}) };
       holders.set(e.peerId, holder);
       if (g.kind === 'wait' || g.kind === 'lobby') return wait(e, holder, g.kind === 'lobby', letIn);
       const r = await ctx.seat(e);
@@ -277,7 +285,9 @@ export function createDoor(ctx: DoorContext): Door {
 
     seated(peer) {
       const h = holders.get(peer.id);
-      if (h) Object.assign(h, { peer, waiter: null, connected: true });
+      if (!h) return;
+      for (const kind of h.muted ?? []) peer.mutedByHost.add(kind);
+      Object.assign(h, { peer, waiter: null, connected: true, muted: peer.mutedByHost });
     },
 
     unseated(peer) {

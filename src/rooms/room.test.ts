@@ -309,3 +309,28 @@ test('dispatch: a host command from a guest, or from a host whose rights ended, 
   await assert.rejects(r.handle(g.peer, 'changeDisplayName', { displayName: 'x' }), /left the room/);
   r.close('shutdown', 'bye', false);
 });
+
+test('mute: a host mute belongs to the participant, so the same tab back (a reload) is still muted and told so', async () => {
+  const { r } = room({ hostProtected: false });
+  const h = (await r.admit(entrant('host'))) as Entered;
+  const tab = entrant('guest', { peerId: 'muted-one', sessionHash: 'tab-m' });
+  const first = (await r.admit(tab)) as Entered;
+  await r.handle(h.peer, 'hostMutePeer', { peerId: 'muted-one', kind: 'audio' });
+  const back = entrant('guest', { peerId: 'muted-one', sessionHash: 'tab-m' });
+  const again = (await r.admit(back)) as Entered;
+  assert.equal(tab.channel.closedWith()?.how, 'close:replaced');
+  assert.notEqual(again.peer, first.peer);
+  assert.deepEqual([...again.peer.mutedByHost], ['audio'], 'the new connection is muted');
+  await r.handle(again.peer, 'join', JOIN);
+  await new Promise((res) => setImmediate(res));
+  assert.deepEqual(back.channel.said.filter((s) => s.how === 'notify:mutedByHost').map((s) => s.what), [{ kind: 'audio' }], 'told on join');
+  // Left and back within its reservation: still muted; a host lifting it lifts it for good.
+  r.leave(again.peer);
+  const third = (await r.admit(entrant('guest', { peerId: 'muted-one', sessionHash: 'tab-m' }))) as Entered;
+  assert.deepEqual([...third.peer.mutedByHost], ['audio']);
+  await r.handle(h.peer, 'hostUnmutePeer', { peerId: 'muted-one', kind: 'audio' });
+  r.leave(third.peer);
+  const fourth = (await r.admit(entrant('guest', { peerId: 'muted-one', sessionHash: 'tab-m' }))) as Entered;
+  assert.deepEqual([...fourth.peer.mutedByHost], []);
+  r.close('shutdown', 'bye', false);
+});

@@ -271,6 +271,8 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       for (const other of existing) for (const producer of other.producers.values()) void media.consume(peer, other, producer);
       speakers.greet(peer);
       recording.joined(peer);
+      // A host's mute outlives a reload of the tab (door.ts): the page hears of it again.
+      for (const kind of peer.mutedByHost) peer.channel.notify('mutedByHost', { kind });
       // A host hears of the lobby from the start: whether it is on, and who is waiting.
       if (hasHostRights(peer)) peer.channel.notify('lobby', door.lobby());
     });
