@@ -74,6 +74,8 @@ interface Holder extends IdClaim {
    * peer's own set is this one (host commands change it there); a reload of the same tab gets it back.
    */
   muted?: Set<'audio' | 'video'>;
+  /** This participant was seated (and not kicked since): back within its reservation, it passes the lock and password. */
+  wasIn?: boolean;
 }
 
 /** What hosts and the admin do with a room's lobby (the room passes these through from its door). */
@@ -130,7 +132,9 @@ export function createDoor(ctx: DoorContext): Door {
   /** The lobby's guests a host or the admin named (one, or all); null when the one named is not there. */
   const pickFromLobby = (target: LobbyTarget) => lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
   /** What a participant keeps across its connections (the same tab back within its reservation). */
-  const kept = (h: Holder | undefined): Pick<Holder, 'muted'> => (h?.muted ? { muted: h.muted } : {});
+  const kept = (h: Holder | undefined): Pick<Holder, 'muted' | 'wasIn'> => ({ ...(h?.muted ? { muted: h.muted } : {}), ...(h?.wasIn ? { wasIn: true } : {}) });
+  /** The same tab, its id still held (connected, or reserved since it left). */
+  const sameTab = (h: Holder | undefined, sessionHash: string): h is Holder => h?.sessionHash === sessionHash && (h.connected || h.reservedUntil > now());
   const reserved = (h: Holder, letIn?: boolean): Holder => ({ sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null, ...(letIn ? { letIn } : {}), ...kept(h) });
 
   function lobbyChanged(): void {
@@ -160,12 +164,16 @@ export function createDoor(ctx: DoorContext): Door {
     return Math.max(0, until - now());
   }
 
-  const gateFor = (e: Entrant, letIn = false) =>
+  /**
+   * `returning`: a participant of the last minutes (wasIn, same tab) comes back past the lock and the
+   * password, which keep strangers out, not the people already in; a kick ban still holds.
+   */
+  const gateFor = (e: Entrant, letIn = false, returning = false) =>
     gate({
       role: e.admission.role,
       bannedForMs: bannedFor(e.ipKey),
-      locked: access.locked,
-      passwordHash: access.passwordHash,
+      locked: access.locked && !returning,
+      passwordHash: returning ? null : access.passwordHash,
       givenPassword: e.roomPassword,
       hostProtected: settings.hostProtected,
       hasHost: ctx.hasHost(),
@@ -235,7 +243,8 @@ export function createDoor(ctx: DoorContext): Door {
         release(w);
         continue;
       }
-      const g = gateFor(w.entrant, w.letIn);
+      const h = holders.get(w.entrant.peerId);
+      const g = gateFor(w.entrant, w.letIn, h?.waiter === w && h.wasIn === true);
       if (g.kind === 'wait') continue;
       if (g.kind === 'lobby') {
         // Its host is here now, and the lobby is on: it knocks.
@@ -271,11 +280,11 @@ export function createDoor(ctx: DoorContext): Door {
       }
       // The same tab, let through the lobby before and back within its reservation, does not knock again.
       const letIn = prev?.sessionHash === e.sessionHash && prev.letIn === true;
-      const g = gateFor(e, letIn);
+      const live = sameTab(prev, e.sessionHash);
+      const g = gateFor(e, letIn, live && prev.wasIn === true);
       if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
       if (c.kind === 'replace') replace(prev!);
-      const sameTab = prev?.sessionHash === e.sessionHash;
-      const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null, letIn, ...(sameTab ? kept(prev) : {}) };
+      const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null, letIn, ...(live ? kept(prev) : {}) };
       holders.set(e.peerId, holder);
       if (g.kind === 'wait' || g.kind === 'lobby') return wait(e, holder, g.kind === 'lobby', letIn);
       const r = await ctx.seat(e);
@@ -287,7 +296,7 @@ export function createDoor(ctx: DoorContext): Door {
       const h = holders.get(peer.id);
       if (!h) return;
       for (const kind of h.muted ?? []) peer.mutedByHost.add(kind);
-      Object.assign(h, { peer, waiter: null, connected: true, muted: peer.mutedByHost });
+      Object.assign(h, { peer, waiter: null, connected: true, muted: peer.mutedByHost, wasIn: true });
     },
 
     unseated(peer) {
@@ -305,9 +314,9 @@ export function createDoor(ctx: DoorContext): Door {
         for (const [k, until] of bans) if (until <= t) bans.delete(k);
         bans.set(peer.ipKey, t + KICK_BAN_MS);
       }
-      // Coming back after a kick, it knocks again.
+      // Coming back after a kick, it knocks again, and the lock and password apply to it as to anyone.
       const h = holders.get(peer.id);
-      if (h) h.letIn = false;
+      if (h) Object.assign(h, { letIn: false, wasIn: false });
     },
 
     letWaitingIn,

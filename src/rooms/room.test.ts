@@ -10,7 +10,7 @@ import { CLOSE_CODES } from '../protocol/close-codes.ts';
 import { startWorkerPool, type WorkerPool } from '../sfu/worker-pool.ts';
 import type { Entrant, PeerChannel } from './peer.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
-import { createRoom, MAX_WAITING, type AdmitResult, type Room, type RoomSettings } from './room.ts';
+import { createRoom, KICK_BAN_MS, MAX_WAITING, type AdmitResult, type Room, type RoomSettings } from './room.ts';
 
 const log = pino({ level: 'silent' });
 let pool: WorkerPool;
@@ -332,5 +332,44 @@ test('mute: a host mute belongs to the participant, so the same tab back (a relo
   r.leave(third.peer);
   const fourth = (await r.admit(entrant('guest', { peerId: 'muted-one', sessionHash: 'tab-m' }))) as Entered;
   assert.deepEqual([...fourth.peer.mutedByHost], []);
+  r.close('shutdown', 'bye', false);
+});
+
+test('returning: a participant who dropped comes back past the lock and the password, not past a kick ban; strangers and other tabs do not', async () => {
+  const { r } = room({ hostProtected: false });
+  const h = (await r.admit(entrant('host'))) as Entered;
+  const tab = { peerId: 'back-one', sessionHash: 'tab-r', ipKey: '203.0.113.40' };
+  const first = (await r.admit(entrant('guest', tab))) as Entered;
+  await r.handle(h.peer, 'hostLockRoom', { locked: true });
+  await r.handle(h.peer, 'hostSetRoomPassword', { password: 'sesame' });
+  r.leave(first.peer);
+  const back = await r.admit(entrant('guest', tab));
+  assert.equal(back.kind, 'entered', 'the same tab within its reservation comes back in');
+  // Still connected (its network changed): the same tab replaces itself, lock or not.
+  const again = await r.admit(entrant('guest', tab));
+  assert.equal(again.kind, 'entered');
+  const stranger = await r.admit(entrant('guest', { ipKey: '203.0.113.40' }));
+  assert.equal(stranger.kind === 'refused' && stranger.code, CLOSE_CODES.locked);
+  const otherTab = await r.admit(entrant('guest', { ...tab, sessionHash: 'tab-x' }));
+  assert.equal(otherTab.kind === 'refused' && otherTab.code, CLOSE_CODES.conflict);
+  r.kick(tab.peerId, 'bye');
+  const kicked = await r.admit(entrant('guest', tab));
+  assert.equal(kicked.kind === 'refused' && kicked.code, CLOSE_CODES.forbidden, 'a kick ban holds');
+  await r.handle(h.peer, 'hostLockRoom', { locked: false });
+  r.close('shutdown', 'bye', false);
+});
+
+test('returning: a kicked participant, its ban over, is a stranger to the lock', async () => {
+  let t = 1_000_000;
+  const events: string[] = [];
+  const r = createRoom({ name: `r${++n}`, pool, settings: { ...SETTINGS, hostProtected: false, reserveIdMs: 600_000 }, log, now: () => t, events: { hostPresent: () => {}, hostLeft: () => {}, idle: () => events.push('idle') } });
+  const h = (await r.admit(entrant('host'))) as Entered;
+  const tab = { peerId: 'kicked-one', sessionHash: 'tab-k', ipKey: '203.0.113.41' };
+  await r.admit(entrant('guest', tab));
+  await r.handle(h.peer, 'hostLockRoom', { locked: true });
+  r.kick(tab.peerId, 'bye');
+  t += KICK_BAN_MS + 1;
+  const back = await r.admit(entrant('guest', tab));
+  assert.equal(back.kind === 'refused' && back.code, CLOSE_CODES.locked);
   r.close('shutdown', 'bye', false);
 });
