@@ -143,6 +143,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         iceServers: turnIssuer(config.turn),
       },
       presence: hosts,
+      audit: (type, actor, details) => store.mutate((d) => void appendAudit(d, new Date(), type, actor, details)),
       log,
     });
     undo.push(() => rooms.close());

@@ -1,7 +1,7 @@
 /**
  * Host protection on the web page, in headless Debian Chromium against real daemons: the login page,
  * "Log in as host" / "Logged in as" on the start page, the waiting room, leave grace and reload,
- * `confctl ip revoke` ending host rights live, the host's controls (mute, lock, room password, kick)
+ * `confctl ip revoke` ending host rights live, the host's controls (mute, lock, room password, kick, end meeting)
  * and what guests see of them, participant logins (user_auth) and expired join links.
  *
  * Every person gets their own browser context (own sessionStorage, like another browser profile).
@@ -215,7 +215,7 @@ describe('host.protected, in the browser', { concurrency: false }, () => {
     }
   });
 
-  test('(e) host controls on the page: mute, lock, room password, kick', async (t) => {
+  test('(e) host controls on the page: mute, lock, room password, kick, end the meeting', async (t) => {
     if (skipped(t)) return;
     const host = await hostJoins(d!, 'echo');
     const g1 = await page(`${d!.http}/join/echo?name=Muted`, 'echo/g1');
@@ -280,6 +280,16 @@ describe('host.protected, in the browser', { concurrency: false }, () => {
 
       await host.click('#btn-room-password');
       await waitFor('the password to be cleared', async () => (await hostView(host))?.room.hasPassword, (v) => v === false);
+
+      // End the meeting for everyone (confirmed in a notice): both pages say it ended, neither reconnects.
+      assert.equal(await visible(g3, '#btn-end-meeting'), false, 'guests have no such button');
+      await host.click('#btn-end-meeting');
+      await host.click('.notice[data-key="end-meeting"] button:has-text("End meeting for everyone")');
+      for (const p of [g3, host]) {
+        await waitFor('the page to say the meeting ended', () => state(p), (s) => s === 'closed');
+        assert.match(await p.locator('#message-title').innerText(), /The meeting has ended/);
+        assert.match(await p.locator('#message-text').innerText(), /The meeting was ended/);
+      }
     } finally {
       await Promise.all([closePage(host), closePage(g1), ...more.map(closePage)]);
     }

@@ -156,14 +156,14 @@ describe('a cluster of three nodes on one Redis', () => {
     const ended = await api(other, 'DELETE', 'meeting/r5');
     assert.equal(ended.status, 200);
     assert.deepEqual(await ended.json(), { room: 'r5', ended: true, peers: 1 });
-    assert.equal((await host.closed).code, 4000);
+    assert.equal((await host.closed).code, 4003);
     assert.equal((await api(other, 'DELETE', 'meeting/r5')).status, 404, 'nobody is in it now');
     // confctl end, the same way.
     const again = await connectVia(A.http, { room: 'r6', peerId: 'g6', token: JSON.parse(await ctl(A, ['--json', 'token', 'issue', '--room', 'r6', '--presenter'])).token });
     keep(again.client);
     await again.client.joinWithMedia({});
     assert.match(await ctl(otherThan(again.at), ['end', '--room', 'r6']), /ended r6: 1 peer disconnected/);
-    assert.equal((await again.client.closed).code, 4000);
+    assert.equal((await again.client.closed).code, 4003);
     // Both audited alike, whichever node was asked and whichever ended it.
     const audit = await ctl(A, ['audit']);
     for (const room of ['r5', 'r6']) assert.match(audit, new RegExp(`room\\.end\\s+admin\\s+room=${room} peers=1`));

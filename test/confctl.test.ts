@@ -524,7 +524,7 @@ describe('confctl against a running daemon', () => {
       const r = await ctl(['end', '--room', 'endme']);
       expectExit(r, 0);
       assert.equal(r.stdout.trim(), 'ended endme: 2 peers disconnected');
-      for (const p of peers) assert.equal((await p.closed).code, 4000);
+      for (const p of peers) assert.equal((await p.closed).code, 4003, 'room_closed: ended, not kicked');
       const again = await ctl(['end', '--room', 'endme']);
       expectExit(again, 1);
       assert.match(again.stderr, /no meeting is running in room "endme"/);

@@ -156,6 +156,7 @@ const CASES: { [M in ClientMethod]: { valid: Record<string, unknown>; wrong: Rec
   hostAdmit: { valid: { peerId: 'someone' }, wrong: { peerId: ['', 5, null, '../x', 'x'.repeat(65)] } },
   hostDeny: { valid: { peerId: 'someone' }, wrong: { peerId: ['', 5, null, '../x', 'x'.repeat(65)] } },
   hostAdmitAll: { valid: {}, wrong: {} },
+  hostEndMeeting: { valid: {}, wrong: {} },
   chat: { valid: { text: 'hi', to: 'someone' }, wrong: { text: ['', 5, null, ['hi'], 'x'.repeat(CHAT_TEXT_MAX + 1)], to: ['', 5, 'a b', 'x'.repeat(65), null] } },
   hostSetChat: { valid: { enabled: false }, wrong: { enabled: ['no', 0, null] } },
 };
@@ -318,7 +319,7 @@ describe('malformed signalling against a real daemon', { timeout: 110_000 }, () 
     assert.deepEqual(joined.peers.map((p: any) => p.id).sort(), ['alice', 'carol']);
     await expectRefused(c, 'join', { rtpCapabilities: { codecs: [] } }, 409, 'join twice', /already joined/);
     // Lobby controls from a guest: refused too.
-    for (const method of ['hostSetLobby', 'hostAdmit', 'hostDeny', 'hostAdmitAll'] as const) await expectRefused(c, method, CASES[method].valid, 403, `${method} by a guest`, /only a host/);
+    for (const method of ['hostSetLobby', 'hostAdmit', 'hostDeny', 'hostAdmitAll', 'hostEndMeeting'] as const) await expectRefused(c, method, CASES[method].valid, 403, `${method} by a guest`, /only a host/);
     // Host controls from a guest: refused whatever the target.
     for (const method of ['hostMutePeer', 'hostUnmutePeer', 'hostKickPeer', 'hostLockRoom', 'hostSetRoomPassword', 'hostSetChat'] as const) {
       await expectRefused(c, method, { ...CASES[method].valid, ...(method === 'hostMutePeer' || method === 'hostUnmutePeer' || method === 'hostKickPeer' ? { peerId: 'alice' } : {}) }, 403, `${method} by a guest`, /only a host/);

@@ -261,7 +261,7 @@ route('POST', '/v1/rooms/:room/kick', async (ctx, p, body) => {
   return { status: 200, body: { room, peer, kicked: true } };
 });
 
-// Ends a meeting: everyone in the room is disconnected (told it was ended by the admin, as for a kick).
+// Ends a meeting: everyone in the room, seated or waiting, is disconnected with room_closed (not a kick: no ban).
 route('DELETE', '/v1/rooms/:room', async (ctx, p) => {
   const room = roomParam(p.room!);
   const ended = ctx.media.end(room);

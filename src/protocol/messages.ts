@@ -89,6 +89,8 @@ export interface ClientRequests {
   hostAdmit: { peerId: string };
   hostDeny: { peerId: string };
   hostAdmitAll: Record<string, never>;
+  /** Ends the meeting for everyone (seated or waiting): all are closed with `room_closed`, as by `confctl end`. */
+  hostEndMeeting: Record<string, never>;
   /** Chat: to everyone, or privately to one peer (`to`: its id). Joined peers only; bounded (CHAT_TEXT_MAX, CHAT_BURST per CHAT_REFILL_SECONDS). */
   chat: { text: string; to?: string | undefined };
   /** Host: turn the room's chat off or on (everyone gets `chatState`). */
@@ -122,6 +124,7 @@ export const CLIENT_METHODS = [
   'hostAdmit',
   'hostDeny',
   'hostAdmitAll',
+  'hostEndMeeting',
   'chat',
   'hostSetChat',
 ] as const satisfies readonly (keyof ClientRequests)[];

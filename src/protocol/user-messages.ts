@@ -22,6 +22,8 @@ export const USER_MESSAGES = {
   hostRightsExpired: 'Your host rights have expired.',
   kickedByHost: 'The host removed you from the room.',
   kickedByAdmin: 'You were removed from the room by an administrator.',
+  /** A host or the admin ended the meeting for everyone (`room_closed`, no rejoin). */
+  meetingEnded: 'The meeting was ended. You can close this page.',
   workerDied: 'The media server restarted. Reconnecting...',
   shutdown: 'The server is shutting down. Reconnecting...',
   joinTimeout: 'Connected but never joined the room; reload to try again.',

@@ -10,13 +10,15 @@ import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { Door } from './door.ts';
 import { requireHost, type Handlers, type Peer } from './peer.ts';
 
-export type HostMethod = 'hostMutePeer' | 'hostUnmutePeer' | 'hostKickPeer' | 'hostLockRoom' | 'hostSetRoomPassword' | 'hostSetLobby' | 'hostAdmit' | 'hostDeny' | 'hostAdmitAll';
+export type HostMethod = 'hostMutePeer' | 'hostUnmutePeer' | 'hostKickPeer' | 'hostLockRoom' | 'hostSetRoomPassword' | 'hostSetLobby' | 'hostAdmit' | 'hostDeny' | 'hostAdmitAll' | 'hostEndMeeting';
 
 export function createHostCommands(ctx: {
   log: Logger;
   peers: ReadonlyMap<string, Peer>;
   door: Door;
   kick(peerId: string, message: string): boolean;
+  /** Ends the meeting for everyone, as the admin's end does; `by` names who, for the log and the audit. */
+  end(by: string): void;
   broadcast<M extends keyof ServerNotifications>(method: M, data: ServerNotifications[M]): void;
 }): Handlers<HostMethod> {
   const { log, door } = ctx;
@@ -84,6 +86,12 @@ export function createHostCommands(ctx: {
       requireHost(peer);
       const admitted = door.lobbyAdmit({ all: true }, `host ${peer.id}`) ?? [];
       return { ...door.lobby(), admitted };
+    },
+    async hostEndMeeting(peer) {
+      requireHost(peer);
+      // After this answer goes out: the host's page hears that its request worked, then the meeting ends.
+      setImmediate(() => ctx.end(`host ${peer.id}`));
+      return {};
     },
   };
 }

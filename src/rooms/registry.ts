@@ -35,6 +35,8 @@ export async function startRooms(opts: {
   media: MediaListen;
   settings: RoomSettings;
   presence?: HostPresence;
+  /** Writes an audit event (the store's): a meeting a host ended is audited as the admin route audits its own. */
+  audit?: (type: string, actor: string, details: Record<string, string | number | boolean>) => Promise<unknown>;
   log: Logger;
 }): Promise<Rooms> {
   const { log } = opts;
@@ -79,6 +81,9 @@ export async function startRooms(opts: {
           if (n > 0) return void hostConnections.set(key, n);
           hostConnections.delete(key);
           opts.presence?.hostLeft(key);
+        },
+        hostEnded(by, peers) {
+          opts.audit?.('room.end', by, { room: name, peers }).catch((err: unknown) => log.error({ err, room: name }, 'could not audit the end of a meeting'));
         },
         idle: () => setImmediate(() => forgetIfIdle(name, made)),
       },

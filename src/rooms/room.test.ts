@@ -65,7 +65,7 @@ function room(settings: Partial<RoomSettings> = {}): { r: Room; events: string[]
     pool,
     settings: { ...SETTINGS, ...settings },
     log,
-    events: { hostPresent: (k) => events.push(`present:${k}`), hostLeft: (k) => events.push(`left:${k}`), idle: () => events.push('idle') },
+    events: { hostPresent: (k) => events.push(`present:${k}`), hostLeft: (k) => events.push(`left:${k}`), hostEnded: (by, peers) => events.push(`ended:${by}:${peers}`), idle: () => events.push('idle') },
   });
   return { r, events };
 }
@@ -272,7 +272,7 @@ test('end: everyone seated or waiting is told once and let go, recording stops, 
   assert.deepEqual(r.end(), { peers: 2 });
   for (const e of [host, guest]) {
     const closes = e.channel.said.filter((s) => s.how.startsWith('close:'));
-    assert.deepEqual(closes, [{ how: 'close:kicked', what: USER_MESSAGES.kickedByAdmin }], 'told once, as a kick by the admin');
+    assert.deepEqual(closes, [{ how: 'close:room_closed', what: USER_MESSAGES.meetingEnded }], 'told once that the meeting ended (not kicked)');
   }
   assert.deepEqual(ended, ['room_closed'], 'the recorder hears the room closed, once, not "room empty"');
   assert.equal(r.closed, true);
@@ -362,7 +362,7 @@ test('returning: a participant who dropped comes back past the lock and the pass
 test('returning: a kicked participant, its ban over, is a stranger to the lock', async () => {
   let t = 1_000_000;
   const events: string[] = [];
-  const r = createRoom({ name: `r${++n}`, pool, settings: { ...SETTINGS, hostProtected: false, reserveIdMs: 600_000 }, log, now: () => t, events: { hostPresent: () => {}, hostLeft: () => {}, idle: () => events.push('idle') } });
+  const r = createRoom({ name: `r${++n}`, pool, settings: { ...SETTINGS, hostProtected: false, reserveIdMs: 600_000 }, log, now: () => t, events: { hostPresent: () => {}, hostLeft: () => {}, hostEnded: () => {}, idle: () => events.push('idle') } });
   const h = (await r.admit(entrant('host'))) as Entered;
   const tab = { peerId: 'kicked-one', sessionHash: 'tab-k', ipKey: '203.0.113.41' };
   await r.admit(entrant('guest', tab));
@@ -372,4 +372,24 @@ test('returning: a kicked participant, its ban over, is a stranger to the lock',
   const back = await r.admit(entrant('guest', tab));
   assert.equal(back.kind === 'refused' && back.code, CLOSE_CODES.locked);
   r.close('shutdown', 'bye', false);
+});
+
+test('end by a host: answered first, then everyone (the lobby too) is told room_closed; reported for the audit; a guest cannot', async () => {
+  const { r, events } = room({ hostProtected: false, lobby: true });
+  const h = (await r.admit(entrant('host'))) as Entered;
+  const seated = entrant('guest');
+  r.setLobby(false, 'admin');
+  const g = (await r.admit(seated)) as Entered;
+  r.setLobby(true, 'admin');
+  const knocking = entrant('guest');
+  const w = (await r.admit(knocking)) as Waiting;
+  assert.equal(w.why(), 'lobby');
+  await assert.rejects(r.handle(g.peer, 'hostEndMeeting', {}), /only a host/);
+  assert.deepEqual(await r.handle(h.peer, 'hostEndMeeting', {}), {});
+  assert.equal(r.closed, false, 'the answer goes out before the room closes');
+  await new Promise((res) => setImmediate(res));
+  assert.equal(r.closed, true);
+  for (const e of [seated, knocking]) assert.deepEqual(e.channel.closedWith(), { how: 'close:room_closed', what: USER_MESSAGES.meetingEnded });
+  assert.equal(await w.admitted, null);
+  assert.ok(events.includes(`ended:host ${h.peer.id}:2`), events.join());
 });

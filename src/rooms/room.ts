@@ -56,6 +56,8 @@ export interface RoomEvents {
   /** A connection holding host credential `key` entered / left. */
   hostPresent(key: string): void;
   hostLeft(key: string): void;
+  /** A host ended the meeting from the page (`by`: "host PEER"): audited as the admin's end is. */
+  hostEnded(by: string, peers: number): void;
   /** Nothing is left in the room (no peers, waiting guests, reservations or bans): it may be forgotten. */
   idle(): void;
 }
@@ -85,8 +87,11 @@ export interface Room extends LobbyControls {
   /** Nothing left to keep: no peers, no waiting guests, no live reservation or ban, the lobby as configured. */
   idle(): boolean;
   summary(): RoomSummary;
-  /** The admin ends the meeting: everyone (seated or waiting) is told and disconnected, and the room closes. */
-  end(): { peers: number };
+  /**
+   * The meeting ends (the admin, or a host: `by`): everyone seated or waiting is told `room_closed` and
+   * disconnected, nobody is banned, and the room closes; the next comer opens a new one.
+   */
+  end(by?: string): { peers: number };
   /** Closes the room for good (idempotent): everyone is told `reason` and disconnected, its media closes. */
   close(reason: CloseReason, message: string, rejoin: boolean): void;
 }
@@ -143,7 +148,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   const handlers: { [M in ClientMethod]: Handler<M> } = {
     join,
     changeDisplayName,
-    ...createHostCommands({ log, peers, door, kick, broadcast }),
+    ...createHostCommands({ log, peers, door, kick, broadcast, end: (by) => !closed && events.hostEnded(by, end(by).peers) }),
     chat: async (peer, d) => chat.chat(peer, d),
     hostSetChat: async (peer, d) => chat.hostSetChat(peer, d),
     ...media.handlers,
@@ -294,6 +299,13 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     return true;
   }
 
+  function end(by = 'the admin'): { peers: number } {
+    const n = peers.size;
+    log.info({ peers: n, by }, 'meeting ended');
+    close('room_closed', USER_MESSAGES.meetingEnded, false);
+    return { peers: n };
+  }
+
   function close(reason: CloseReason, message: string, rejoin: boolean): void {
     if (closed) return;
     closed = true;
@@ -369,12 +381,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       };
     },
 
-    end() {
-      const n = peers.size;
-      log.info({ peers: n }, 'meeting ended by the admin');
-      close('kicked', USER_MESSAGES.kickedByAdmin, false);
-      return { peers: n };
-    },
+    end,
 
     close,
   };

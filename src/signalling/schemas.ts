@@ -68,6 +68,7 @@ export const clientRequests = {
   hostAdmit: z.strictObject({ peerId }),
   hostDeny: z.strictObject({ peerId }),
   hostAdmitAll: z.strictObject({}),
+  hostEndMeeting: z.strictObject({}),
   chat: z.strictObject({ text: z.string().min(1, { error: 'a chat message cannot be empty' }).max(CHAT_TEXT_MAX, { error: USER_MESSAGES.chatTooLong(CHAT_TEXT_MAX) }), to: peerId.optional() }),
   hostSetChat: z.strictObject({ enabled: z.boolean() }),
 } as const satisfies { [M in ClientMethod]: z.ZodType<ClientRequests[M]> };

@@ -160,6 +160,7 @@ export function roomPage(assets: AssetVersions, room: string, host: HostOptions 
       <button id="btn-lock" type="button" aria-pressed="false">Lock room</button>
       <button id="btn-room-password" type="button">Set password</button>
       <button id="btn-lobby" type="button" aria-pressed="false" title="With the lobby on, new guests wait until a host lets them in">Lobby: off</button>
+      <button id="btn-end-meeting" type="button" class="danger" title="Disconnects everyone, guests waiting in the lobby too">End meeting</button>
     </span>
     <button id="btn-leave" type="button" class="danger">Leave</button>
   </nav>

@@ -79,6 +79,7 @@ function validData(rng: Rng, method: ClientMethod, ids: KnownIds): Record<string
     case 'hostDeny':
       return { peerId: anyId(ids.peers) };
     case 'hostAdmitAll':
+    case 'hostEndMeeting':
       return {};
     case 'chat':
       // Markup, control and bidi characters, sizes around the limit, to everyone or to a (maybe real) peer.

@@ -39,3 +39,10 @@ test('a lost connection is retried; before any join, only so many times', () => 
   assert.equal(closeOutcome(closed(1006), facts({ joinedOnce: false, retries: MAX_SILENT_RETRIES })).kind, 'unreachable');
   assert.equal(closeOutcome(closed(CLOSE_CODES.internal, { reason: 'could not open' }), facts()).kind, 'reconnect', 'a server failure (1011) is worth another try');
 });
+
+test('an ended meeting (room_closed, no rejoin) is shown as ended, not reconnected; a room closing under a new arrival is retried', () => {
+  const d = { reason: 'room_closed' as const, rejoin: false, message: USER_MESSAGES.meetingEnded };
+  assert.deepEqual(closeOutcome(closed(CLOSE_CODES.room_closed, { disconnected: d }), facts()), { kind: 'ended', title: 'The meeting has ended', message: USER_MESSAGES.meetingEnded });
+  // Refused while the room was ending (an `error`, no `disconnected`): the page comes back, to the next meeting.
+  assert.equal(closeOutcome(closed(CLOSE_CODES.room_closed, { lastError: USER_MESSAGES.couldNotOpen }), facts()).kind, 'reconnect');
+});

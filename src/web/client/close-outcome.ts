@@ -38,7 +38,7 @@ export function closeOutcome(info: CloseInfo, s: SessionFacts): CloseOutcome {
   if (d) {
     // The server's message for a rejoin says that the page reconnects (src/protocol/user-messages.ts).
     if (d.rejoin) return { kind: 'reconnect', message: d.message, saysSo: true };
-    const title = d.reason === 'kicked' ? 'You were removed from the room' : d.reason === 'replaced' ? 'Opened elsewhere' : 'The meeting ended for you';
+    const title = d.reason === 'kicked' ? 'You were removed from the room' : d.reason === 'replaced' ? 'Opened elsewhere' : d.reason === 'room_closed' ? 'The meeting has ended' : 'The meeting ended for you';
     return { kind: 'ended', title, message: d.message };
   }
   const why = info.lastError || info.reason;

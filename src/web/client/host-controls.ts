@@ -1,6 +1,6 @@
 /**
  * Our role and the host's controls: lock, room password, lobby (on/off; "NAME wants to join" with admit,
- * deny, admit all), mute / allow to unmute / remove a participant.
+ * deny, admit all), mute / allow to unmute / remove a participant, end the meeting for everyone.
  * The server decides; a refusal (rights ended meanwhile, peer gone) is shown, never thrown.
  */
 import { ERROR_CODES, type LobbyEntry, type LobbyState, type Role, type RoomState, type ServerNotifications } from '../../protocol/index.ts';
@@ -107,6 +107,7 @@ export class HostControls {
       else ui.showHostPasswordForm((pw) => void this.setRoomPassword(pw));
     });
     document.getElementById('btn-lobby')?.addEventListener('click', () => void this.setLobby(!this.#lobby.enabled));
+    document.getElementById('btn-end-meeting')?.addEventListener('click', () => this.askEndMeeting());
     ui.onHostAction = (action, peerId) => void this.hostAction(action, peerId);
   }
 
@@ -123,6 +124,18 @@ export class HostControls {
       this.#ctx.ui.notice('host-action', text, { level: 'error' });
       return null;
     }
+  }
+
+  /** One click away from ending it for everyone is too close: the host confirms in a notice first. */
+  askEndMeeting(): void {
+    this.#ctx.ui.notice('end-meeting', 'End the meeting for everyone? Everyone is disconnected, guests waiting in the lobby too.', {
+      level: 'warn',
+      sticky: true,
+      actions: [
+        { label: 'End meeting for everyone', primary: true, onClick: () => { this.#ctx.ui.clearNotice('end-meeting'); void this.#request('End the meeting', (sig) => sig.request('hostEndMeeting', {})); } },
+        { label: 'Cancel', onClick: () => this.#ctx.ui.clearNotice('end-meeting') },
+      ],
+    });
   }
 
   async setLocked(locked: boolean): Promise<void> {
