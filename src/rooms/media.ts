@@ -11,6 +11,7 @@ import type { RouterSet } from '../sfu/router-set.ts';
 import { ConfdError } from '../errors.ts';
 import type { Peer } from './peer.ts';
 import { createAdaptiveMedia } from './adaptive.ts';
+import { kindMismatch } from './produce-kind.ts';
 import type { ConsumerLayersSummary, DynacastSummary } from './view.ts';
 
 /**
@@ -103,17 +104,6 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
   };
   const requireNotMuted = (peer: Peer, kind: 'audio' | 'video') => {
     if (peer.mutedByHost.has(kind)) throw new ConfdError('forbidden', `a host muted your ${kind === 'audio' ? 'microphone' : 'camera'}; ask a host to unmute you`);
-  };
-  /**
-   * The kind a client declares decides what is checked (a host's mute) and how others receive it: it
-   * must be what its codecs are, or muted audio could be sent again labelled "video".
-   */
-  const requireKindMatchesCodecs = (kind: 'audio' | 'video', rtpParameters: unknown) => {
-    const codecs = (rtpParameters as { codecs?: unknown }).codecs;
-    for (const c of Array.isArray(codecs) ? codecs : []) {
-      const mime = String((c as { mimeType?: unknown })?.mimeType ?? '');
-      if (!mime.toLowerCase().startsWith(`${kind}/`)) throw new ConfdError('bad_request', `produce: codec ${mime || '(none)'} is not ${kind}; send each kind with its own codecs`);
-    }
   };
   const homeOf = (peer: Peer) => {
     if (!peer.home || peer.home.router.closed) throw new ConfdError('conflict', 'this connection lost its media server; reconnect');
@@ -275,7 +265,8 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       if (peer.producers.size >= MAX_PRODUCERS_PER_PEER) throw new ConfdError('conflict', `at most ${MAX_PRODUCERS_PER_PEER} producers per connection`);
       const transport = transportOf(peer, d.transportId);
       if (!(transport.appData as { producing?: boolean }).producing) throw new ConfdError('bad_request', 'this transport was not created for producing');
-      requireKindMatchesCodecs(d.kind, d.rtpParameters);
+      const mismatch = kindMismatch(d.kind, d.rtpParameters);
+      if (mismatch) throw new ConfdError('bad_request', mismatch);
       requireNotMuted(peer, d.kind);
       let producer: types.Producer;
       try {
