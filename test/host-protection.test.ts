@@ -322,7 +322,7 @@ test('HTTP API: off without a key; key compared exactly; every route; bad bodies
     assert.equal((await call('DELETE', 'meeting/nope')).status, 404);
     const end = await call('DELETE', 'meeting/api1');
     assert.deepEqual(end.body, { room: 'api1', ended: true, peers: 1 });
-    assert.equal((await viaApi.waitForNotification('disconnected')).reason, 'kicked');
+    assert.equal((await viaApi.waitForNotification('disconnected')).reason, 'room_closed', 'ending a meeting is not a kick');
 
     const metrics = await (await fetch(`${d.http}/metrics`)).text();
     for (const name of ['confd_up 1', 'confd_rooms', 'confd_peers', 'confd_consumers', 'confd_logins_total{result="ok"}', 'confd_tokens_issued_total 2', 'confd_worker_cpu_seconds_total{pid=']) {
