@@ -35,6 +35,8 @@ export const USER_MESSAGES = {
   /** Error response to a request sent while waiting in the lobby. */
   stillInLobby: 'waiting in the lobby for a host to let you in',
   lobbyDenied: 'A host did not let you into this room.',
+  /** Error response to a rename by a guest let in from the lobby, while the lobby is on. */
+  nameKeptWhileLobby: (name: string) => `A host let you in from the lobby as "${name}"; your name stays so while the lobby is on. A host can turn the lobby off to allow a new name.`,
   chatTooLong: (max: number) => `A chat message is at most ${max} characters.`,
   chatOff: 'Chat is turned off in this room by a host.',
   chatRateLimited: (burst: number, seconds: number, wait: number) => `Too many chat messages: at most ${burst} every ${seconds} s. Try again in ${wait} s.`,

@@ -69,6 +69,8 @@ interface Holder extends IdClaim {
   waiter: Waiter | null;
   /** This tab was let through the lobby: coming back within its reservation, it does not knock again. */
   letIn?: boolean;
+  /** The name the hosts saw in the lobby, kept for this tab while it is let in (see admittedName). */
+  name?: string;
 }
 
 /** What hosts and the admin do with a room's lobby (the room passes these through from its door). */
@@ -97,6 +99,11 @@ export interface Door extends LobbyControls {
   letWaitingIn(): void;
   /** Waiting guests whose credential was revoked are closed. */
   credentialEnded(ev: CredentialEnded): void;
+  /**
+   * The name a peer was let in under from the lobby (by a host, the admin, or the lobby turning off),
+   * or null: the hosts decided on that name, so it is the one that enters (names.ts).
+   */
+  admittedName(peer: Peer): string | null;
   roomState(): RoomState;
   lock(locked: boolean): RoomState;
   setPassword(password: string | null): RoomState;
@@ -117,6 +124,8 @@ export function createDoor(ctx: DoorContext): Door {
   let lobbyOn = settings.lobby;
   /** The lobby state hosts were last sent (JSON): only a change is sent again. */
   let lobbySent = '';
+  /** Peers seated out of the lobby, with the name the hosts saw there. */
+  const lobbyNames = new WeakMap<Peer, string>();
 
   const roomState = (): RoomState => ({ locked: access.locked, hasPassword: access.passwordHash !== null });
   const inLobby = () => [...waiting].filter((w) => w.lobby);
@@ -124,7 +133,14 @@ export function createDoor(ctx: DoorContext): Door {
   const lobbyState = (): LobbyState => ({ enabled: lobbyOn, waiting: inLobby().map(lobbyEntry) });
   /** The lobby's guests a host or the admin named (one, or all); null when the one named is not there. */
   const pickFromLobby = (target: LobbyTarget) => lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
-  const reserved = (h: Holder, letIn?: boolean): Holder => ({ sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null, ...(letIn ? { letIn } : {}) });
+  const reserved = (h: Holder, letIn?: boolean): Holder => ({
+    sessionHash: h.sessionHash,
+    connected: false,
+    reservedUntil: now() + settings.reserveIdMs,
+    peer: null,
+    waiter: null,
+    ...(letIn ? { letIn, name: h.name } : {}),
+  });
 
   function lobbyChanged(): void {
     const state = lobbyState();
@@ -262,8 +278,10 @@ export function createDoor(ctx: DoorContext): Door {
         // The host opening a room may set its password with the seed's roomPassword parameter.
         access.passwordHash = hashRoomPassword(e.roomPassword);
       }
-      // The same tab, let through the lobby before and back within its reservation, does not knock again.
+      // The same tab, let through the lobby before and back within its reservation, does not knock again,
+      // and comes back under the name it was let in with, whatever its URL says now.
       const letIn = prev?.sessionHash === e.sessionHash && prev.letIn === true;
+      if (letIn && prev.name !== undefined) e = { ...e, displayName: prev.name };
       const g = gateFor(e, letIn);
       if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
       if (c.kind === 'replace') replace(prev!);
@@ -277,8 +295,15 @@ export function createDoor(ctx: DoorContext): Door {
 
     seated(peer) {
       const h = holders.get(peer.id);
-      if (h) Object.assign(h, { peer, waiter: null, connected: true });
+      if (!h) return;
+      if (h.letIn || h.waiter?.lobby) {
+        lobbyNames.set(peer, peer.displayName);
+        h.name = peer.displayName;
+      }
+      Object.assign(h, { peer, waiter: null, connected: true });
     },
+
+    admittedName: (peer) => lobbyNames.get(peer) ?? null,
 
     unseated(peer) {
       dropHolder(peer.id, (h) => h.peer === peer);
