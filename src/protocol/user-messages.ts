@@ -20,6 +20,8 @@ export const USER_MESSAGES = {
   linkUserGone: 'This join link belongs to a user who no longer exists. Ask for a new one.',
   hostRightsEnded: 'Your host rights have ended (logged out or revoked).',
   hostRightsExpired: 'Your host rights have expired.',
+  /** In the hello answer (`loginNotValid`) when the host login sent is not valid: the page offers to log in again. */
+  hostLoginNotValid: 'Your host login is not valid (it ended, or was made from another address), so you joined as a guest. Log in again to be the host.',
   kickedByHost: 'The host removed you from the room.',
   kickedByAdmin: 'You were removed from the room by an administrator.',
   workerDied: 'The media server restarted. Reconnecting...',

@@ -312,7 +312,9 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       channel,
       quota: quotaFor(conn.ipKey),
     });
-    const respond = (waiting: boolean) => sendJson(ws, { response: true, id: helloId, ok: true, data: { role: admission.role, waiting } satisfies HelloResponse });
+    const { loginNotValid } = decision;
+    const respond = (waiting: boolean) =>
+      sendJson(ws, { response: true, id: helloId, ok: true, data: { role: admission.role, waiting, ...(loginNotValid ? { loginNotValid } : {}) } satisfies HelloResponse });
     const replayEarly = () => {
       const early = conn.early;
       conn.early = [];
