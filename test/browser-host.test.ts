@@ -234,6 +234,13 @@ describe('host.protected, in the browser', { concurrency: false }, () => {
       assert.equal((await g1.evaluate(() => window.confd.local()))?.mic, false);
       await stalled(host, g1id, 'audio');
       await waitFor('the host to see the muted badge', () => host.locator(`.tile[data-peer="${g1id}"]`).getAttribute('data-audio'), (a) => a === 'off');
+      // Unmute while muted by the host: the server refuses; the button stays as it was and the page says why.
+      await g1.click('#btn-mic');
+      await waitFor('the refusal to be shown', () => g1.locator('.notice[data-key="media-mic"]').count(), (n) => n === 1);
+      assert.match(await noticeText(g1, 'media-mic'), /a host muted your microphone/i);
+      await waitFor('the mic button to settle', () => g1.locator('#btn-mic').isDisabled(), (busy) => !busy);
+      assert.equal(await g1.locator('#btn-mic').innerText(), 'Unmute', 'the refused unmute does not flip the button');
+      assert.equal((await g1.evaluate(() => window.confd.local()))?.mic, false);
 
       // Lock: a new guest is refused with the locked message; everyone in the room sees the state.
       await host.click('#btn-lock');

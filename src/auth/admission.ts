@@ -30,7 +30,10 @@ export interface Admission {
   stillValid: () => boolean;
 }
 
-export type JoinDecision = { ok: true; admission: Admission } | { ok: false; code: number; message: string };
+export type JoinDecision =
+  /** `loginNotValid`: a host login was sent and is not valid; it comes in as a guest and is told this sentence. */
+  | { ok: true; admission: Admission; loginNotValid?: string }
+  | { ok: false; code: number; message: string };
 
 /** Decides who may connect and with which role (tokens, logins). */
 export type JoinPolicy = (attempt: JoinAttempt) => JoinDecision | Promise<JoinDecision>;

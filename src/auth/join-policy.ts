@@ -84,6 +84,7 @@ export function createJoinPolicy(opts: { config: Config; tokens: JoinTokens; hos
         : 'This room needs a login or a join link with a token.';
       return { ok: false, code: CLOSE_CODES.unauthorized, message };
     }
-    return { ok: true, admission: ANONYMOUS };
+    // A login that did not count is said so: the host would otherwise sit there as a guest, unaware.
+    return attempt.hostToken ? { ok: true, admission: ANONYMOUS, loginNotValid: USER_MESSAGES.hostLoginNotValid } : { ok: true, admission: ANONYMOUS };
   };
 }

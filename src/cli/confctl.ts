@@ -10,6 +10,7 @@ import { addIpCommands, addTokenCommands, addUserCommands } from './credential-c
 import { addAuditCommand, addStatusCommands } from './status-commands.ts';
 import { addLobbyCommands, addRoomCommands } from './room-commands.ts';
 import type { Show } from './command-kit.ts';
+import { printable, printableLines } from './format.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
@@ -79,8 +80,8 @@ export async function main(argv: string[]): Promise<void> {
     return res.body;
   }
 
-  /** Prints JSON with --json, else the human form. */
-  const show: Show = (body, human) => out(g().json ? JSON.stringify(body, null, 2) : human());
+  /** Prints JSON with --json, else the human form (no control character reaches the terminal raw). */
+  const show: Show = (body, human) => out(g().json ? JSON.stringify(body, null, 2) : printableLines(human()));
 
   addUserCommands(program, call, show);
   addTokenCommands(program, call, show);
@@ -97,7 +98,7 @@ export async function main(argv: string[]): Promise<void> {
     const json = argv.includes('--json');
     const emit = (code: string, message: string, exit: number): never => {
       if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
-      else process.stderr.write(`confctl: ${message}\n`);
+      else process.stderr.write(`confctl: ${printable(message)}\n`);
       process.exit(exit);
     };
     if (e instanceof CommanderError) {

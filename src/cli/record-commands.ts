@@ -1,7 +1,7 @@
 /** `confctl record start|stop --room R` and `confctl record list` (the daemon side: src/recording/). */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { table, shortTime } from './format.ts';
+import { printable, table, shortTime } from './format.ts';
 import { UsageError } from './usage-error.ts';
 import { roomOption, type Call, type Show } from './command-kit.ts';
 
@@ -45,10 +45,10 @@ export function addRecordCommands(program: Command, call: Call, show: Show): voi
       const r = await call('POST', `/v1/rooms/${room(o.room)}/recording`, { by: who() });
       show(r, () =>
         [
-          `recording room ${r.room} (started ${shortTime(r.startedAt)} by ${r.startedBy})`,
-          ...r.files.map((f: any) => `  ${f.peerName} (${f.peerId}${f.source === 'main' ? '' : `, ${f.source}`}): ${f.file}`),
+          `recording room ${r.room} (started ${shortTime(r.startedAt)} by ${printable(String(r.startedBy))})`,
+          ...r.files.map((f: any) => `  ${printable(f.peerName)} (${f.peerId}${f.source === 'main' ? '' : `, ${f.source}`}): ${f.file}`),
           ...(r.files.length === 0 ? ['  nobody sends media yet: each participant is recorded from their first camera or microphone'] : []),
-          ...r.skipped.map((s: string) => `  not recorded: ${s}`),
+          ...r.skipped.map((s: string) => `  not recorded: ${printable(s)}`),
         ].join('\n'),
       );
     });
@@ -68,7 +68,7 @@ export function addRecordCommands(program: Command, call: Call, show: Show): voi
       show(r, () => {
         const lines: string[] = [];
         const at = (x: any) => (x.node ? `${x.node}:` : '');
-        if (r.active.length > 0) lines.push(`recording now: ${r.active.map((a: any) => `${at(a)}${a.room} (since ${shortTime(a.startedAt)}, by ${a.startedBy})`).join(', ')}`, '');
+        if (r.active.length > 0) lines.push(`recording now: ${r.active.map((a: any) => `${at(a)}${a.room} (since ${shortTime(a.startedAt)}, by ${printable(String(a.startedBy))})`).join(', ')}`, '');
         if (r.unreachable) lines.push(`(no answer from ${r.unreachable.join(', ')}: their recordings are missing)`, '');
         if (r.recordings.length === 0) return [...lines, 'no recordings'].join('\n');
         // In a cluster each file is on the disk of the node that held the room: NODE:PATH.

@@ -1,6 +1,6 @@
 /** `confctl status`, `rooms`, `cluster` and `audit`: what the daemon (or the cluster) is doing, and what was done. */
 import { Option, type Command } from 'commander';
-import { table, tableOr, shortTime } from './format.ts';
+import { printable, table, tableOr, shortTime } from './format.ts';
 import { UsageError } from './usage-error.ts';
 import { readCommand, type Call, type Show } from './command-kit.ts';
 
@@ -49,7 +49,7 @@ export function addStatusCommands(program: Command, call: Call, show: Show): voi
             .map((room: any) =>
               [
                 `${room.node ? `[${room.node}] ` : ''}${room.name} (${room.peers.length} peer${room.peers.length === 1 ? '' : 's'}, since ${shortTime(room.createdAt)}; worker${room.routers.length === 1 ? '' : 's'} ${room.routers.map((x: any) => `${x.workerPid} (${x.peers} peer${x.peers === 1 ? '' : 's'})`).join(', ')})`,
-                ...room.peers.map((p: any) => `  ${p.id}  ${p.name}  producers=${p.producers} consumers=${p.consumers}`),
+                ...room.peers.map((p: any) => `  ${p.id}  ${printable(p.name)}  producers=${p.producers} consumers=${p.consumers}`),
               ].join('\n'),
             ), ...(r.unreachable ? [`(no answer from node${r.unreachable.length === 1 ? '' : 's'} ${r.unreachable.join(', ')}: their rooms are missing)`] : [])]
             .join('\n'),

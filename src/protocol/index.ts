@@ -7,6 +7,7 @@
 export * from './messages.ts';
 export * from './limits.ts';
 export * from './room-name.ts';
+export * from './display-name.ts';
 export * from './errors.ts';
 export * from './close-codes.ts';
 export * from './user-messages.ts';

@@ -40,7 +40,18 @@ export interface Hello {
  * In a cluster, `moved` instead: the room is held by another node, whose base URL this is; the page
  * opens its signalling there with the same hello (the server closes this connection).
  */
-export type HelloResponse = { role: Role; waiting: boolean; moved?: undefined } | { moved: string };
+export type HelloResponse =
+  | {
+      role: Role;
+      waiting: boolean;
+      /**
+       * The hello carried a host login (`host`) that is not valid (ended, or made from another address):
+       * the connection came in as a guest; the sentence to show. The page offers to log in again.
+       */
+      loginNotValid?: string;
+      moved?: undefined;
+    }
+  | { moved: string };
 
 /** Client -> server requests: method -> data. */
 export interface ClientRequests {

@@ -20,6 +20,8 @@ export const USER_MESSAGES = {
   linkUserGone: 'This join link belongs to a user who no longer exists. Ask for a new one.',
   hostRightsEnded: 'Your host rights have ended (logged out or revoked).',
   hostRightsExpired: 'Your host rights have expired.',
+  /** In the hello answer (`loginNotValid`) when the host login sent is not valid: the page offers to log in again. */
+  hostLoginNotValid: 'Your host login is not valid (it ended, or was made from another address), so you joined as a guest. Log in again to be the host.',
   kickedByHost: 'The host removed you from the room.',
   kickedByAdmin: 'You were removed from the room by an administrator.',
   /** A host or the admin ended the meeting for everyone (`room_closed`, no rejoin). */
@@ -37,6 +39,8 @@ export const USER_MESSAGES = {
   /** Error response to a request sent while waiting in the lobby. */
   stillInLobby: 'waiting in the lobby for a host to let you in',
   lobbyDenied: 'A host did not let you into this room.',
+  /** Error response to a rename by a guest let in from the lobby, while the lobby is on. */
+  nameKeptWhileLobby: (name: string) => `A host let you in from the lobby as "${name}"; your name stays so while the lobby is on. A host can turn the lobby off to allow a new name.`,
   chatTooLong: (max: number) => `A chat message is at most ${max} characters.`,
   chatOff: 'Chat is turned off in this room by a host.',
   chatRateLimited: (burst: number, seconds: number, wait: number) => `Too many chat messages: at most ${burst} every ${seconds} s. Try again in ${wait} s.`,

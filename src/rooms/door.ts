@@ -76,6 +76,8 @@ interface Holder extends IdClaim {
   muted?: Set<'audio' | 'video'>;
   /** This participant was seated (and not kicked since): back within its reservation, it passes the lock and password. */
   wasIn?: boolean;
+  /** The name the hosts saw in the lobby, kept for this tab while it is let in (see admittedName). */
+  name?: string;
 }
 
 /** What hosts and the admin do with a room's lobby (the room passes these through from its door). */
@@ -104,6 +106,11 @@ export interface Door extends LobbyControls {
   letWaitingIn(): void;
   /** Waiting guests whose credential was revoked are closed. */
   credentialEnded(ev: CredentialEnded): void;
+  /**
+   * The name a peer was let in under from the lobby (by a host, the admin, or the lobby turning off),
+   * or null: the hosts decided on that name, so it is the one that enters (names.ts).
+   */
+  admittedName(peer: Peer): string | null;
   roomState(): RoomState;
   lock(locked: boolean): RoomState;
   setPassword(password: string | null): RoomState;
@@ -124,6 +131,8 @@ export function createDoor(ctx: DoorContext): Door {
   let lobbyOn = settings.lobby;
   /** The lobby state hosts were last sent (JSON): only a change is sent again. */
   let lobbySent = '';
+  /** Peers seated out of the lobby, with the name the hosts saw there. */
+  const lobbyNames = new WeakMap<Peer, string>();
 
   const roomState = (): RoomState => ({ locked: access.locked, hasPassword: access.passwordHash !== null });
   const inLobby = () => [...waiting].filter((w) => w.lobby);
@@ -135,7 +144,15 @@ export function createDoor(ctx: DoorContext): Door {
   const kept = (h: Holder | undefined): Pick<Holder, 'muted' | 'wasIn'> => ({ ...(h?.muted ? { muted: h.muted } : {}), ...(h?.wasIn ? { wasIn: true } : {}) });
   /** The same tab, its id still held (connected, or reserved since it left). */
   const sameTab = (h: Holder | undefined, sessionHash: string): h is Holder => h?.sessionHash === sessionHash && (h.connected || h.reservedUntil > now());
-  const reserved = (h: Holder, letIn?: boolean): Holder => ({ sessionHash: h.sessionHash, connected: false, reservedUntil: now() + settings.reserveIdMs, peer: null, waiter: null, ...(letIn ? { letIn } : {}), ...kept(h) });
+  const reserved = (h: Holder, letIn?: boolean): Holder => ({
+    sessionHash: h.sessionHash,
+    connected: false,
+    reservedUntil: now() + settings.reserveIdMs,
+    peer: null,
+    waiter: null,
+    ...(letIn ? { letIn, name: h.name } : {}),
+    ...kept(h),
+  });
 
   function lobbyChanged(): void {
     const state = lobbyState();
@@ -278,9 +295,11 @@ export function createDoor(ctx: DoorContext): Door {
         // The host opening a room may set its password with the seed's roomPassword parameter.
         access.passwordHash = hashRoomPassword(e.roomPassword);
       }
-      // The same tab, let through the lobby before and back within its reservation, does not knock again.
+      // The same tab, let through the lobby before and back within its reservation, does not knock again,
+      // and comes back under the name it was let in with, whatever its URL says now.
       const letIn = prev?.sessionHash === e.sessionHash && prev.letIn === true;
       const live = sameTab(prev, e.sessionHash);
+      if (letIn && prev.name !== undefined) e = { ...e, displayName: prev.name };
       const g = gateFor(e, letIn, live && prev.wasIn === true);
       if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
       if (c.kind === 'replace') replace(prev!);
@@ -296,8 +315,14 @@ export function createDoor(ctx: DoorContext): Door {
       const h = holders.get(peer.id);
       if (!h) return;
       for (const kind of h.muted ?? []) peer.mutedByHost.add(kind);
+      if (h.letIn || h.waiter?.lobby) {
+        lobbyNames.set(peer, peer.displayName);
+        h.name = peer.displayName;
+      }
       Object.assign(h, { peer, waiter: null, connected: true, muted: peer.mutedByHost, wasIn: true });
     },
+
+    admittedName: (peer) => lobbyNames.get(peer) ?? null,
 
     unseated(peer) {
       dropHolder(peer.id, (h) => h.peer === peer);

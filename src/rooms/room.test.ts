@@ -393,3 +393,51 @@ test('end by a host: answered first, then everyone (the lobby too) is told room_
   assert.equal(await w.admitted, null);
   assert.ok(events.includes(`ended:host ${h.peer.id}:2`), events.join());
 });
+
+test('lobby names: the name a host let in is the name that enters; join cannot change it, nor a rename while the lobby is on', async () => {
+  const { r } = room({ hostProtected: false, lobby: true, maxPeers: 10 });
+  const host = entrant('host');
+  const h = (await r.admit(host)) as Entered;
+  await r.handle(h.peer, 'join', JOIN);
+  const ann = entrant('guest', { displayName: 'Ann' });
+  const w = (await r.admit(ann)) as Waiting;
+  assert.equal(w.why(), 'lobby');
+  await r.handle(h.peer, 'hostAdmit', { peerId: ann.peerId });
+  const annPeer = (await w.admitted)!;
+  await r.handle(annPeer, 'join', { ...JOIN, displayName: 'Host (the real one)' });
+  assert.equal(annPeer.displayName, 'Ann', 'join does not rename a guest let in from the lobby');
+  const seen = host.channel.said.find((s) => s.how === 'notify:newPeer' && (s.what as { id: string }).id === ann.peerId);
+  assert.equal((seen?.what as { displayName: string }).displayName, 'Ann', 'the hosts see the name they admitted');
+  assert.equal(r.summary().peers.find((p) => p.id === ann.peerId)?.name, 'Ann');
+  await assert.rejects(r.handle(annPeer, 'changeDisplayName', { displayName: 'Host' }), (e: { code?: string; message: string }) => {
+    assert.equal(e.code, 'forbidden');
+    assert.equal(e.message, USER_MESSAGES.nameKeptWhileLobby('Ann'));
+    return true;
+  });
+  assert.equal(host.channel.said.filter((s) => s.how === 'notify:peerDisplayNameChanged').length, 0, 'nobody was told of a rename');
+
+  // A reload within its reservation, with another name in its URL: it enters under the admitted one.
+  r.leave(annPeer);
+  const back = (await r.admit(entrant('guest', { peerId: ann.peerId, sessionHash: ann.sessionHash, displayName: 'Admin' }))) as Entered;
+  assert.equal(back.kind, 'entered');
+  assert.equal(back.peer.displayName, 'Ann');
+  await r.handle(back.peer, 'join', { ...JOIN, displayName: 'Admin' });
+  assert.equal(back.peer.displayName, 'Ann');
+
+  // Turned off while a guest knocks: it enters under the name the hosts saw in the lobby.
+  const bob = entrant('guest', { displayName: 'Bob' });
+  const wb = (await r.admit(bob)) as Waiting;
+  await r.handle(h.peer, 'hostSetLobby', { enabled: false });
+  const bobPeer = (await wb.admitted)!;
+  await r.handle(bobPeer, 'join', { ...JOIN, displayName: 'Admin' });
+  assert.equal(bobPeer.displayName, 'Bob');
+  // With the lobby off, anyone may come in under any name: a rename is allowed and everyone is told.
+  assert.deepEqual(await r.handle(back.peer, 'changeDisplayName', { displayName: 'Ann Lee' }), {});
+  assert.equal(back.peer.displayName, 'Ann Lee');
+  assert.ok(host.channel.said.some((s) => s.how === 'notify:peerDisplayNameChanged' && (s.what as { displayName: string }).displayName === 'Ann Lee'));
+  // A guest who never passed the lobby names itself in join, as before.
+  const carl = (await r.admit(entrant('guest', { displayName: 'Carl' }))) as Entered;
+  await r.handle(carl.peer, 'join', { ...JOIN, displayName: 'Carl B' });
+  assert.equal(carl.peer.displayName, 'Carl B');
+  r.close('shutdown', 'bye', false);
+});

@@ -9,6 +9,7 @@
  *   media.ts          transports, producers, consumers (adaptive.ts: layers and dynacast)
  *   speakers.ts       active speaker and the consumer priorities that follow it
  *   chat.ts           chat; recording.ts: what a recorder sees and everyone is told of it
+ *   names.ts          the name a peer joins under, and renames
  *
  * The signalling layer only parses, calls and turns the results into replies and close codes.
  */
@@ -29,6 +30,7 @@ import { createRoomRouters } from './routers.ts';
 import { createRoomSpeakers } from './speakers.ts';
 import { createRoomMedia } from './media.ts';
 import { createRoomChat } from './chat.ts';
+import { createRoomNames } from './names.ts';
 import { createRecordingHooks, type RecordingTap } from './recording.ts';
 import { hasHostRights, newPeer, peerInfo, requireHost, type Entrant, type Handler, type Peer } from './peer.ts';
 
@@ -128,6 +130,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
     changed: checkIdle,
   });
   const chat = createRoomChat({ log, joined, requireHost, now });
+  const names = createRoomNames({ log, door, others });
   // While recording, senders keep every layer: the recorder takes the top one, and a layer switched off
   // and on by dynacast would freeze the file until the next key frame.
   const recording = createRecordingHooks({ joined, onState: (s) => media.keepAllLayers(s.active) });
@@ -147,7 +150,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   /** Every client method, answered by the part that owns it. */
   const handlers: { [M in ClientMethod]: Handler<M> } = {
     join,
-    changeDisplayName,
+    ...names.handlers,
     ...createHostCommands({ log, peers, door, kick, broadcast, end: (by) => !closed && events.hostEnded(by, end(by).peers) }),
     chat: async (peer, d) => chat.chat(peer, d),
     hostSetChat: async (peer, d) => chat.hostSetChat(peer, d),
@@ -264,7 +267,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   async function join(peer: Peer, d: ClientRequestData<'join'>): Promise<JoinResponse> {
     if (peer.joined) throw new ConfdError('conflict', 'already joined');
     peer.rtpCapabilities = d.rtpCapabilities as unknown as types.RtpCapabilities;
-    if (d.displayName) peer.displayName = d.displayName;
+    peer.displayName = names.joinName(peer, d.displayName);
     peer.device = { name: d.device?.name };
     peer.joined = true;
     clearTimeout(joinTimers.get(peer));
@@ -282,12 +285,6 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
       if (hasHostRights(peer)) peer.channel.notify('lobby', door.lobby());
     });
     return { peers: existing.map(peerInfo), role: peer.role, room: door.roomState(), chat: chat.snapshot() };
-  }
-
-  async function changeDisplayName(peer: Peer, d: ClientRequestData<'changeDisplayName'>) {
-    peer.displayName = d.displayName;
-    for (const other of others(peer)) other.channel.notify('peerDisplayNameChanged', { peerId: peer.id, displayName: d.displayName });
-    return {};
   }
 
   function kick(peerId: string, message: string): boolean {

@@ -24,3 +24,13 @@ test('the schemas enforce the protocol limits', () => {
   assert.equal(helloSchema.safeParse({ session: 'a'.repeat(16), extra: 1 }).success, false, 'unknown fields are refused');
   assert.equal(clientRequests.hostMutePeer.safeParse({ peerId: 'bad id', kind: 'audio' }).success, false, 'peer ids follow PEER_ID_RE');
 });
+
+test('display names arrive cleaned of control and bidi characters; a rename must leave something visible', () => {
+  const join = clientRequests.join.safeParse({ displayName: 'Eve\x1b]0;x\x07\u202e', rtpCapabilities: { codecs: [] } });
+  assert.equal(join.success && join.data.displayName, 'Eve]0;x');
+  const rename = clientRequests.changeDisplayName.safeParse({ displayName: 'Host\r\n(the real one)' });
+  assert.equal(rename.success && rename.data.displayName, 'Host (the real one)');
+  const blank = clientRequests.changeDisplayName.safeParse({ displayName: '\x1b\u202e ' });
+  assert.equal(blank.success, false);
+  assert.match(blank.error!.issues[0]!.message, /visible character/);
+});

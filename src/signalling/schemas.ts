@@ -6,7 +6,7 @@
  * test/protocol.test.ts checks that every method of the protocol has a schema and no other.
  */
 import { z } from 'zod';
-import { displayName, peerId } from '../validation/fields.ts';
+import { displayName, peerId, visibleDisplayName } from '../validation/fields.ts';
 import { CHAT_TEXT_MAX, USER_MESSAGES, ROOM_PASSWORD_MAX, SESSION_RE, type ClientMethod, type ClientRequests, type Hello } from '../protocol/index.ts';
 
 /** True when A and B are the same type (each assignable to the other). */
@@ -57,7 +57,7 @@ export const clientRequests = {
   setConsumerPreferredLayers: z.strictObject({ consumerId: id, spatialLayer: z.int().min(0).max(10), temporalLayer: z.int().min(0).max(10).optional() }),
   setConsumerView: z.strictObject({ consumerId: id, width: z.int().min(0).max(16384), height: z.int().min(0).max(16384), visible: z.boolean() }),
   requestConsumerKeyFrame: z.strictObject({ consumerId: id }),
-  changeDisplayName: z.strictObject({ displayName: displayName.min(1) }),
+  changeDisplayName: z.strictObject({ displayName: visibleDisplayName }),
   getStats: z.strictObject({}),
   hostMutePeer: z.strictObject({ peerId, kind }),
   hostUnmutePeer: z.strictObject({ peerId, kind }),

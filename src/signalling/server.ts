@@ -15,7 +15,7 @@ import { createOriginCheck } from '../edge/origin-check.ts';
 import { rateKeyForIp } from '../store/ips.ts';
 import { closeWith, CLOSE_CODES, createChannel, type Incoming, floodGuard, handleRequest, readEnvelope, replyError, sendJson } from './connection.ts';
 import { firstProblem, SIGNALLING_WORDS } from '../validation/issues.ts';
-import { DISPLAY_NAME_MAX, ERROR_CODES, MAX_MESSAGE_BYTES, PEER_ID_RE, SECRET_QUERY_KEYS, type Hello, type HelloResponse } from '../protocol/index.ts';
+import { cleanDisplayName, DISPLAY_NAME_MAX, ERROR_CODES, MAX_MESSAGE_BYTES, PEER_ID_RE, SECRET_QUERY_KEYS, type Hello, type HelloResponse } from '../protocol/index.ts';
 import { helloSchema } from './schemas.ts';
 import { tokenBucket, type RateLimiter } from './rate-limit.ts';
 import { isConfdError } from '../errors.ts';
@@ -97,7 +97,7 @@ function parseQuery(req: IncomingMessage): { ok: true; room: string; peerId: str
   if (secret) return { ok: false, message: `"${secret}" must not be in the URL (proxies log URLs); send it in the hello message` };
   const room = q.get('room') ?? '';
   const peerId = q.get('peer') ?? '';
-  const name = (q.get('name') ?? '').trim();
+  const name = cleanDisplayName(q.get('name') ?? '');
   if (!isRoomName(room)) return { ok: false, message: roomNameError(room) };
   if (!PEER_ID_RE.test(peerId)) return { ok: false, message: 'invalid or missing peer id' };
   if ([...name].length > DISPLAY_NAME_MAX) return { ok: false, message: `name is longer than ${DISPLAY_NAME_MAX} characters` };
@@ -312,7 +312,9 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       channel,
       quota: quotaFor(conn.ipKey),
     });
-    const respond = (waiting: boolean) => sendJson(ws, { response: true, id: helloId, ok: true, data: { role: admission.role, waiting } satisfies HelloResponse });
+    const { loginNotValid } = decision;
+    const respond = (waiting: boolean) =>
+      sendJson(ws, { response: true, id: helloId, ok: true, data: { role: admission.role, waiting, ...(loginNotValid ? { loginNotValid } : {}) } satisfies HelloResponse });
     const replayEarly = () => {
       const early = conn.early;
       conn.early = [];

@@ -157,11 +157,12 @@ export class LocalMedia {
     }
   }
 
-  async #publish(source: Source): Promise<void> {
+  /** Sends the source (now, or once joined); false when the server or the browser refused it (the page said why). */
+  async #publish(source: Source): Promise<boolean> {
     const track = this.#tracks[source];
     const send = this.#send;
     const sig = this.#ctx.signal();
-    if (!track || !send || send.closed || !sig || this.#ctx.state() !== 'joined') return;
+    if (!track || !send || send.closed || !sig || this.#ctx.state() !== 'joined') return true;
     const existing = this.#producers.get(source);
     try {
       if (existing && !existing.closed) {
@@ -170,7 +171,7 @@ export class LocalMedia {
           existing.resume();
           await sig.request('resumeProducer', { producerId: existing.id });
         }
-        return;
+        return true;
       }
       const { width, height } = track.kind === 'video' ? track.getSettings() : {};
       const produce = (encodings?: types.RtpEncodingParameters[]) =>
@@ -199,12 +200,17 @@ export class LocalMedia {
         producer = await produce();
       }
       // The connection may have gone while we waited.
-      if (this.#send !== send) return void producer.close();
+      if (this.#send !== send) {
+        producer.close();
+        return true;
+      }
       this.#producers.set(source, producer);
       producer.on('transportclose', () => this.#producers.delete(source));
+      return true;
     } catch (e) {
-      if (sig.closed) return;
+      if (sig.closed) return true; // the next connection sends it
       this.#ctx.ui.notice(`media-${source}`, `Could not send your ${source === 'mic' ? 'microphone' : source === 'webcam' ? 'camera' : 'screen'}: ${(e as Error).message}`, { level: 'error', sticky: true });
+      return false;
     }
   }
 
@@ -289,7 +295,11 @@ export class LocalMedia {
         if (await this.#acquire(source)) {
           const t = this.#tracks[source];
           if (t) t.enabled = true;
-          await this.#publish(source);
+          // Refused (a host muted us, no free media port, ...): off again, so the button shows what is sent.
+          if (!(await this.#publish(source))) {
+            this.#want[source] = false;
+            await this.#unpublish(source);
+          }
         }
       } else {
         await this.#unpublish(source);

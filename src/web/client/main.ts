@@ -3,7 +3,7 @@
  * view (`/join/...`).
  * `window.confd` exposes the session's state for tests and debugging.
  */
-import { adoptToken, identity, NAME_MAX, readJoinParams, rememberedName, rememberName } from './params.ts';
+import { adoptToken, identity, readJoinParams, rememberedName, rememberName, typedName } from './params.ts';
 import { RoomSession, type AdaptiveDebug, type MediaStats, type SessionState, type RemoteSummary } from './room.ts';
 import { RoomUi } from './ui.ts';
 import { loginPage, renderHostStatus } from './auth.ts';
@@ -64,7 +64,7 @@ function homePage(): void {
       room.reportValidity();
       return;
     }
-    const n = name.value.trim().slice(0, NAME_MAX);
+    const n = typedName(name.value);
     if (n) rememberName(n);
     const q = n ? `?${new URLSearchParams({ name: n })}` : '';
     location.assign(`/join/${encodeURIComponent(r)}${q}`);
@@ -132,7 +132,7 @@ function roomPage(): void {
   nameInput.focus();
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const name = nameInput.value.trim().slice(0, NAME_MAX);
+    const name = typedName(nameInput.value);
     if (!name) return;
     lobby.hidden = true;
     begin(name, { ...params, name, audio: audio.checked, video: video.checked });

@@ -2,7 +2,7 @@
  * Join-URL parameters (the seed's: room, name, audio, video, screen, hide, notify, token,
  * roomPassword) and the per-tab identity kept in sessionStorage.
  */
-import { DISPLAY_NAME_MAX, ROOM_PASSWORD_MAX } from '../../protocol/index.ts';
+import { cleanDisplayName, DISPLAY_NAME_MAX, ROOM_PASSWORD_MAX } from '../../protocol/index.ts';
 
 export interface JoinParams {
   room: string;
@@ -21,6 +21,8 @@ const SESSION_KEY = 'confd_session';
 const TOKEN_KEY = 'peer_token';
 const NAME_KEY = 'confd_name';
 export const NAME_MAX = DISPLAY_NAME_MAX;
+/** A typed or linked name as the server would keep it (no control or bidi characters, see display-name.ts). */
+export const typedName = (raw: string): string => cleanDisplayName(raw).slice(0, NAME_MAX).trim();
 
 /** `1`/`true`/`yes`/`on` and `0`/`false`/`no`/`off`; anything else (or absent) gives the default. */
 export function flag(q: URLSearchParams, key: string, dflt: boolean): boolean {
@@ -34,7 +36,7 @@ export function flag(q: URLSearchParams, key: string, dflt: boolean): boolean {
 
 export function readJoinParams(room: string, loc: Location = window.location): JoinParams {
   const q = new URLSearchParams(loc.search);
-  const name = (q.get('name') ?? '').trim().slice(0, NAME_MAX);
+  const name = typedName(q.get('name') ?? '');
   return {
     room,
     name: name || null,

@@ -8,7 +8,7 @@
 import { Device, types } from 'mediasoup-client';
 import { ERROR_CODES, USER_MESSAGES, type Hello, type JoinResponse, type PeerInfo, type Role, type RoomState, type TransportInfo } from '../../protocol/index.ts';
 import { Signal, RequestFailed, type CloseInfo } from './signalling.ts';
-import { hostToken, type JoinParams } from './params.ts';
+import { clearHostToken, hostToken, type JoinParams } from './params.ts';
 import { loginHref } from './auth.ts';
 import { closeOutcome } from './close-outcome.ts';
 import { HostControls } from './host-controls.ts';
@@ -236,6 +236,11 @@ export class RoomSession {
         this.#signal = null;
         sig.close();
         return void this.#connect({ base: hello.moved, hops });
+      }
+      if (hello.loginNotValid) {
+        // The login we sent did not count (ended, or made elsewhere): we are a guest; say so, offer a new login.
+        clearHostToken();
+        this.ui.notice('login', hello.loginNotValid, { level: 'warn', sticky: true, actions: [{ label: 'Log in again', primary: true, href: loginHref() }] });
       }
       if (hello.waiting) {
         this.#enterWaiting();
