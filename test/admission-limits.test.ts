@@ -174,6 +174,37 @@ describe('room rules a client cannot undo', () => {
     assert.equal((await connectRefused(d.http, { room: 'rules', peerId: 'ak2', headers: { 'x-forwarded-for': '198.51.100.42' } })).code, 4403);
   });
 
+  test('room password guessing: blocked per address, then per room, with a clear message; hosts told, logged once', async () => {
+    const owner = await connect(d.http, { room: 'guess', peerId: 'owner', query: { host: await login(d, 'alice', 'alice-secret-pw') } });
+    await owner.joinWithMedia({});
+    await owner.request('hostSetRoomPassword', { password: '4821' });
+    const from = (ip: string, pw: string, id: string) => connectRefused(d.http, { room: 'guess', peerId: id, query: { roomPassword: pw }, headers: { 'x-forwarded-for': ip } });
+    for (let i = 0; i < 5; i++) assert.equal((await from('198.51.100.60', `${1000 + i}`, `ga${i}`)).code, 4424, `wrong guess ${i}`);
+    // The sixth try, even the right password, is refused without being checked.
+    for (const pw of ['1005', '4821']) {
+      const blocked = await from('198.51.100.60', pw, `ga-${pw}`);
+      assert.equal(blocked.code, 4429, pw);
+      assert.match(blocked.reason, /Too many wrong room passwords from your address\. Try again in \d+ min/);
+    }
+    const told = await owner.waitForNotification('passwordGuessing');
+    assert.match(told.message, /wrong room passwords/);
+    assert.equal(d.logs.filter((l) => l.msg?.startsWith?.('room password guessing') && l.room === 'guess').length, 1, 'one log line for the block');
+    // Another address is not blocked by it.
+    const honest = await connect(d.http, { room: 'guess', peerId: 'honest', query: { roomPassword: '4821' }, headers: { 'x-forwarded-for': '198.51.100.61' } });
+    await honest.joinWithMedia({});
+    // Guesses spread over many addresses block the room's password check for everyone.
+    let last = 0;
+    for (let a = 0; a < 10 && last !== 4429; a++) {
+      for (let i = 0; i < 5 && last !== 4429; i++) last = (await from(`198.51.100.${70 + a}`, `${2000 + a * 10 + i}`, `gs${a}-${i}`)).code;
+    }
+    assert.equal(last, 4429, 'the room blocks password checks after many wrong ones');
+    const late = await from('198.51.100.90', '4821', 'late');
+    assert.equal(late.code, 4429);
+    assert.match(late.reason, /Too many wrong passwords were tried for this room/);
+    await owner.waitForNotification('passwordGuessing', (n) => /this room/.test(n.message));
+    await closeAll(honest, owner);
+  });
+
   test('a waiting or unjoined socket that floods is cut off, not answered message by message', async () => {
     const c = await connect(d.http, { room: 'rules', peerId: 'flood-early', headers: { 'x-forwarded-for': '198.51.100.43' } });
     for (let i = 0; i < 600 && c.open; i++) c.sendJson({ request: true, id: 10_000 + i, method: 'getStats', data: {} });

@@ -39,4 +39,14 @@ export const USER_MESSAGES = {
   chatOff: 'Chat is turned off in this room by a host.',
   chatRateLimited: (burst: number, seconds: number, wait: number) => `Too many chat messages: at most ${burst} every ${seconds} s. Try again in ${wait} s.`,
   chatNotJoined: 'Only participants who have joined the room can chat.',
+  /** A guest whose room password checks are refused for a while (src/rooms/password-guesses.ts). */
+  passwordGuessing: (scope: 'address' | 'room', minutes: number) =>
+    scope === 'address'
+      ? `Too many wrong room passwords from your address. Try again in ${minutes} min, or ask the host for the password.`
+      : `Too many wrong passwords were tried for this room. Try again in ${minutes} min, or ask the host to let you in.`,
+  /** To hosts, once per block. */
+  passwordGuessingHost: (scope: 'address' | 'room', minutes: number) =>
+    scope === 'address'
+      ? `Someone tried several wrong room passwords from one address; it may not try again for ${minutes} min.`
+      : `Many wrong room passwords were tried for this room; nobody new can enter with the password for ${minutes} min. Lock the room, or set a longer password.`,
 } as const;

@@ -11,6 +11,7 @@ import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
 import { claim, gate, hashRoomPassword, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
 import type { Entrant, Peer } from './peer.ts';
+import { createPasswordGuesses, type GuessBlock } from './password-guesses.ts';
 
 /** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
 export const KICK_BAN_MS = 60_000;
@@ -114,6 +115,7 @@ export function createDoor(ctx: DoorContext): Door {
   const holders = new Map<string, Holder>();
   const bans = new Map<string, number>();
   const access = { locked: false, passwordHash: null as Buffer | null };
+  const guesses = createPasswordGuesses();
   let lobbyOn = settings.lobby;
   /** The lobby state hosts were last sent (JSON): only a change is sent again. */
   let lobbySent = '';
@@ -146,6 +148,26 @@ export function createDoor(ctx: DoorContext): Door {
     for (const h of ctx.hostsHere()) h.channel.notify('lobbyKnock', entry);
     log.info({ peer: w.entrant.peerId, name: w.entrant.displayName }, 'guest knocked at the lobby');
     lobbyChanged();
+  }
+
+  const minutes = (b: GuessBlock) => Math.ceil(b.retryAfterMs / 60_000);
+  /** A password check refused without being made: even the right one would tell a guesser it is right. */
+  function passwordBlocked(e: Entrant): Refusal | null {
+    if (e.admission.role !== 'guest' || access.passwordHash === null || e.roomPassword === null) return null;
+    const b = guesses.blocked(e.ipKey, now());
+    return b && { kind: 'refused', code: CLOSE_CODES.rate_limited, message: USER_MESSAGES.passwordGuessing(b.scope, minutes(b)) };
+  }
+
+  /** Counts a wrong password given at the door; a block it starts is logged and told to the hosts, once. */
+  function passwordChecked(e: Entrant, refusedCode: number | null): void {
+    if (e.admission.role !== 'guest' || access.passwordHash === null || e.roomPassword === null) return;
+    if (refusedCode === null) return guesses.succeeded(e.ipKey);
+    // Refused before its password was looked at (a ban, the lock): nothing to count.
+    if (refusedCode !== CLOSE_CODES.passwordRequired) return;
+    const b = guesses.failed(e.ipKey, now());
+    if (!b) return;
+    log.warn({ ip: e.ipKey, scope: b.scope, minutes: minutes(b) }, `room password guessing: checks refused for this ${b.scope} for a while`);
+    for (const h of ctx.hostsHere()) h.channel.notify('passwordGuessing', { message: USER_MESSAGES.passwordGuessingHost(b.scope, minutes(b)) });
   }
 
   function bannedFor(ipKey: string): number {
@@ -264,7 +286,10 @@ export function createDoor(ctx: DoorContext): Door {
       }
       // The same tab, let through the lobby before and back within its reservation, does not knock again.
       const letIn = prev?.sessionHash === e.sessionHash && prev.letIn === true;
+      const guessing = passwordBlocked(e);
+      if (guessing) return guessing;
       const g = gateFor(e, letIn);
+      passwordChecked(e, g.kind === 'refuse' ? g.code : null);
       if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
       if (c.kind === 'replace') replace(prev!);
       const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null, letIn };
