@@ -111,6 +111,31 @@ describe('admission: seats, transports and limits', () => {
     assert.equal(idle.notifications('disconnected')[0]?.reason, 'join_timeout');
   });
 
+  test('one address cannot open connections as fast as it likes on a single node: hellos are limited per address', async () => {
+    const ip = '198.51.100.99';
+    const t0 = Date.now();
+    let entered = 0;
+    let refused: Awaited<ReturnType<typeof connectRefused>> | null = null;
+    // Hello, then gone, one after another as fast as they go (issue 21: 871/s took ~0.9 core).
+    for (let i = 0; i < 2000 && !refused; i++) {
+      const s = await connect(d.http, { room: `hf-${i % 5}`, peerId: `hf${i}`, headers: { 'x-forwarded-for': ip } });
+      if ((await s.hello) instanceof Error) refused = { ...(await s.closed), messages: s.messages };
+      else {
+        entered++;
+        await s.close();
+      }
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    assert.ok(refused, `no refusal after ${entered} hellos in ${seconds.toFixed(1)} s`);
+    assert.equal(refused.code, 4429);
+    assert.match(JSON.stringify(refused.messages), /Too many joins from your address/);
+    assert.ok(entered >= 100 && entered <= 100 + 20 * seconds + 2, `${entered} hellos in ${seconds.toFixed(1)} s (burst 100, 20/s)`);
+    // Another address is not affected.
+    const other = await connect(d.http, { room: 'hf-other', peerId: 'hf-ok', headers: { 'x-forwarded-for': '198.51.100.98' } });
+    await other.joinWithMedia({});
+    await other.close();
+  });
+
   test('Host header: names other than IPs, localhost and the public URL get 421 (DNS rebinding)', async () => {
     const port = new URL(d.http).port;
     for (const host of ['evil.example', `evil.example:${port}`, 'rebind.attacker.test']) {
