@@ -35,6 +35,9 @@ export const USER_MESSAGES = {
   /** Error response to a request sent while waiting in the lobby. */
   stillInLobby: 'waiting in the lobby for a host to let you in',
   lobbyDenied: 'A host did not let you into this room.',
+  /** Refused before knocking: this address's guests were denied several times just now. */
+  lobbyPaused: (seconds: number) => `A host did not let guests from your address into this room. You may knock again in ${seconds} s.`,
+  tooManyWaitingFromAddress: 'Too many guests from your address are waiting for this room; try again later.',
   chatTooLong: (max: number) => `A chat message is at most ${max} characters.`,
   chatOff: 'Chat is turned off in this room by a host.',
   chatRateLimited: (burst: number, seconds: number, wait: number) => `Too many chat messages: at most ${burst} every ${seconds} s. Try again in ${wait} s.`,

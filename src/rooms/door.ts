@@ -3,6 +3,8 @@
  * which addresses are banned after a kick, and the lock and password. `admit()` answers entered,
  * waiting or refused, from the pure rules of admission.ts; seating an entrant (a peer on a router) is
  * the room's, which the door calls back. The lobby's state is the door's too: hosts are told of it here.
+ * What one address may do at the door (wrong passwords, its share of the queue, knocks, denials) is
+ * counted by password-guesses.ts and lobby-guard.ts.
  */
 import type { Logger } from '../log.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
@@ -12,6 +14,7 @@ import type { CredentialEnded } from '../auth/admission.ts';
 import { claim, gate, hashRoomPassword, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
 import type { Entrant, Peer } from './peer.ts';
 import { createPasswordGuesses, type GuessBlock } from './password-guesses.ts';
+import { createLobbyGuard } from './lobby-guard.ts';
 
 /** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
 export const KICK_BAN_MS = 60_000;
@@ -116,6 +119,7 @@ export function createDoor(ctx: DoorContext): Door {
   const bans = new Map<string, number>();
   const access = { locked: false, passwordHash: null as Buffer | null };
   const guesses = createPasswordGuesses();
+  const lobbyGuard = createLobbyGuard();
   let lobbyOn = settings.lobby;
   /** The lobby state hosts were last sent (JSON): only a change is sent again. */
   let lobbySent = '';
@@ -144,9 +148,13 @@ export function createDoor(ctx: DoorContext): Door {
     w.lobby = true;
     w.since = now();
     if (tell) w.entrant.channel.notify('waiting', { message: USER_MESSAGES.lobbyWaiting(w.entrant.displayName) });
-    const entry = lobbyEntry(w);
-    for (const h of ctx.hostsHere()) h.channel.notify('lobbyKnock', entry);
-    log.info({ peer: w.entrant.peerId, name: w.entrant.displayName }, 'guest knocked at the lobby');
+    // One prompt and log line per address per second; the lobby state below lists everyone waiting.
+    const notice = lobbyGuard.knock(w.entrant.ipKey, now());
+    if (notice.tell) {
+      const entry = lobbyEntry(w);
+      for (const h of ctx.hostsHere()) h.channel.notify('lobbyKnock', entry);
+      log.info({ peer: w.entrant.peerId, name: w.entrant.displayName, ...(notice.coalesced ? { alsoKnocked: notice.coalesced } : {}) }, 'guest knocked at the lobby');
+    }
     lobbyChanged();
   }
 
@@ -220,6 +228,10 @@ export function createDoor(ctx: DoorContext): Door {
       holders.delete(e.peerId);
       return { kind: 'refused', code: CLOSE_CODES.forbidden, message: USER_MESSAGES.tooManyWaiting };
     }
+    if (!lobbyGuard.hasRoom([...waiting].filter((o) => o.entrant.ipKey === e.ipKey).length)) {
+      holders.delete(e.peerId);
+      return { kind: 'refused', code: CLOSE_CODES.rate_limited, message: USER_MESSAGES.tooManyWaitingFromAddress };
+    }
     let resolve!: (p: Peer | null) => void;
     const admitted = new Promise<Peer | null>((r) => (resolve = r));
     const w: Waiter = { entrant: e, resolve, lobby: false, since: now(), letIn };
@@ -291,6 +303,10 @@ export function createDoor(ctx: DoorContext): Door {
       const g = gateFor(e, letIn);
       passwordChecked(e, g.kind === 'refuse' ? g.code : null);
       if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
+      if (g.kind === 'lobby') {
+        const pause = lobbyGuard.pausedFor(e.ipKey, now());
+        if (pause > 0) return { kind: 'refused', code: CLOSE_CODES.lobbyDenied, message: USER_MESSAGES.lobbyPaused(Math.ceil(pause / 1000)) };
+      }
       if (c.kind === 'replace') replace(prev!);
       const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null, letIn };
       holders.set(e.peerId, holder);
@@ -383,6 +399,7 @@ export function createDoor(ctx: DoorContext): Door {
       for (const { w } of picked) {
         refuseWaiter(w, CLOSE_CODES.lobbyDenied, USER_MESSAGES.lobbyDenied);
         log.info({ by, peer: w.entrant.peerId }, 'guest denied entry from the lobby');
+        if (lobbyGuard.denied(w.entrant.ipKey, now())) log.warn({ ip: w.entrant.ipKey }, 'lobby: guests from this address were denied several times; it may not knock for a while');
       }
       lobbyChanged();
       ctx.changed();
@@ -396,7 +413,7 @@ export function createDoor(ctx: DoorContext): Door {
       for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
       for (const [k, until] of bans) if (until <= t) bans.delete(k);
       // A lobby set otherwise than rooms.lobby is kept until it is set back (an admin may set it before anyone comes).
-      return waiting.size === 0 && holders.size === 0 && bans.size === 0 && lobbyOn === settings.lobby;
+      return waiting.size === 0 && holders.size === 0 && bans.size === 0 && lobbyGuard.idle(t) && lobbyOn === settings.lobby;
     },
 
     close(reason, message, rejoin) {
