@@ -211,6 +211,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       clientIp,
       hostOk: http.hostOk,
       publicOrigin: config.server.publicUrl ? new URL(config.server.publicUrl).origin : null,
+      joinRate: config.server.joinRate,
       ...(cluster ? { cluster: { route: cluster.placement.route, originOk: cluster.originOk, selfUrl: cluster.url } } : {}),
     });
     undo.push(() => signalling.close());

@@ -111,6 +111,31 @@ describe('admission: seats, transports and limits', () => {
     assert.equal(idle.notifications('disconnected')[0]?.reason, 'join_timeout');
   });
 
+  test('one address cannot open connections as fast as it likes on a single node: hellos are limited per address', async () => {
+    const ip = '198.51.100.99';
+    const t0 = Date.now();
+    let entered = 0;
+    let refused: Awaited<ReturnType<typeof connectRefused>> | null = null;
+    // Hello, then gone, one after another as fast as they go (issue 21: 871/s took ~0.9 core).
+    for (let i = 0; i < 2000 && !refused; i++) {
+      const s = await connect(d.http, { room: `hf-${i % 5}`, peerId: `hf${i}`, headers: { 'x-forwarded-for': ip } });
+      if ((await s.hello) instanceof Error) refused = { ...(await s.closed), messages: s.messages };
+      else {
+        entered++;
+        await s.close();
+      }
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    assert.ok(refused, `no refusal after ${entered} hellos in ${seconds.toFixed(1)} s`);
+    assert.equal(refused.code, 4429);
+    assert.match(JSON.stringify(refused.messages), /Too many joins from your address/);
+    assert.ok(entered >= 100 && entered <= 100 + 20 * seconds + 2, `${entered} hellos in ${seconds.toFixed(1)} s (burst 100, 20/s)`);
+    // Another address is not affected.
+    const other = await connect(d.http, { room: 'hf-other', peerId: 'hf-ok', headers: { 'x-forwarded-for': '198.51.100.98' } });
+    await other.joinWithMedia({});
+    await other.close();
+  });
+
   test('Host header: names other than IPs, localhost and the public URL get 421 (DNS rebinding)', async () => {
     const port = new URL(d.http).port;
     for (const host of ['evil.example', `evil.example:${port}`, 'rebind.attacker.test']) {
@@ -172,6 +197,37 @@ describe('room rules a client cannot undo', () => {
     assert.equal((await confctl(['--socket', d.socket, 'kick', '--room', 'rules', '--peer', 'admin-kicked'])).code, 0);
     await g2.closed;
     assert.equal((await connectRefused(d.http, { room: 'rules', peerId: 'ak2', headers: { 'x-forwarded-for': '198.51.100.42' } })).code, 4403);
+  });
+
+  test('room password guessing: blocked per address, then per room, with a clear message; hosts told, logged once', async () => {
+    const owner = await connect(d.http, { room: 'guess', peerId: 'owner', query: { host: await login(d, 'alice', 'alice-secret-pw') } });
+    await owner.joinWithMedia({});
+    await owner.request('hostSetRoomPassword', { password: '4821' });
+    const from = (ip: string, pw: string, id: string) => connectRefused(d.http, { room: 'guess', peerId: id, query: { roomPassword: pw }, headers: { 'x-forwarded-for': ip } });
+    for (let i = 0; i < 5; i++) assert.equal((await from('198.51.100.60', `${1000 + i}`, `ga${i}`)).code, 4424, `wrong guess ${i}`);
+    // The sixth try, even the right password, is refused without being checked.
+    for (const pw of ['1005', '4821']) {
+      const blocked = await from('198.51.100.60', pw, `ga-${pw}`);
+      assert.equal(blocked.code, 4429, pw);
+      assert.match(blocked.reason, /Too many wrong room passwords from your address\. Try again in \d+ min/);
+    }
+    const told = await owner.waitForNotification('passwordGuessing');
+    assert.match(told.message, /wrong room passwords/);
+    assert.equal(d.logs.filter((l) => l.msg?.startsWith?.('room password guessing') && l.room === 'guess').length, 1, 'one log line for the block');
+    // Another address is not blocked by it.
+    const honest = await connect(d.http, { room: 'guess', peerId: 'honest', query: { roomPassword: '4821' }, headers: { 'x-forwarded-for': '198.51.100.61' } });
+    await honest.joinWithMedia({});
+    // Guesses spread over many addresses block the room's password check for everyone.
+    let last = 0;
+    for (let a = 0; a < 10 && last !== 4429; a++) {
+      for (let i = 0; i < 5 && last !== 4429; i++) last = (await from(`198.51.100.${70 + a}`, `${2000 + a * 10 + i}`, `gs${a}-${i}`)).code;
+    }
+    assert.equal(last, 4429, 'the room blocks password checks after many wrong ones');
+    const late = await from('198.51.100.90', '4821', 'late');
+    assert.equal(late.code, 4429);
+    assert.match(late.reason, /Too many wrong passwords were tried for this room/);
+    await owner.waitForNotification('passwordGuessing', (n) => /this room/.test(n.message));
+    await closeAll(honest, owner);
   });
 
   test('a waiting or unjoined socket that floods is cut off, not answered message by message', async () => {

@@ -134,6 +134,24 @@ describe('chat', { concurrency: false, timeout: 90_000 }, () => {
     await b.request('chat', { text: 'after a second' });
   });
 
+  test('rate limit: reconnecting does not refill it (per peer id), nor do new peer ids from one address', async () => {
+    await join('r3b', 'h3b', 'Hana', true);
+    let b = await join('r3b', 'b3b', 'B');
+    for (let i = 0; i < CHAT_BURST; i++) await b.request('chat', { text: `burst ${i}` });
+    // The same tab comes back on a new connection (issue 21: each connection used to get a fresh bucket).
+    await b.close();
+    b = await join('r3b', 'b3b', 'B');
+    const again = await refused(b, 'chat', { text: 'after a reconnect' });
+    assert.equal(again.errorCode, 429);
+    assert.match(again.errorReason, /^Too many chat messages/);
+    // Ever new peer ids from the same address share the address's allowance.
+    const many = await Promise.all(Array.from({ length: 10 }, (_, i) => join('r3b', `n3b-${i}`, `N${i}`)));
+    const results = await Promise.allSettled(many.flatMap((c, i) => Array.from({ length: CHAT_BURST }, (_, k) => c.request('chat', { text: `n${i}-${k}` }))));
+    const limited = results.filter((r) => r.status === 'rejected' && (r.reason as RequestFailed).errorCode === 429).length;
+    assert.ok(limited >= results.length / 2, `${limited} of ${results.length} refused (the address's allowance is CHAT_ADDRESS_BURST)`);
+    await Promise.all(many.map((c) => c.close()));
+  });
+
   test('a host turns chat off (refused for everyone, peers told, late joiners see it) and on again', async () => {
     const host = await join('r4', 'h4', 'Hana', true);
     const guest = await join('r4', 'g4', 'Gus');

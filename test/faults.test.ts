@@ -600,7 +600,9 @@ describe('floods and slow clients against one daemon', { timeout: 150_000 }, () 
   before(async () => {
     // A bounded heap: V8 then collects instead of growing lazily, so RSS levels off unless something leaks
     // (and a big leak ends in a crash the test sees).
-    d = await startConfd({ env: { NODE_OPTIONS: '--max-old-space-size=64' }, config: { mediasoup: { workers: 1, portRange: [46000, 46999] } } });
+    // joinRate lifted: the churn below opens 1,000 connections from one address on purpose (the limit
+    // itself is tested in admission-limits.test.ts).
+    d = await startConfd({ env: { NODE_OPTIONS: '--max-old-space-size=64' }, config: { server: { joinRate: { perSecond: 10_000, burst: 10_000 } }, mediasoup: { workers: 1, portRange: [46000, 46999] } } });
     pid = d.proc.pid!;
     const u = new URL(d.http);
     tcp = { host: u.hostname, port: Number(u.port) };

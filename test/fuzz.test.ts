@@ -79,6 +79,8 @@ describe(`fuzzing (seed ${SEED})`, { timeout: Math.max(180_000, N * 100) }, () =
     d = await startConfd({
       config: {
         host: { user_auth: true, maxLoginAttempts: 1000, leaveGraceSeconds: 3600 },
+        // Every case is a connection from one address; the hello limit is tested in admission-limits.test.ts.
+        server: { joinRate: { perSecond: 10_000, burst: 10_000 } },
         api: { keySecret: API_KEY },
         mediasoup: { workers: 1, portRange: [44000, 44999] },
       },

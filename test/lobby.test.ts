@@ -32,8 +32,10 @@ describe('lobby', { concurrency: false }, () => {
     return h;
   }
   /** A guest who knocks: answered `waiting`, told so with its name; the host hears "NAME wants to join". */
+  let knockers = 0;
   async function knock(room: string, peerId: string, name: string, h?: SfuClient): Promise<SfuClient> {
-    const g = await connect(d.http, { room, peerId, name });
+    // Each from its own loopback address: hosts hear one knock per address per second.
+    const g = await connect(d.http, { room, peerId, name, localAddress: `127.0.8.${++knockers}` });
     open.push(g);
     assert.deepEqual(await g.hello, { role: 'guest', waiting: true });
     const w = await g.waitForNotification('waiting');
@@ -154,5 +156,42 @@ describe('lobby', { concurrency: false }, () => {
     const early = await connect(d.http, { room: 'empty', peerId: 'early' });
     open.push(early);
     assert.equal(((await early.hello) as { waiting: boolean }).waiting, false);
+  });
+
+  test('a knock flood from one address: a share of the queue, one knock a second told and logged, paused after denials', async () => {
+    const h = await host('lf', 'host-lf');
+    const flooder = '127.0.9.1';
+    const t0 = Date.now();
+    const tries = await Promise.all(Array.from({ length: 25 }, (_, i) => connect(d.http, { room: 'lf', peerId: `fl-${i}`, name: `Flood ${i}`, localAddress: flooder })));
+    open.push(...tries);
+    const seconds = (Date.now() - t0) / 1000;
+    const hellos = await Promise.all(tries.map((c) => c.hello));
+    const waitingOnes = tries.filter((_, i) => !(hellos[i] instanceof Error));
+    assert.equal(waitingOnes.length, 20, 'at most 20 waiting from one address');
+    for (const c of tries.filter((_, i) => hellos[i] instanceof Error)) {
+      const info = await c.closed;
+      assert.equal(info.code, CLOSE_CODES.rate_limited);
+      assert.match(info.reason, /Too many guests from your address are waiting/);
+    }
+    await h.waitForNotification('lobby', (s) => s.waiting.length === 20);
+    const told = h.notifications('lobbyKnock').filter((k) => k.peerId.startsWith('fl-')).length;
+    assert.ok(told >= 1 && told <= 1 + Math.ceil(seconds), `${told} knock prompts in ${seconds.toFixed(1)} s`);
+    const logged = d.logs.filter((l) => l.msg === 'guest knocked at the lobby' && l.room === 'lf').length;
+    assert.equal(logged, told, 'one log line per knock told');
+    // Another address still gets in line, and its host hears of it.
+    const other = await connect(d.http, { room: 'lf', peerId: 'other-lf', name: 'Olga', localAddress: '127.0.9.2' });
+    open.push(other);
+    await h.waitForNotification('lobbyKnock', (k) => k.peerId === 'other-lf');
+    // Deny all: the flooding address is paused (it had 20 denied); one denied guest elsewhere is not.
+    assert.equal((await ctl('lobby', 'deny', '--room', 'lf', '--all')).code, 0);
+    assert.equal((await other.closed).code, CLOSE_CODES.lobbyDenied);
+    const again = await connect(d.http, { room: 'lf', peerId: 'fl-again', name: 'Flood again', localAddress: flooder });
+    open.push(again);
+    const info = await again.closed;
+    assert.equal(info.code, CLOSE_CODES.lobbyDenied);
+    assert.match(info.reason, /knock again in \d+ s/);
+    const back = await connect(d.http, { room: 'lf', peerId: 'olga-again', name: 'Olga', localAddress: '127.0.9.2' });
+    open.push(back);
+    assert.deepEqual(await back.hello, { role: 'guest', waiting: true });
   });
 });

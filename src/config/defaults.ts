@@ -5,6 +5,7 @@ export const DEFAULT_CONFIG = {
     port: 3010,
     publicUrl: null,
     trustProxy: [],
+    joinRate: { perSecond: 20, burst: 100 },
     tls: { cert: null, key: null },
   },
   dataDir: './data',

@@ -58,6 +58,11 @@ export const fileConfigSchema = z.strictObject({
       }, { error: 'must be an http(s) URL without query or fragment, e.g. https://meet.example.org' })
       .nullable(),
     trustProxy: z.array(ipOrCidr).max(64),
+    /** Hellos (join attempts) per client address (IPv6: per /64): a token bucket. */
+    joinRate: z.strictObject({
+      perSecond: z.number({ error: 'must be a number' }).positive({ error: 'must be above 0' }),
+      burst: z.int({ error: 'must be a whole number' }).min(1),
+    }),
     tls: z
       .strictObject({ cert: z.string().min(1).nullable(), key: z.string().min(1).nullable() })
       .refine((t) => (t.cert === null) === (t.key === null), {

@@ -273,6 +273,8 @@ export interface ServerNotifications {
   lobbyKnock: LobbyEntry;
   /** To hosts: the lobby changed (on/off, someone knocked, left, was admitted or denied); also after a host joins. */
   lobby: LobbyState;
+  /** To hosts: someone is guessing the room password, and is refused for a while (once per block). */
+  passwordGuessing: { message: string };
   /** The waiting guest was admitted: proceed with getRouterRtpCapabilities / join. */
   admitted: Record<string, never>;
   /** This connection's role changed (e.g. host rights revoked by the admin). */

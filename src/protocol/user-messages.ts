@@ -41,8 +41,21 @@ export const USER_MESSAGES = {
   lobbyDenied: 'A host did not let you into this room.',
   /** Error response to a rename by a guest let in from the lobby, while the lobby is on. */
   nameKeptWhileLobby: (name: string) => `A host let you in from the lobby as "${name}"; your name stays so while the lobby is on. A host can turn the lobby off to allow a new name.`,
+  /** Refused before knocking: this address's guests were denied several times just now. */
+  lobbyPaused: (seconds: number) => `A host did not let guests from your address into this room. You may knock again in ${seconds} s.`,
+  tooManyWaitingFromAddress: 'Too many guests from your address are waiting for this room; try again later.',
   chatTooLong: (max: number) => `A chat message is at most ${max} characters.`,
   chatOff: 'Chat is turned off in this room by a host.',
   chatRateLimited: (burst: number, seconds: number, wait: number) => `Too many chat messages: at most ${burst} every ${seconds} s. Try again in ${wait} s.`,
   chatNotJoined: 'Only participants who have joined the room can chat.',
+  /** A guest whose room password checks are refused for a while (src/rooms/password-guesses.ts). */
+  passwordGuessing: (scope: 'address' | 'room', minutes: number) =>
+    scope === 'address'
+      ? `Too many wrong room passwords from your address. Try again in ${minutes} min, or ask the host for the password.`
+      : `Too many wrong passwords were tried for this room. Try again in ${minutes} min, or ask the host to let you in.`,
+  /** To hosts, once per block. */
+  passwordGuessingHost: (scope: 'address' | 'room', minutes: number) =>
+    scope === 'address'
+      ? `Someone tried several wrong room passwords from one address; it may not try again for ${minutes} min.`
+      : `Many wrong room passwords were tried for this room; nobody new can enter with the password for ${minutes} min. Lock the room, or set a longer password.`,
 } as const;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CHAT_BURST, CHAT_HISTORY, CHAT_TEXT_MAX } from '../protocol/limits.ts';
-import { ChatBucket, checkChatText, Ring } from './chat-rules.ts';
+import { CHAT_ADDRESS_BURST, ChatAllowances, ChatBucket, checkChatText, Ring } from './chat-rules.ts';
 
 test('chat text: kept as typed, line ends normalised, surrounding blanks trimmed', () => {
   assert.deepEqual(checkChatText('hello'), { ok: true, text: 'hello' });
@@ -79,4 +79,20 @@ test('ring: keeps the last N, oldest first', () => {
   none.push(1);
   assert.deepEqual(none.list(), []);
   assert.throws(() => new Ring(-1), RangeError);
+});
+
+test('chat allowances: per peer id (a new connection does not refill it) and per address (new ids share it)', () => {
+  let now = 0;
+  const a = new ChatAllowances({ now: () => now });
+  for (let i = 0; i < CHAT_BURST; i++) assert.deepEqual(a.take('p', '198.51.100.1'), { ok: true });
+  assert.equal(a.take('p', '198.51.100.1').ok, false, 'the same peer id, whatever its connection');
+  assert.equal(a.take('p', '198.51.100.2').ok, false, 'nor from another address');
+  // Other ids from that address: the address's allowance, less what p took.
+  let sent = 0;
+  for (let i = 0; i < 100; i++) if (a.take(`n${i}`, '198.51.100.1').ok) sent++;
+  assert.equal(sent, CHAT_ADDRESS_BURST - CHAT_BURST);
+  // A refused message takes nothing: another address is untouched, and the allowance comes back in time.
+  assert.deepEqual(a.take('q', '198.51.100.3'), { ok: true });
+  now += 5_000;
+  assert.deepEqual(a.take('p', '198.51.100.1'), { ok: true });
 });

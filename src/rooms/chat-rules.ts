@@ -1,6 +1,7 @@
 /**
- * Chat's pure rules, no sockets and no room: what a message's text may be, the per-peer rate bucket
- * and the ring of recent public messages late joiners get. The room side is src/rooms/chat.ts.
+ * Chat's pure rules, no sockets and no room: what a message's text may be, the rate buckets (per peer
+ * id and per address) and the ring of recent public messages late joiners get. The room side is
+ * src/rooms/chat.ts.
  */
 import { CHAT_BURST, CHAT_HISTORY, CHAT_REFILL_SECONDS, CHAT_TEXT_MAX } from '../protocol/limits.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
@@ -49,14 +50,73 @@ export class ChatBucket {
 
   /** Takes one message's token: `{ok: true}`, or how many whole seconds until one is back. */
   take(): { ok: true } | { ok: false; retryInSeconds: number } {
+    const wait = this.waitSeconds();
+    if (wait > 0) return { ok: false, retryInSeconds: wait };
+    this.#tokens -= 1;
+    return { ok: true };
+  }
+
+  /** 0 when a message may go now, else how many whole seconds until one may (nothing is taken). */
+  waitSeconds(): number {
+    this.#refill();
+    return this.#tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - this.#tokens) / this.#perMs / 1000));
+  }
+
+  /** Refilled to its whole burst: forgetting it loses nothing. */
+  full(): boolean {
+    this.#refill();
+    return this.#tokens >= this.#burst;
+  }
+
+  #refill(): void {
     const t = this.#now();
     this.#tokens = Math.min(this.#burst, this.#tokens + (t - this.#last) * this.#perMs);
     this.#last = t;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
-      return { ok: true };
+  }
+}
+
+/**
+ * A whole address's chat allowance in one room: CHAT_ADDRESS_BURST messages, refilled over
+ * CHAT_REFILL_SECONDS. Several people behind one NAT share it, so it is a few peers' worth; a client
+ * making up new peer ids gets no more than that.
+ */
+export const CHAT_ADDRESS_BURST = CHAT_BURST * 4;
+/** Buckets kept per kind at most; refilled ones are forgotten first (they hold nothing). */
+const MAX_BUCKETS = 5_000;
+
+/**
+ * A room's chat allowances, by peer id and by address (never by connection: issue 21 had one tab
+ * reconnecting for a fresh bucket each time and sending thousands of messages). A message goes only
+ * when both its peer id and its address have a token, and then takes one from each.
+ */
+export class ChatAllowances {
+  readonly #byPeer = new Map<string, ChatBucket>();
+  readonly #byAddress = new Map<string, ChatBucket>();
+  readonly #now: (() => number) | undefined;
+
+  constructor(opts: { now?: () => number } = {}) {
+    this.#now = opts.now;
+  }
+
+  take(peerId: string, ipKey: string): { ok: true } | { ok: false; retryInSeconds: number } {
+    const peer = this.#bucket(this.#byPeer, peerId, CHAT_BURST);
+    const address = this.#bucket(this.#byAddress, ipKey, CHAT_ADDRESS_BURST);
+    const wait = Math.max(peer.waitSeconds(), address.waitSeconds());
+    if (wait > 0) return { ok: false, retryInSeconds: wait };
+    peer.take();
+    address.take();
+    return { ok: true };
+  }
+
+  #bucket(map: Map<string, ChatBucket>, key: string, burst: number): ChatBucket {
+    let b = map.get(key);
+    if (b) return b;
+    if (map.size >= MAX_BUCKETS) {
+      for (const [k, old] of map) if (old.full()) map.delete(k);
+      if (map.size >= MAX_BUCKETS) map.delete(map.keys().next().value!);
     }
-    return { ok: false, retryInSeconds: Math.max(1, Math.ceil((1 - this.#tokens) / this.#perMs / 1000)) };
+    map.set(key, (b = new ChatBucket({ burst, ...(this.#now ? { now: this.#now } : {}) })));
+    return b;
   }
 }
 

@@ -12,7 +12,7 @@ import type { Logger } from '../log.ts';
 import type { ChatMessage, ChatSnapshot, ClientRequestData } from '../protocol/messages.ts';
 import { CHAT_BURST, CHAT_HISTORY, CHAT_REFILL_SECONDS } from '../protocol/limits.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
-import { ChatBucket, checkChatText, Ring } from './chat-rules.ts';
+import { ChatAllowances, checkChatText, Ring } from './chat-rules.ts';
 import { ConfdError } from '../errors.ts';
 import type { Peer } from './peer.ts';
 
@@ -36,8 +36,8 @@ export function createRoomChat(opts: {
   const { log } = opts;
   const now = opts.now ?? Date.now;
   const history = new Ring<ChatMessage>(CHAT_HISTORY);
-  /** Per connection: a reconnect gets a new bucket, but a reconnect costs more than it saves a flooder. */
-  const buckets = new WeakMap<Peer, ChatBucket>();
+  /** Per peer id and per address, kept by the room: reconnecting does not refill them. */
+  const allowances = new ChatAllowances();
   let enabled = true;
 
   return {
@@ -57,9 +57,7 @@ export function createRoomChat(opts: {
         if (!target) throw new ConfdError('not_found', `no participant ${d.to} in this room`);
       }
       // Counted only once the message would go out: a refused one costs nothing of the allowance.
-      let bucket = buckets.get(peer);
-      if (!bucket) buckets.set(peer, (bucket = new ChatBucket()));
-      const took = bucket.take();
+      const took = allowances.take(peer.id, peer.ipKey);
       if (!took.ok) {
         if (!peer.warned.has('chat rate')) {
           peer.warned.add('chat rate');

@@ -3,6 +3,8 @@
  * which addresses are banned after a kick, and the lock and password. `admit()` answers entered,
  * waiting or refused, from the pure rules of admission.ts; seating an entrant (a peer on a router) is
  * the room's, which the door calls back. The lobby's state is the door's too: hosts are told of it here.
+ * What one address may do at the door (wrong passwords, its share of the queue, knocks, denials) is
+ * counted by password-guesses.ts and lobby-guard.ts.
  */
 import type { Logger } from '../log.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
@@ -11,6 +13,8 @@ import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
 import { claim, gate, hashRoomPassword, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
 import type { Entrant, Peer } from './peer.ts';
+import { createPasswordGuesses, type GuessBlock } from './password-guesses.ts';
+import { createLobbyGuard } from './lobby-guard.ts';
 
 /** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
 export const KICK_BAN_MS = 60_000;
@@ -128,6 +132,8 @@ export function createDoor(ctx: DoorContext): Door {
   const holders = new Map<string, Holder>();
   const bans = new Map<string, number>();
   const access = { locked: false, passwordHash: null as Buffer | null };
+  const guesses = createPasswordGuesses();
+  const lobbyGuard = createLobbyGuard();
   let lobbyOn = settings.lobby;
   /** The lobby state hosts were last sent (JSON): only a change is sent again. */
   let lobbySent = '';
@@ -170,10 +176,34 @@ export function createDoor(ctx: DoorContext): Door {
     w.lobby = true;
     w.since = now();
     if (tell) w.entrant.channel.notify('waiting', { message: USER_MESSAGES.lobbyWaiting(w.entrant.displayName) });
-    const entry = lobbyEntry(w);
-    for (const h of ctx.hostsHere()) h.channel.notify('lobbyKnock', entry);
-    log.info({ peer: w.entrant.peerId, name: w.entrant.displayName }, 'guest knocked at the lobby');
+    // One prompt and log line per address per second; the lobby state below lists everyone waiting.
+    const notice = lobbyGuard.knock(w.entrant.ipKey, now());
+    if (notice.tell) {
+      const entry = lobbyEntry(w);
+      for (const h of ctx.hostsHere()) h.channel.notify('lobbyKnock', entry);
+      log.info({ peer: w.entrant.peerId, name: w.entrant.displayName, ...(notice.coalesced ? { alsoKnocked: notice.coalesced } : {}) }, 'guest knocked at the lobby');
+    }
     lobbyChanged();
+  }
+
+  const minutes = (b: GuessBlock) => Math.ceil(b.retryAfterMs / 60_000);
+  /** A password check refused without being made: even the right one would tell a guesser it is right. */
+  function passwordBlocked(e: Entrant): Refusal | null {
+    if (e.admission.role !== 'guest' || access.passwordHash === null || e.roomPassword === null) return null;
+    const b = guesses.blocked(e.ipKey, now());
+    return b && { kind: 'refused', code: CLOSE_CODES.rate_limited, message: USER_MESSAGES.passwordGuessing(b.scope, minutes(b)) };
+  }
+
+  /** Counts a wrong password given at the door; a block it starts is logged and told to the hosts, once. */
+  function passwordChecked(e: Entrant, refusedCode: number | null): void {
+    if (e.admission.role !== 'guest' || access.passwordHash === null || e.roomPassword === null) return;
+    if (refusedCode === null) return guesses.succeeded(e.ipKey);
+    // Refused before its password was looked at (a ban, the lock): nothing to count.
+    if (refusedCode !== CLOSE_CODES.passwordRequired) return;
+    const b = guesses.failed(e.ipKey, now());
+    if (!b) return;
+    log.warn({ ip: e.ipKey, scope: b.scope, minutes: minutes(b) }, `room password guessing: checks refused for this ${b.scope} for a while`);
+    for (const h of ctx.hostsHere()) h.channel.notify('passwordGuessing', { message: USER_MESSAGES.passwordGuessingHost(b.scope, minutes(b)) });
   }
 
   function bannedFor(ipKey: string): number {
@@ -229,6 +259,10 @@ export function createDoor(ctx: DoorContext): Door {
     if (waiting.size >= MAX_WAITING) {
       holders.delete(e.peerId);
       return { kind: 'refused', code: CLOSE_CODES.forbidden, message: USER_MESSAGES.tooManyWaiting };
+    }
+    if (!lobbyGuard.hasRoom([...waiting].filter((o) => o.entrant.ipKey === e.ipKey).length)) {
+      holders.delete(e.peerId);
+      return { kind: 'refused', code: CLOSE_CODES.rate_limited, message: USER_MESSAGES.tooManyWaitingFromAddress };
     }
     let resolve!: (p: Peer | null) => void;
     const admitted = new Promise<Peer | null>((r) => (resolve = r));
@@ -300,8 +334,17 @@ export function createDoor(ctx: DoorContext): Door {
       const letIn = prev?.sessionHash === e.sessionHash && prev.letIn === true;
       const live = sameTab(prev, e.sessionHash);
       if (letIn && prev.name !== undefined) e = { ...e, displayName: prev.name };
-      const g = gateFor(e, letIn, live && prev.wasIn === true);
+      // A participant of the last minutes coming back is no guesser: its password is not asked.
+      const returning = live && prev.wasIn === true;
+      const guessing = returning ? null : passwordBlocked(e);
+      if (guessing) return guessing;
+      const g = gateFor(e, letIn, returning);
+      passwordChecked(e, g.kind === 'refuse' ? g.code : null);
       if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
+      if (g.kind === 'lobby') {
+        const pause = lobbyGuard.pausedFor(e.ipKey, now());
+        if (pause > 0) return { kind: 'refused', code: CLOSE_CODES.lobbyDenied, message: USER_MESSAGES.lobbyPaused(Math.ceil(pause / 1000)) };
+      }
       if (c.kind === 'replace') replace(prev!);
       const holder: Holder = { sessionHash: e.sessionHash, connected: true, reservedUntil: 0, peer: null, waiter: null, letIn, ...(live ? kept(prev) : {}) };
       holders.set(e.peerId, holder);
@@ -402,6 +445,7 @@ export function createDoor(ctx: DoorContext): Door {
       for (const { w } of picked) {
         refuseWaiter(w, CLOSE_CODES.lobbyDenied, USER_MESSAGES.lobbyDenied);
         log.info({ by, peer: w.entrant.peerId }, 'guest denied entry from the lobby');
+        if (lobbyGuard.denied(w.entrant.ipKey, now())) log.warn({ ip: w.entrant.ipKey }, 'lobby: guests from this address were denied several times; it may not knock for a while');
       }
       lobbyChanged();
       ctx.changed();
@@ -415,7 +459,7 @@ export function createDoor(ctx: DoorContext): Door {
       for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
       for (const [k, until] of bans) if (until <= t) bans.delete(k);
       // A lobby set otherwise than rooms.lobby is kept until it is set back (an admin may set it before anyone comes).
-      return waiting.size === 0 && holders.size === 0 && bans.size === 0 && lobbyOn === settings.lobby;
+      return waiting.size === 0 && holders.size === 0 && bans.size === 0 && lobbyGuard.idle(t) && lobbyOn === settings.lobby;
     },
 
     close(reason, message, rejoin) {

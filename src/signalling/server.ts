@@ -31,14 +31,14 @@ const MAX_CONNECTIONS_PER_IP = 64;
 /** The first message (`hello`, with the credentials) must come within this time. */
 const HELLO_TIMEOUT_MS = 10_000;
 /**
- * Cluster: a hello costs a Redis lookup (and, for a room nobody holds, a lease) before any
- * credential is checked, so each address gets at most this many: enough for a whole office behind
- * one NAT joining at the start of a meeting, too few to make Redis work for a stranger.
+ * Hellos per address (server.joinRate, default 20/s, burst 100): enough for a whole office behind one
+ * NAT joining at the start of a meeting. A hello costs a credential check, a room's door and a
+ * join/leave notice to everyone in the room, and in a cluster a Redis lookup (and maybe a lease), so
+ * without it one address reconnecting in a loop took a core (issue 21: 871 hello+join/s).
  */
-const PLACEMENTS_PER_SECOND = 20;
-const PLACEMENT_BURST = 100;
+export const DEFAULT_JOIN_RATE = { perSecond: 20, burst: 100 } as const;
 /** Addresses with a bucket at most (the oldest is dropped first; a dropped one starts full again). */
-const MAX_PLACEMENT_BUCKETS = 10_000;
+const MAX_HELLO_BUCKETS = 10_000;
 /** Frames a client may send before its hello has been answered (the page sends none). */
 const MAX_EARLY_FRAMES = 32;
 
@@ -52,6 +52,8 @@ export interface SignallingOptions {
   hostOk: HostCheck;
   /** server.publicUrl's origin (e.g. https://meet.example.org), or null: pages served there may connect. */
   publicOrigin: string | null;
+  /** Hellos each address may send (server.joinRate); default DEFAULT_JOIN_RATE. */
+  joinRate?: { perSecond: number; burst: number };
   /** Cluster mode: where each room is held, and the other nodes' pages (whose joins are sent here). */
   cluster?: {
     route(room: string): Promise<{ here: true } | { here: false; node: { id: string; url: string } }>;
@@ -127,12 +129,13 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
   const maxTransports = Math.max(2, portCapacity);
   const maxTransportsPerIp = Math.max(2, Math.min(128, Math.floor(portCapacity / 4)));
   let transportsInUse = 0;
-  const placementBuckets = new Map<string, RateLimiter>();
-  function placementAllowed(ipKey: string): boolean {
-    let bucket = placementBuckets.get(ipKey);
+  const joinRate = opts.joinRate ?? DEFAULT_JOIN_RATE;
+  const helloBuckets = new Map<string, RateLimiter>();
+  function helloAllowed(ipKey: string): boolean {
+    let bucket = helloBuckets.get(ipKey);
     if (!bucket) {
-      if (placementBuckets.size >= MAX_PLACEMENT_BUCKETS) placementBuckets.delete(placementBuckets.keys().next().value!);
-      placementBuckets.set(ipKey, (bucket = tokenBucket(PLACEMENTS_PER_SECOND, PLACEMENT_BURST)));
+      if (helloBuckets.size >= MAX_HELLO_BUCKETS) helloBuckets.delete(helloBuckets.keys().next().value!);
+      helloBuckets.set(ipKey, (bucket = tokenBucket(joinRate.perSecond, joinRate.burst)));
     }
     return bucket.take();
   }
@@ -278,8 +281,9 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
       roomPassword: roomPasswordOf(h),
       ip: conn.ip,
     };
+    // On every node, before any credential or room is looked at.
+    if (!helloAllowed(conn.ipKey)) return channel.refuse(CLOSE_CODES.rate_limited, USER_MESSAGES.tooManyJoins);
     if (opts.cluster) {
-      if (!placementAllowed(conn.ipKey)) return channel.refuse(CLOSE_CODES.rate_limited, USER_MESSAGES.tooManyJoins);
       // Before any credential is looked at: a room lives on one node, and its joins go there.
       const where = await opts.cluster.route(conn.room);
       if (conn.state === 'closed') return;

@@ -58,6 +58,8 @@ export function onNotification<M extends keyof ServerNotifications>(t: Notificat
       const d = n as ServerNotifications['peerRoleChanged'];
       return t.peers.setRole(d.peerId, d.role === 'host' ? 'host' : 'guest');
     }
+    case 'passwordGuessing':
+      return t.ui.notice('password-guessing', (n as ServerNotifications['passwordGuessing']).message, { level: 'warn', sticky: true });
     case 'roomState':
       return t.host.applyRoomState(n as ServerNotifications['roomState']);
     case 'producerLayers': {
