@@ -1,6 +1,6 @@
 /**
  * A room's door: who holds which peer id (and may take it back), who waits for a host or in the lobby,
- * which addresses are banned after a kick, and the lock and password. `admit()` answers entered,
+ * which addresses are banned after a kick, and the lock and password (room-access.ts). `admit()` answers entered,
  * waiting or refused, from the pure rules of admission.ts; seating an entrant (a peer on a router) is
  * the room's, which the door calls back. The lobby's state is the door's too: hosts are told of it here.
  * What one address may do at the door (wrong passwords, its share of the queue, knocks, denials) is
@@ -11,9 +11,9 @@ import { CLOSE_CODES } from '../protocol/close-codes.ts';
 import type { LobbyEntry, LobbyState, RoomState, ServerNotifications } from '../protocol/messages.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
-import { claim, gate, hashRoomPassword, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
+import { claim, gate, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
 import type { Entrant, Peer } from './peer.ts';
-import { createPasswordGuesses, type GuessBlock } from './password-guesses.ts';
+import { createRoomAccess } from './room-access.ts';
 import { createLobbyGuard } from './lobby-guard.ts';
 
 /** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
@@ -126,13 +126,28 @@ export interface Door extends LobbyControls {
   close(reason: ServerNotifications['disconnected']['reason'], message: string, rejoin: boolean): void;
 }
 
+/** What a participant keeps across its connections (the same tab back within its reservation). */
+const kept = (h: Holder | undefined): Pick<Holder, 'muted' | 'wasIn'> => ({ ...(h?.muted ? { muted: h.muted } : {}), ...(h?.wasIn ? { wasIn: true } : {}) });
+/** The same tab, its id still held (connected, or reserved since it left). */
+const sameTab = (h: Holder | undefined, sessionHash: string, now: number): h is Holder => h?.sessionHash === sessionHash && (h.connected || h.reservedUntil > now);
+/** The id kept for its tab until `until`, with what the participant keeps (its lobby pass and name only when let in). */
+const reservation = (h: Holder, until: number, letIn?: boolean): Holder => ({
+  sessionHash: h.sessionHash,
+  connected: false,
+  reservedUntil: until,
+  peer: null,
+  waiter: null,
+  ...(letIn ? { letIn, name: h.name } : {}),
+  ...kept(h),
+});
+const lobbyEntry = (w: Waiter): LobbyEntry => ({ peerId: w.entrant.peerId, displayName: w.entrant.displayName, since: w.since });
+
 export function createDoor(ctx: DoorContext): Door {
   const { settings, log, now } = ctx;
   const waiting = new Set<Waiter>();
   const holders = new Map<string, Holder>();
   const bans = new Map<string, number>();
-  const access = { locked: false, passwordHash: null as Buffer | null };
-  const guesses = createPasswordGuesses();
+  const access = createRoomAccess({ log, now, hostsHere: ctx.hostsHere });
   const lobbyGuard = createLobbyGuard();
   let lobbyOn = settings.lobby;
   /** The lobby state hosts were last sent (JSON): only a change is sent again. */
@@ -140,25 +155,11 @@ export function createDoor(ctx: DoorContext): Door {
   /** Peers seated out of the lobby, with the name the hosts saw there. */
   const lobbyNames = new WeakMap<Peer, string>();
 
-  const roomState = (): RoomState => ({ locked: access.locked, hasPassword: access.passwordHash !== null });
   const inLobby = () => [...waiting].filter((w) => w.lobby);
-  const lobbyEntry = (w: Waiter): LobbyEntry => ({ peerId: w.entrant.peerId, displayName: w.entrant.displayName, since: w.since });
   const lobbyState = (): LobbyState => ({ enabled: lobbyOn, waiting: inLobby().map(lobbyEntry) });
   /** The lobby's guests a host or the admin named (one, or all); null when the one named is not there. */
   const pickFromLobby = (target: LobbyTarget) => lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
-  /** What a participant keeps across its connections (the same tab back within its reservation). */
-  const kept = (h: Holder | undefined): Pick<Holder, 'muted' | 'wasIn'> => ({ ...(h?.muted ? { muted: h.muted } : {}), ...(h?.wasIn ? { wasIn: true } : {}) });
-  /** The same tab, its id still held (connected, or reserved since it left). */
-  const sameTab = (h: Holder | undefined, sessionHash: string): h is Holder => h?.sessionHash === sessionHash && (h.connected || h.reservedUntil > now());
-  const reserved = (h: Holder, letIn?: boolean): Holder => ({
-    sessionHash: h.sessionHash,
-    connected: false,
-    reservedUntil: now() + settings.reserveIdMs,
-    peer: null,
-    waiter: null,
-    ...(letIn ? { letIn, name: h.name } : {}),
-    ...kept(h),
-  });
+  const reserved = (h: Holder, letIn?: boolean): Holder => reservation(h, now() + settings.reserveIdMs, letIn);
 
   function lobbyChanged(): void {
     const state = lobbyState();
@@ -186,26 +187,6 @@ export function createDoor(ctx: DoorContext): Door {
     lobbyChanged();
   }
 
-  const minutes = (b: GuessBlock) => Math.ceil(b.retryAfterMs / 60_000);
-  /** A password check refused without being made: even the right one would tell a guesser it is right. */
-  function passwordBlocked(e: Entrant): Refusal | null {
-    if (e.admission.role !== 'guest' || access.passwordHash === null || e.roomPassword === null) return null;
-    const b = guesses.blocked(e.ipKey, now());
-    return b && { kind: 'refused', code: CLOSE_CODES.rate_limited, message: USER_MESSAGES.passwordGuessing(b.scope, minutes(b)) };
-  }
-
-  /** Counts a wrong password given at the door; a block it starts is logged and told to the hosts, once. */
-  function passwordChecked(e: Entrant, refusedCode: number | null): void {
-    if (e.admission.role !== 'guest' || access.passwordHash === null || e.roomPassword === null) return;
-    if (refusedCode === null) return guesses.succeeded(e.ipKey);
-    // Refused before its password was looked at (a ban, the lock): nothing to count.
-    if (refusedCode !== CLOSE_CODES.passwordRequired) return;
-    const b = guesses.failed(e.ipKey, now());
-    if (!b) return;
-    log.warn({ ip: e.ipKey, scope: b.scope, minutes: minutes(b) }, `room password guessing: checks refused for this ${b.scope} for a while`);
-    for (const h of ctx.hostsHere()) h.channel.notify('passwordGuessing', { message: USER_MESSAGES.passwordGuessingHost(b.scope, minutes(b)) });
-  }
-
   function bannedFor(ipKey: string): number {
     const until = bans.get(ipKey) ?? 0;
     return Math.max(0, until - now());
@@ -219,8 +200,7 @@ export function createDoor(ctx: DoorContext): Door {
     gate({
       role: e.admission.role,
       bannedForMs: bannedFor(e.ipKey),
-      locked: access.locked && !returning,
-      passwordHash: returning ? null : access.passwordHash,
+      ...access.forGate(returning),
       givenPassword: e.roomPassword,
       hostProtected: settings.hostProtected,
       hasHost: ctx.hasHost(),
@@ -325,21 +305,18 @@ export function createDoor(ctx: DoorContext): Door {
       const prev = holders.get(e.peerId);
       const c = claim(prev, e.sessionHash, now());
       if (c.kind === 'refuse') return { kind: 'refused', code: c.code, message: c.message };
-      if (e.admission.role === 'host' && e.roomPassword && ctx.seatedCount() === 0 && access.passwordHash === null) {
-        // The host opening a room may set its password with the seed's roomPassword parameter.
-        access.passwordHash = hashRoomPassword(e.roomPassword);
-      }
+      if (ctx.seatedCount() === 0) access.opening(e);
       // The same tab, let through the lobby before and back within its reservation, does not knock again,
       // and comes back under the name it was let in with, whatever its URL says now.
       const letIn = prev?.sessionHash === e.sessionHash && prev.letIn === true;
-      const live = sameTab(prev, e.sessionHash);
+      const live = sameTab(prev, e.sessionHash, now());
       if (letIn && prev.name !== undefined) e = { ...e, displayName: prev.name };
       // A participant of the last minutes coming back is no guesser: its password is not asked.
       const returning = live && prev.wasIn === true;
-      const guessing = returning ? null : passwordBlocked(e);
-      if (guessing) return guessing;
+      const guessing = returning ? null : access.blocked(e);
+      if (guessing) return { kind: 'refused', ...guessing };
       const g = gateFor(e, letIn, returning);
-      passwordChecked(e, g.kind === 'refuse' ? g.code : null);
+      access.checked(e, g.kind === 'refuse' ? g.code : null);
       if (g.kind === 'refuse') return { kind: 'refused', code: g.code, message: g.message };
       if (g.kind === 'lobby') {
         const pause = lobbyGuard.pausedFor(e.ipKey, now());
@@ -401,15 +378,9 @@ export function createDoor(ctx: DoorContext): Door {
       }
     },
 
-    roomState,
-    lock(locked) {
-      access.locked = locked;
-      return roomState();
-    },
-    setPassword(password) {
-      access.passwordHash = password === null ? null : hashRoomPassword(password);
-      return roomState();
-    },
+    roomState: access.state,
+    lock: access.lock,
+    setPassword: access.setPassword,
 
     lobby: lobbyState,
 
