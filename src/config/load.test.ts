@@ -28,7 +28,8 @@ test('embedded default: no config file at all', () => {
   assert.equal(c.jwt.expiresInSeconds, 3600, 'durations are parsed once, at load');
   assert.equal(c.jwt.maxTtlSeconds, 7 * 86400);
   assert.equal(c.host.authTtlSeconds, 12 * 3600);
-  assert.deepEqual(c.mediasoup.portRange, [40000, 49999]);
+  assert.equal(c.mediasoup.port, 10000);
+  assert.deepEqual(c.mediasoup.portRange, [16000, 25999], "below the kernel's ephemeral range and the recorder's ffmpeg ports");
 });
 
 test('precedence: defaults < file < env < flags; systemd directories', async () => {
