@@ -30,7 +30,8 @@ export const DEFAULT_CONFIG = {
     portRange: [16000, 25999],
     peersPerRouter: 10,
   },
-  turn: { urls: [], secret: null, ttl: '12h' },
+  // Minutes: a TURN credential cannot be revoked, so it outlives a kick or a leave by at most this.
+  turn: { urls: [], secret: null, ttl: '10m' },
   rooms: { maxPeers: 50, dynacast: true, lobby: false },
   cluster: { redis: null, url: null, nodeId: null },
   log: { level: 'info' },

@@ -21,7 +21,7 @@ function config(over: Overrides = {}): Config {
 const PUBLIC: Overrides = {
   server: { listen: '127.0.0.1', port: 3010, publicUrl: 'https://meet.example.org', trustProxy: ['127.0.0.1'] },
   mediasoup: { listenIp: '0.0.0.0', announcedAddress: '203.0.113.10', port: 10000, workers: 'auto' },
-  turn: { urls: ['turn:turn.example.org:3478?transport=udp', 'turn:turn.example.org:3478?transport=tcp', 'turns:turn.example.org:5349?transport=tcp'], secret: SECRET, ttl: '12h' },
+  turn: { urls: ['turn:turn.example.org:3478?transport=udp', 'turn:turn.example.org:3478?transport=tcp', 'turns:turn.example.org:5349?transport=tcp'], secret: SECRET, ttl: '10m' },
 };
 
 function publicWith(over: Overrides): Config {
@@ -109,7 +109,7 @@ test('(c) non-local http:// page: no cameras or microphones', () => {
 
 test('(d) turn.secret without turn.urls, or the reverse, is the schema\'s to refuse', () => {
   const base = structuredClone(DEFAULT_CONFIG) as any;
-  for (const turn of [{ urls: [], secret: SECRET, ttl: '12h' }, { urls: ['turn:turn.example.org'], secret: null, ttl: '12h' }]) {
+  for (const turn of [{ urls: [], secret: SECRET, ttl: '10m' }, { urls: ['turn:turn.example.org'], secret: null, ttl: '10m' }]) {
     const r = fileConfigSchema.safeParse({ ...base, turn });
     assert.equal(r.success, false);
     assert.match(JSON.stringify(r.error!.issues), /set both turn\.urls and turn\.secret/);

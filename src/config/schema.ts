@@ -120,11 +120,15 @@ export const fileConfigSchema = z.strictObject({
         )
         .max(16),
       secret: secret('turn.secret'),
-      /** How long the TURN credentials handed to an admitted peer stay valid. */
+      /**
+       * How long the TURN credential of an admitted connection stays valid for new relays. It cannot be
+       * revoked, so it is kept short: a relay already allocated outlives it (coturn checks the expiry
+       * when an allocation is made), a kicked guest's does not get new ones for long.
+       */
       ttl: duration.refine((s) => {
         const t = parseDuration(s) ?? 0;
-        return t >= 300 && t <= 7 * 86400;
-      }, { error: 'must be from 5m to 7d' }),
+        return t >= 300 && t <= 3600;
+      }, { error: 'must be from 5m to 1h (the default 10m is enough: a relay already allocated outlives it)' }),
     })
     .refine((t) => (t.urls.length === 0) === (t.secret === null), {
       error: 'set both turn.urls and turn.secret (the static-auth-secret of coturn), or neither',
