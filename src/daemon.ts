@@ -140,7 +140,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         lobby: config.rooms.lobby,
         peersPerRouter: config.mediasoup.peersPerRouter,
         reserveIdMs: Math.max(10, config.host.leaveGraceSeconds) * 1000,
-        iceServers: turnIssuer(config.turn),
+        iceServers: turnIssuer(config.turn, {
+          onRefused: (ipKey) => log.warn({ ipKey }, 'TURN credentials: this address holds the most allowed at once; this connection gets none'),
+        }),
       },
       presence: hosts,
       audit: (type, actor, details) => store.mutate((d) => void appendAudit(d, new Date(), type, actor, details)),

@@ -99,7 +99,7 @@ test('confd start logs each warning at warn level, with its key and fix, before 
   const config = {
     server: { publicUrl: 'http://meet.example.org' },
     // One worker and the per-transport mode: no media port is bound until a transport is made.
-    mediasoup: { workers: 1, port: null, portRange: [47100, 47199] },
+    mediasoup: { workers: 1, port: null, portRange: [23100, 23199] },
   };
   const d = await startConfd({ config, timeoutMs: 60_000 });
   try {
@@ -117,4 +117,24 @@ test('confd start logs each warning at warn level, with its key and fix, before 
   } finally {
     assert.equal(await d.stop(), 0);
   }
+});
+
+test('check-config: media ports inside the kernel\'s ephemeral port range are a warning; the defaults are outside it', async (t) => {
+  let text: string;
+  try {
+    text = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+  } catch {
+    return t.skip('no /proc/sys/net/ipv4/ip_local_port_range here');
+  }
+  const [lo, hi] = text.trim().split(/\s+/).map(Number) as [number, number];
+  const inside = writeConfig({ mediasoup: { workers: 1, port: lo + 100 } });
+  const r = await runConfd(['check-config', '--config', inside]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(warnedKeys(r.stderr), ['mediasoup.port'], r.stderr);
+  assert.match(r.stderr, new RegExp(`^confd: warning: mediasoup\\.port: media port ${lo + 100} .*ephemeral port range ${lo}-${hi}.*; fix: .*mediasoup\\.port`, 'm'));
+  // The embedded default: nothing to warn about on a Linux default range.
+  const def = await runConfd(['check-config', '--strict']);
+  assert.equal(def.code, 0, def.stderr);
+  const printed = JSON.parse(def.stdout).mediasoup;
+  if (lo === 32768) assert.ok(printed.port < lo && printed.portRange[1] < lo, JSON.stringify(printed));
 });

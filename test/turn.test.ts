@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { turnCredentials, turnPassword } from '../src/auth/turn-credentials.ts';
+import { TURN_CREDENTIALS_PER_ADDRESS, turnAddressTag, turnCredentials, turnPassword } from '../src/auth/turn-credentials.ts';
 import { startCoturn, readRecipe, type Coturn } from './helpers/coturn.ts';
 import { allocate, allocateOn, createPermission, release, StunConnection, type Transport } from './helpers/turn-client.ts';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
@@ -25,6 +25,7 @@ import { waitFor } from './helpers/wait.ts';
 const SECRET = 'turn-test-secret-0123456789abcdef-0123456789abcdef';
 const OTHER_SECRET = 'another-secret-0123456789abcdef-0123456789abcdef';
 const PEER = 'peer-Ab_9';
+const ADDRESS = '192.0.2.7';
 const TRANSPORTS: Transport[] = ['udp', 'tcp'];
 
 let turn: Coturn;
@@ -52,8 +53,9 @@ describe('(a) coturn accepts confd\'s credentials and refuses forged ones', () =
     assert.deepEqual(value('tls-listening-port'), ['5349']);
     for (const flag of ['no-cli', 'fingerprint', 'no-multicast-peers', 'no-tlsv1', 'no-tlsv1_1']) assert.deepEqual(value(flag), [null], flag);
     assert.equal(value('allow-loopback-peers').length, 0, 'the recipe never allows loopback peers');
-    assert.ok(value('denied-peer-ip').includes('127.0.0.0-127.255.255.255'));
-    assert.ok(value('denied-peer-ip').includes('10.0.0.0-10.255.255.255'));
+    // Every address is denied; only the media server's is allowed back (issue 21: no open relay to the internet).
+    assert.deepEqual(value('denied-peer-ip'), ['0.0.0.0-255.255.255.255', '::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff']);
+    assert.deepEqual(value('allowed-peer-ip'), ['203.0.113.10'], 'the placeholder media address, one line');
 
     const derived = readRecipe(turn.config);
     const dv = (k: string) => derived.filter((l) => l.key === k).map((l) => l.value);
@@ -67,8 +69,8 @@ describe('(a) coturn accepts confd\'s credentials and refuses forged ones', () =
 
   for (const transport of TRANSPORTS) {
     test(`${transport}: credentials from turnCredentials() allocate a relay on 127.0.0.1 in the relay port range`, async () => {
-      const creds = turnCredentials({ urls: [], secret: SECRET, ttlSeconds: 3600 }, PEER);
-      assert.match(creds.username, new RegExp(`^\\d+:${PEER}$`));
+      const creds = turnCredentials({ urls: [], secret: SECRET, ttlSeconds: 3600 }, PEER, ADDRESS);
+      assert.match(creds.username, new RegExp(`^\\d+:${PEER}:${turnAddressTag(SECRET, ADDRESS)}$`));
       const r = await allocate({ host: turn.host, port: turn.port, transport, username: creds.username, password: creds.credential });
       assert.equal(r.ok, true, JSON.stringify(r));
       if (!r.ok) return;
@@ -82,13 +84,14 @@ describe('(a) coturn accepts confd\'s credentials and refuses forged ones', () =
     });
 
     test(`${transport}: forged credentials are refused with 401 after the challenge`, async () => {
-      const good = turnCredentials({ urls: [], secret: SECRET, ttlSeconds: 3600 }, PEER);
-      const expiry = Number(good.username.split(':')[0]);
+      const good = turnCredentials({ urls: [], secret: SECRET, ttlSeconds: 3600 }, PEER, ADDRESS);
+      const [expiry, , tag] = good.username.split(':') as [string, string, string];
       const past = `${nowSeconds() - 60}:${PEER}`;
       const forged: [string, string, string][] = [
-        ['signed with another secret', good.username, turnCredentials({ urls: [], secret: OTHER_SECRET, ttlSeconds: 3600 }, PEER).credential],
-        ['another peer id with the valid password', `${expiry}:peer-other`, good.credential],
-        ['a later expiry with the valid password', `${expiry + 86_400}:${PEER}`, good.credential],
+        ['signed with another secret', good.username, turnCredentials({ urls: [], secret: OTHER_SECRET, ttlSeconds: 3600 }, PEER, ADDRESS).credential],
+        ['another peer id with the valid password', `${expiry}:peer-other:${tag}`, good.credential],
+        ['another address tag with the valid password', `${expiry}:${PEER}:${turnAddressTag(SECRET, '192.0.2.8')}`, good.credential],
+        ['a later expiry with the valid password', `${Number(expiry) + 86_400}:${PEER}:${tag}`, good.credential],
         ['an expiry in the past, signed with the right secret', past, turnPassword(SECRET, past)],
         ['no expiry at all, signed with the right secret', PEER, turnPassword(SECRET, PEER)],
         ['an empty password', good.username, ''],
@@ -100,16 +103,16 @@ describe('(a) coturn accepts confd\'s credentials and refuses forged ones', () =
     });
   }
 
-  test('the relay reaches the allowed media address only: loopback and private peers stay denied (403)', async () => {
-    const creds = turnCredentials({ urls: [], secret: SECRET, ttlSeconds: 3600 }, PEER);
+  test('the relay reaches the allowed media address only: loopback, private and public peers stay denied (403)', async () => {
+    const creds = turnCredentials({ urls: [], secret: SECRET, ttlSeconds: 3600 }, PEER, ADDRESS);
     const c = await StunConnection.open('udp', turn.host, turn.port);
     try {
       const r = await allocateOn(c, { username: creds.username, password: creds.credential });
       assert.equal(r.ok, true, JSON.stringify(r));
       assert.deepEqual(await createPermission(c, '127.0.0.1'), { ok: true }, 'allowed-peer-ip=127.0.0.1 (the test\'s media server)');
-      // A permission only: nothing is sent to this public address.
-      assert.deepEqual(await createPermission(c, '8.8.8.8'), { ok: true }, 'public addresses are relayed');
-      for (const peer of ['127.0.0.2', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1']) {
+      // Permissions only: nothing is sent to these addresses. A public one other than the media server is
+      // refused too: the relay is no proxy to the internet for whoever harvested a credential.
+      for (const peer of ['8.8.8.8', '1.1.1.1', '203.0.113.11', '127.0.0.2', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1']) {
         assert.deepEqual(await createPermission(c, peer), { ok: false, code: 403, reason: 'Forbidden IP' }, peer);
       }
       await release(c);
@@ -232,7 +235,7 @@ describe('(b) media between two Chromium pages through the TURN relay only', { c
             assert.equal(pc.iceTransportPolicy, 'relay');
             assert.equal(pc.iceServers.length, 1, JSON.stringify(pc.iceServers));
             assert.deepEqual(pc.iceServers[0]!.urls, [url]);
-            assert.match(pc.iceServers[0]!.username ?? '', new RegExp(`^\\d+:${id}$`), 'the credentials are this peer\'s');
+            assert.match(pc.iceServers[0]!.username ?? '', new RegExp(`^\\d+:${id}:${turnAddressTag(SECRET, '127.0.0.1')}$`), 'the credentials are this peer\'s, at its address');
             assert.equal(pc.iceServers[0]!.hasCredential, true);
             assert.deepEqual(pc.local, { candidateType: 'relay', relayProtocol: transport, protocol: 'udp', address: '127.0.0.1', url }, `${id}: local candidate`);
             // The other end is the SFU itself: a host candidate of mediasoup, reached by coturn over UDP.
@@ -242,10 +245,10 @@ describe('(b) media between two Chromium pages through the TURN relay only', { c
             assert.equal(pc.remote?.port, mediaPort, 'the single media port of the one worker');
           }
         }
-        // coturn's side: an allocation under each peer's username (expiry:peerId), and a permission for the
+        // coturn's side: an allocation under each peer's username (expiry:peerId:tag), and a permission for the
         // SFU's address (without which the relay passes nothing to it).
         for (const id of [ida, idb]) {
-          for (const step of ['ALLOCATE', 'CREATE_PERMISSION']) assert.match(turn.log(), new RegExp(`user <\\d+:${id}>: incoming packet ${step} processed, success`), `coturn: ${step} for ${id}`);
+          for (const step of ['ALLOCATE', 'CREATE_PERMISSION']) assert.match(turn.log(), new RegExp(`user <\\d+:${id}:[A-Za-z0-9_-]+>: incoming packet ${step} processed, success`), `coturn: ${step} for ${id}`);
         }
       } finally {
         await Promise.all(pages.map(closePage));
@@ -300,10 +303,10 @@ describe('(b) media between two Chromium pages through the TURN relay only', { c
 // ---- (c) credentials only for admitted peers, never in logs ------------------------------------------
 
 describe('(c) TURN credentials go to admitted peers only, and never into the logs', () => {
-  test('a waiting guest gets none; once admitted, its transports carry expiry:peerId credentials; the logs never show them', async () => {
+  test('a waiting guest gets none; once admitted, its connection gets one expiry:peerId:tag credential for all its transports, valid 10 minutes; the logs never show it', async () => {
     const turnUrls = [`turn:127.0.0.1:${turn.port}?transport=udp`, `turn:127.0.0.1:${turn.port}?transport=tcp`];
     // Debug logging: the most the daemon would ever write about a transport.
-    const d = await startConfd({ config: { host: { protected: true }, turn: { urls: turnUrls, secret: SECRET, ttl: '2h' }, mediasoup: { workers: 1 }, log: { level: 'debug' } } });
+    const d = await startConfd({ config: { host: { protected: true }, turn: { urls: turnUrls, secret: SECRET }, mediasoup: { workers: 1 }, log: { level: 'debug' } } });
     const clients: SfuClient[] = [];
     try {
       const guest = await connect(d.http, { room: 'lobby', peerId: 'guest-1' });
@@ -333,11 +336,14 @@ describe('(c) TURN credentials go to admitted peers only, and never into the log
           const s = t.iceServers[0];
           assert.deepEqual(Object.keys(s).sort(), ['credential', 'urls', 'username']);
           assert.deepEqual(s.urls, turnUrls);
-          const m = /^(\d+):(.+)$/.exec(s.username);
+          const m = /^(\d+):([^:]+):([^:]+)$/.exec(s.username);
           assert.ok(m, s.username);
           assert.equal(m[2], peer);
+          assert.equal(m[3], turnAddressTag(SECRET, '127.0.0.1'), 'the client address, keyed');
           const expiry = Number(m[1]);
-          assert.ok(expiry >= from + 7200 && expiry <= to + 7200, `expiry ${expiry} is 2h after the request (${from}..${to})`);
+          const first = seen.find((x) => x.peer === peer);
+          if (first) assert.equal(s.username, first.username, 'the second transport of the connection reuses its credential');
+          else assert.ok(expiry >= from + 600 && expiry <= to + 600, `expiry ${expiry} is turn.ttl's default 10m after the request (${from}..${to})`);
           assert.equal(s.credential, turnPassword(SECRET, s.username));
           seen.push({ peer, username: s.username, credential: s.credential });
         }
@@ -356,6 +362,35 @@ describe('(c) TURN credentials go to admitted peers only, and never into the log
       assert.equal(logs.includes(SECRET), false, 'nor is turn.secret');
     } finally {
       await Promise.all(clients.map((c) => c.close()));
+      await stopDaemon(d);
+    }
+  });
+
+  test(`one address gets at most ${TURN_CREDENTIALS_PER_ADDRESS} live credentials (one per connection); then none, logged once; another address still gets one`, async () => {
+    const d = await startConfd({ config: { turn: { urls: [`turn:127.0.0.1:${turn.port}?transport=udp`], secret: SECRET }, mediasoup: { workers: 1 } } });
+    try {
+      const transportOf = async (localAddress: string, peerId: string) => {
+        const c = await connect(d.http, { room: 'harvest', peerId, localAddress });
+        try {
+          return (await c.request('createWebRtcTransport', { producing: false, consuming: true })).iceServers as { username: string }[];
+        } finally {
+          await c.close();
+        }
+      };
+      const usernames = new Set<string>();
+      for (let i = 0; i < TURN_CREDENTIALS_PER_ADDRESS; i++) {
+        const servers = await transportOf('127.0.0.1', `h-${i}`);
+        assert.equal(servers.length, 1, `connection ${i} gets TURN`);
+        usernames.add(servers[0]!.username);
+      }
+      assert.equal(usernames.size, TURN_CREDENTIALS_PER_ADDRESS, 'one credential per connection');
+      assert.deepEqual(await transportOf('127.0.0.1', 'h-over'), [], 'past the limit: no TURN for this address');
+      assert.deepEqual(await transportOf('127.0.0.1', 'h-over2'), []);
+      const other = await transportOf('127.0.0.2', 'h-other');
+      assert.equal(other.length, 1, 'another address is not limited by this one');
+      assert.match(other[0]!.username, new RegExp(`:h-other:${turnAddressTag(SECRET, '127.0.0.2')}$`));
+      assert.equal(d.logs.filter((l) => /^TURN credentials: this address holds the most allowed/.test(l.msg ?? '')).length, 1, 'one warning, not one per connection');
+    } finally {
       await stopDaemon(d);
     }
   });

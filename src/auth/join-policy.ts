@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { Store } from '../store/db.ts';
 import { appendAudit } from '../store/audit.ts';
-import { activeIps, authoriseIp } from '../store/ips.ts';
+import { activeIps, alreadyAuthorisedByToken, authoriseIp } from '../store/ips.ts';
 import { findUser } from '../store/users.ts';
 import type { Admission, JoinPolicy } from './admission.ts';
 import { CLOSE_CODES } from '../protocol/close-codes.ts';
@@ -42,10 +42,14 @@ export function createJoinPolicy(opts: { config: Config; tokens: JoinTokens; hos
       }
       const ttl = claims.exp - Math.floor(Date.now() / 1000);
       const now = new Date();
-      await store.mutate((d) => {
-        authoriseIp(d, attempt.ip, claims.sub, ttl, now, claims.jti);
-        appendAudit(d, now, 'login.token', claims.sub, { ip: attempt.ip, room: attempt.room, id: claims.jti });
-      });
+      // Once per (token, address): a repeated hello would otherwise rewrite the database and push
+      // login.token events until the admin ring had lost every admin event.
+      if (!alreadyAuthorisedByToken(store.data, attempt.ip, claims.sub, claims.jti, claims.exp * 1000, now)) {
+        await store.mutate((d) => {
+          authoriseIp(d, attempt.ip, claims.sub, ttl, now, claims.jti);
+          appendAudit(d, now, 'login.token', claims.sub, { ip: attempt.ip, room: attempt.room, id: claims.jti });
+        });
+      }
       // Revoked while the IP was being written: give nothing.
       const again = tokens.verifyJoinToken(attempt.token, attempt.room);
       if (!again.ok) return { ok: false, code: CLOSE_CODES.unauthorized, message: again.message };

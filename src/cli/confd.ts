@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type ConfigFlags } from '../config/load.ts';
-import { reachabilityWarnings } from '../config/reachability.ts';
+import { reachabilityWarnings, readLocalPortRange } from '../config/reachability.ts';
 import { redactConfig } from '../config/redact.ts';
 import { isConfdError } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -26,7 +26,7 @@ async function start(flags: ConfigFlags): Promise<void> {
   const log = createLogger(config.log.level);
   // Warnings, not errors: a public-looking config on a test box is legitimate, and the log is where a
   // sysadmin looks when guests see the page but get no media.
-  for (const w of reachabilityWarnings(config)) log.warn({ key: w.key, fix: w.fix }, w.problem);
+  for (const w of reachabilityWarnings(config, { ephemeralPorts: readLocalPortRange() })) log.warn({ key: w.key, fix: w.fix }, w.problem);
   const { startDaemon } = await import('../daemon.ts');
   let daemon;
   try {
@@ -80,7 +80,7 @@ function checkConfig(flags: ConfigFlags & { strict?: boolean }): void {
     throw e;
   }
   process.stdout.write(`${JSON.stringify(redactConfig(config), null, 2)}\n`);
-  const warnings = reachabilityWarnings(config);
+  const warnings = reachabilityWarnings(config, { ephemeralPorts: readLocalPortRange() });
   for (const w of warnings) process.stderr.write(`confd: warning: ${w.key}: ${w.problem}; fix: ${w.fix}\n`);
   process.stderr.write(`confd: configuration is valid (${config.configFile ?? 'embedded default'})\n`);
   if (flags.strict && warnings.length > 0) {

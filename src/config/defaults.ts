@@ -25,11 +25,14 @@ export const DEFAULT_CONFIG = {
     workers: 'auto',
     listenIp: '127.0.0.1',
     announcedAddress: null,
-    port: 40000,
-    portRange: [40000, 49999],
+    // Below Linux's ephemeral ports (32768-60999), which outgoing sockets take, and below the
+    // recorder's ffmpeg receive ports (the 6000 just under that range).
+    port: 10000,
+    portRange: [16000, 25999],
     peersPerRouter: 10,
   },
-  turn: { urls: [], secret: null, ttl: '12h' },
+  // Minutes: a TURN credential cannot be revoked, so it outlives a kick or a leave by at most this.
+  turn: { urls: [], secret: null, ttl: '10m' },
   rooms: { maxPeers: 50, dynacast: true, lobby: false },
   cluster: { redis: null, url: null, nodeId: null },
   log: { level: 'info' },

@@ -28,7 +28,9 @@ test('embedded default: no config file at all', () => {
   assert.equal(c.jwt.expiresInSeconds, 3600, 'durations are parsed once, at load');
   assert.equal(c.jwt.maxTtlSeconds, 7 * 86400);
   assert.equal(c.host.authTtlSeconds, 12 * 3600);
-  assert.deepEqual(c.mediasoup.portRange, [40000, 49999]);
+  assert.equal(c.mediasoup.port, 10000);
+  assert.equal(c.turn.ttlSeconds, 600, 'TURN credentials cannot be revoked: minutes, not hours');
+  assert.deepEqual(c.mediasoup.portRange, [16000, 25999], "below the kernel's ephemeral range and the recorder's ffmpeg ports");
 });
 
 test('precedence: defaults < file < env < flags; systemd directories', async () => {
@@ -79,6 +81,7 @@ const bad: [string, unknown, RegExp][] = [
   ['host.users entry', { host: { users: [{ username: 'alice' }] } }, /host\.users\[0\]\.password: /],
   ['bad workers', { mediasoup: { workers: 0 } }, /mediasoup\.workers: /],
   ['reversed port range', { mediasoup: { portRange: [5000, 4000] } }, /mediasoup\.portRange: must be \[low, high\]/],
+  ['turn.ttl of weeks (a credential cannot be revoked)', { turn: { urls: ['turn:turn.example.org'], secret: 'ab'.repeat(32), ttl: '8d' } }, /turn\.ttl: must be from 5m to 7d/],
   ['dynacast not a boolean', { rooms: { dynacast: 'yes' } }, /rooms\.dynacast: must be true or false/],
   ['peersPerRouter zero', { mediasoup: { peersPerRouter: 0 } }, /mediasoup\.peersPerRouter: /],
   ['peersPerRouter not a whole number', { mediasoup: { peersPerRouter: 2.5 } }, /mediasoup\.peersPerRouter: must be a whole number/],

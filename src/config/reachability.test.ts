@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CONFIG } from './defaults.ts';
 import type { Config } from './load.ts';
-import { reachabilityWarnings, type Warning } from './reachability.ts';
+import { parseLocalPortRange, reachabilityWarnings, type Warning } from './reachability.ts';
 import { fileConfigSchema } from './schema.ts';
 
 const SECRET = 'ab'.repeat(32);
@@ -20,8 +20,8 @@ function config(over: Overrides = {}): Config {
 /** A public setup that works: the shape of config/confd.public.json. */
 const PUBLIC: Overrides = {
   server: { listen: '127.0.0.1', port: 3010, publicUrl: 'https://meet.example.org', trustProxy: ['127.0.0.1'] },
-  mediasoup: { listenIp: '0.0.0.0', announcedAddress: '203.0.113.10', port: 40000, workers: 'auto' },
-  turn: { urls: ['turn:turn.example.org:3478?transport=udp', 'turn:turn.example.org:3478?transport=tcp', 'turns:turn.example.org:5349?transport=tcp'], secret: SECRET, ttl: '12h' },
+  mediasoup: { listenIp: '0.0.0.0', announcedAddress: '203.0.113.10', port: 10000, workers: 'auto' },
+  turn: { urls: ['turn:turn.example.org:3478?transport=udp', 'turn:turn.example.org:3478?transport=tcp', 'turns:turn.example.org:5349?transport=tcp'], secret: SECRET, ttl: '10m' },
 };
 
 function publicWith(over: Overrides): Config {
@@ -55,7 +55,7 @@ test('good public setups give no warnings', () => {
   // Listening on the public address itself needs no announcedAddress.
   assertWarnings(reachabilityWarnings(publicWith({ mediasoup: { listenIp: '203.0.113.10', announcedAddress: null } }), { workerCount: 2 }), []);
   // A DNS name for the media and the per-transport mode.
-  assertWarnings(reachabilityWarnings(publicWith({ mediasoup: { announcedAddress: 'media.example.org', port: null, portRange: [40000, 49999] } })), []);
+  assertWarnings(reachabilityWarnings(publicWith({ mediasoup: { announcedAddress: 'media.example.org', port: null, portRange: [16000, 25999] } })), []);
   // A LAN meeting server: private addresses are right when the guests are on the LAN too.
   assertWarnings(reachabilityWarnings(publicWith({
     server: { publicUrl: 'https://192.168.1.10' },
@@ -109,7 +109,7 @@ test('(c) non-local http:// page: no cameras or microphones', () => {
 
 test('(d) turn.secret without turn.urls, or the reverse, is the schema\'s to refuse', () => {
   const base = structuredClone(DEFAULT_CONFIG) as any;
-  for (const turn of [{ urls: [], secret: SECRET, ttl: '12h' }, { urls: ['turn:turn.example.org'], secret: null, ttl: '12h' }]) {
+  for (const turn of [{ urls: [], secret: SECRET, ttl: '10m' }, { urls: ['turn:turn.example.org'], secret: null, ttl: '10m' }]) {
     const r = fileConfigSchema.safeParse({ ...base, turn });
     assert.equal(r.success, false);
     assert.match(JSON.stringify(r.error!.issues), /set both turn\.urls and turn\.secret/);
@@ -138,16 +138,16 @@ test('a TURN URL on loopback while guests come from elsewhere', () => {
 });
 
 test('(e) single-port mode: the workers\' ports reach server.port', () => {
-  // 4 workers take 40000-40003; HTTP on 40003 collides, 40004 does not.
-  const ws = reachabilityWarnings(config({ server: { port: 40003 } }), { workerCount: 4 });
+  // 4 workers take 10000-10003; HTTP on 10003 collides, 10004 does not.
+  const ws = reachabilityWarnings(config({ server: { port: 10003 } }), { workerCount: 4 });
   assertWarnings(ws, ['mediasoup.port']);
-  assert.match(ws[0]!.problem, /media ports 40000-40003 .*4 workers.* include server\.port 40003 \(HTTP\)/);
-  assertWarnings(reachabilityWarnings(config({ server: { port: 40004 } }), { workerCount: 4 }), []);
-  assertWarnings(reachabilityWarnings(config({ server: { port: 40000 }, mediasoup: { workers: 1 } })), ['mediasoup.port']);
+  assert.match(ws[0]!.problem, /media ports 10000-10003 .*4 workers.* include server\.port 10003 \(HTTP\)/);
+  assertWarnings(reachabilityWarnings(config({ server: { port: 10004 } }), { workerCount: 4 }), []);
+  assertWarnings(reachabilityWarnings(config({ server: { port: 10000 }, mediasoup: { workers: 1 } })), ['mediasoup.port']);
   // "auto" is os.availableParallelism() unless told.
-  assertWarnings(reachabilityWarnings(config({ server: { port: 40000 } })), ['mediasoup.port']);
+  assertWarnings(reachabilityWarnings(config({ server: { port: 10000 } })), ['mediasoup.port']);
   // A number of workers in the config wins over the "auto" count.
-  assertWarnings(reachabilityWarnings(config({ server: { port: 40003 }, mediasoup: { workers: 2 } }), { workerCount: 8 }), []);
+  assertWarnings(reachabilityWarnings(config({ server: { port: 10003 }, mediasoup: { workers: 2 } }), { workerCount: 8 }), []);
   // Port 0 is any free port.
   assertWarnings(reachabilityWarnings(config({ server: { port: 0 } }), { workerCount: 64 }), []);
 });
@@ -160,11 +160,11 @@ test('(e) single-port mode: ports beyond 65535', () => {
 });
 
 test('(e) per-transport mode: portRange containing server.port', () => {
-  const ws = reachabilityWarnings(config({ server: { port: 45000 }, mediasoup: { port: null } }), { workerCount: 2 });
+  const ws = reachabilityWarnings(config({ server: { port: 20000 }, mediasoup: { port: null } }), { workerCount: 2 });
   assertWarnings(ws, ['mediasoup.portRange']);
-  assert.match(ws[0]!.problem, /40000-49999 \(mediasoup\.portRange\) include server\.port 45000/);
+  assert.match(ws[0]!.problem, /16000-25999 \(mediasoup\.portRange\) include server\.port 20000/);
   // The single port mode ignores portRange.
-  assertWarnings(reachabilityWarnings(config({ server: { port: 45000 } }), { workerCount: 2 }), []);
+  assertWarnings(reachabilityWarnings(config({ server: { port: 20000 } }), { workerCount: 2 }), []);
 });
 
 test('(e) the media ports or server.port on a TURN server of this machine', () => {
@@ -175,6 +175,11 @@ test('(e) the media ports or server.port on a TURN server of this machine', () =
   assertWarnings(reachabilityWarnings(publicWith({ server: { port: 3478 }, turn: turnAt(['turn:meet.example.org']) }), { workerCount: 2 }), ['server.port']);
   // Another machine's TURN server cannot collide with ours.
   assertWarnings(reachabilityWarnings(publicWith({ mediasoup: { port: 3478 }, turn: turnAt(['turn:turn.example.org:3478']) }), { workerCount: 2 }), []);
+});
+
+test('turn.ttl of hours: warned (a credential cannot be revoked); minutes: not', () => {
+  assertWarnings(reachabilityWarnings(publicWith({ turn: { ttl: '12h' } }), { workerCount: 2 }), ['turn.ttl']);
+  assertWarnings(reachabilityWarnings(publicWith({ turn: { ttl: '1h' } }), { workerCount: 2 }), []);
 });
 
 test('cluster: a node needs a URL browsers reach, and a Redis elsewhere needs a password or TLS', () => {
@@ -189,4 +194,28 @@ test('cluster: a node needs a URL browsers reach, and a Redis elsewhere needs a 
   assertWarnings(reachabilityWarnings(config({ cluster: { redis: 'redis://127.0.0.1:6379' } })), ['cluster.url']);
   // Not clustered: nothing to say about cluster keys.
   assertWarnings(reachabilityWarnings(publicWith({ cluster: { url: 'http://node1.meet.example.org', redis: null } })), []);
+});
+
+test('(f) media ports inside the kernel\'s ephemeral range (outgoing sockets can hold them): a warning when the range is known', () => {
+  const linux: [number, number] = [32768, 60999];
+  // The defaults sit below Linux's default range (and below the recorder's ffmpeg ports just under it).
+  assertWarnings(reachabilityWarnings(config(), { ephemeralPorts: linux }), []);
+  assertWarnings(reachabilityWarnings(config({ mediasoup: { port: null } }), { ephemeralPorts: linux }), []);
+  assert.ok(DEFAULT_CONFIG.mediasoup.portRange[1] < linux[0] - 6000, 'the default portRange leaves ffmpeg\'s receive ports free');
+  const single = reachabilityWarnings(config({ mediasoup: { port: 40000, workers: 2 } }), { ephemeralPorts: linux });
+  assertWarnings(single, ['mediasoup.port']);
+  assert.match(single[0]!.problem, /media ports 40000-40001 .* inside the kernel's ephemeral port range 32768-60999/);
+  assert.match(single[0]!.fix, /below 32768/);
+  // The last worker's port reaching in counts too.
+  assertWarnings(reachabilityWarnings(config({ mediasoup: { port: 32767, workers: 2 } }), { ephemeralPorts: linux }), ['mediasoup.port']);
+  assertWarnings(reachabilityWarnings(config({ mediasoup: { port: null, portRange: [30000, 39999] } }), { ephemeralPorts: linux }), ['mediasoup.portRange']);
+  assertWarnings(reachabilityWarnings(config({ mediasoup: { port: null, portRange: [61000, 62000] } }), { ephemeralPorts: linux }), []);
+  // Unknown range (no /proc): nothing to compare with.
+  assertWarnings(reachabilityWarnings(config({ mediasoup: { port: 40000, workers: 2 } })), []);
+});
+
+test('parseLocalPortRange: /proc/sys/net/ipv4/ip_local_port_range as read, or null', () => {
+  assert.deepEqual(parseLocalPortRange('32768\t60999\n'), [32768, 60999]);
+  assert.deepEqual(parseLocalPortRange('1024 65000'), [1024, 65000]);
+  for (const bad of ['', 'x y', '60999 32768', '0 70000', '32768']) assert.equal(parseLocalPortRange(bad), null, JSON.stringify(bad));
 });

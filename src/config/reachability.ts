@@ -4,6 +4,7 @@
  * never flows). `confd check-config` prints these and `confd start` logs them; they never stop the
  * daemon, because a sysadmin may run a public-looking config on purpose on a test box.
  */
+import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Config } from './load.ts';
@@ -18,6 +19,11 @@ export interface Warning {
 export interface ReachabilityOptions {
   /** How many workers `mediasoup.workers: "auto"` means; default os.availableParallelism(), as the worker pool does. */
   workerCount?: number;
+  /**
+   * The kernel's ephemeral port range (Linux: /proc/sys/net/ipv4/ip_local_port_range, read by the
+   * caller with readLocalPortRange), or undefined/null when unknown: then nothing is compared with it.
+   */
+  ephemeralPorts?: readonly [number, number] | null;
 }
 
 const HOW_TO_DEPLOY = 'docs/deployment.md';
@@ -153,6 +159,18 @@ function insecureOrigin(config: Config): Warning[] {
   ];
 }
 
+/** A TURN credential cannot be revoked: one valid for hours outlives a kick or a revocation by hours. */
+function turnTtlLong(config: Config): Warning[] {
+  if (config.turn.urls.length === 0 || config.turn.ttlSeconds <= 3600) return [];
+  return [
+    {
+      key: 'turn.ttl',
+      problem: `${config.turn.ttl}: a TURN credential cannot be revoked, so a kicked or revoked guest may open new relays for that long`,
+      fix: 'set turn.ttl to minutes (the default 10m): a relay already allocated outlives its credential, so calls in progress are not cut',
+    },
+  ];
+}
+
 function turnOnLoopback(config: Config, turns: TurnTarget[]): Warning[] {
   const why = remoteIntent(config);
   if (why === null) return [];
@@ -237,6 +255,47 @@ function portCollisions(config: Config, workerCount: number, turns: TurnTarget[]
   return warnings;
 }
 
+/** "LOW HIGH" as Linux prints ip_local_port_range, or null when the text is not such a range. */
+export function parseLocalPortRange(text: string): [number, number] | null {
+  const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(text);
+  if (!m) return null;
+  const lo = Number(m[1]);
+  const hi = Number(m[2]);
+  return lo >= 1 && lo <= hi && hi <= 65535 ? [lo, hi] : null;
+}
+
+/** This machine's ephemeral port range, or null where it cannot be read (not Linux, no /proc). */
+export function readLocalPortRange(file = '/proc/sys/net/ipv4/ip_local_port_range'): [number, number] | null {
+  try {
+    return parseLocalPortRange(readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Media ports the kernel also hands to outgoing sockets: any outgoing connection (a Redis client, a
+ * DNS lookup, a browser on this machine) can hold one, and the next restart fails with "media port
+ * in use". Listening ports belong below the range.
+ */
+function mediaPortsEphemeral(config: Config, workerCount: number, ephemeral: readonly [number, number] | null | undefined): Warning[] {
+  if (!ephemeral) return [];
+  const [elo, ehi] = ephemeral;
+  const { port, portRange } = config.mediasoup;
+  const [key, lo, hi, what] =
+    port !== null
+      ? ['mediasoup.port', port, port + workerCount - 1, `media port${workerCount === 1 ? '' : 's'} ${range(port, port + workerCount - 1)} (mediasoup.port, one per worker)`]
+      : ['mediasoup.portRange', portRange[0], portRange[1], `media ports ${range(portRange[0], portRange[1])} (mediasoup.portRange)`];
+  if (hi < elo || lo > ehi) return [];
+  return [
+    {
+      key,
+      problem: `${what} ${lo === hi ? 'is' : 'are'} inside the kernel's ephemeral port range ${elo}-${ehi} (net.ipv4.ip_local_port_range): an outgoing connection can hold one, and confd then fails to start with "media port in use"`,
+      fix: `set ${key} below ${elo} (e.g. mediasoup.port 10000 or mediasoup.portRange [16000, 25999], the defaults) and open it in the firewall, or reserve the ports with net.ipv4.ip_local_reserved_ports`,
+    },
+  ];
+}
+
 const HOW_TO_CLUSTER = 'docs/cluster.md';
 
 /** Cluster mode: where browsers are sent, and who can reach the shared Redis. */
@@ -278,7 +337,9 @@ export function reachabilityWarnings(config: Config, opts: ReachabilityOptions =
     ...unspecifiedWithoutAnnounced(config),
     ...announcedNotPublic(config),
     ...turnOnLoopback(config, turns),
+    ...turnTtlLong(config),
     ...portCollisions(config, workerCount, turns),
+    ...mediaPortsEphemeral(config, workerCount, opts.ephemeralPorts),
     ...clusterSetup(config),
   ];
 }

@@ -125,11 +125,16 @@ export const fileConfigSchema = z.strictObject({
         )
         .max(16),
       secret: secret('turn.secret'),
-      /** How long the TURN credentials handed to an admitted peer stay valid. */
+      /**
+       * How long the TURN credential of an admitted connection stays valid for new relays. It cannot be
+       * revoked, so it is kept short: a relay already allocated outlives it (coturn checks the expiry
+       * when an allocation is made), a kicked guest's does not get new ones for long.
+       */
       ttl: duration.refine((s) => {
         const t = parseDuration(s) ?? 0;
+        // Up to 7d, as before, so that an older config still loads; check-config warns above 1h.
         return t >= 300 && t <= 7 * 86400;
-      }, { error: 'must be from 5m to 7d' }),
+      }, { error: 'must be from 5m to 7d (the default 10m is enough: a relay already allocated outlives it)' }),
     })
     .refine((t) => (t.urls.length === 0) === (t.secret === null), {
       error: 'set both turn.urls and turn.secret (the static-auth-secret of coturn), or neither',

@@ -49,8 +49,8 @@ export interface RoomSettings {
   peersPerRouter: number;
   /** How long a departed peer id stays reserved for its own tab. */
   reserveIdMs: number;
-  /** TURN servers with fresh credentials for an admitted peer (auth makes them; [] without TURN). */
-  iceServers: (peerId: string) => IceServer[];
+  /** TURN servers for an admitted peer's connection (auth makes them, one credential per Peer; [] without TURN). */
+  iceServers: (peer: Peer) => IceServer[];
 }
 
 /** What a room tells the rest of the daemon (the registry aggregates it over rooms). */
@@ -136,7 +136,7 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
   const recording = createRecordingHooks({ joined, onState: (s) => media.keepAllLayers(s.active) });
   const media = createRoomMedia({
     log,
-    iceServers: (peer) => settings.iceServers(peer.id),
+    iceServers: settings.iceServers,
     dynacast: settings.dynacast,
     routers: routers.current,
     others,

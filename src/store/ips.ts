@@ -54,6 +54,15 @@ export function activeIps(data: Readonly<StoreData>, now: Date): AuthorisedIp[] 
 }
 
 /**
+ * True when presenter token `tokenId` already authorised `ip` for `user` until at least `untilMs`:
+ * a repeat of that token's login from that address, which changes nothing worth a database write or
+ * an audit event (anyone holding the link can repeat it at will).
+ */
+export function alreadyAuthorisedByToken(data: Readonly<StoreData>, ip: string, user: string, tokenId: string, untilMs: number, now: Date): boolean {
+  return activeIps(data, now).some((e) => e.ip === ip && e.user === user && (e.tokens ?? []).includes(tokenId) && Date.parse(e.expiresAt) >= untilMs);
+}
+
+/**
  * Adds or refreshes the (ip, user) entry; the expiry moves forward to now + ttl. `tokenId` names the
  * presenter token that did it, so that revoking the IP can revoke that token too.
  */

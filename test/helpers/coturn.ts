@@ -125,8 +125,8 @@ export function deriveConfig(o: { port: number; secret: string; realm: string; r
     'no-tls',
     // The test's media server (confd's mediasoup) listens on 127.0.0.1, which the recipe denies twice:
     // coturn refuses loopback peers outright unless allow-loopback-peers is set (checked before any
-    // allow/deny list), and the recipe's denied-peer-ip 127.0.0.0-127.255.255.255 needs this one
-    // address allowed back, exactly as a deployment allows its media server's private address.
+    // allow/deny list), and the recipe's denied-peer-ip (every address) needs this one
+    // address allowed back, exactly as a deployment allows its media server's address.
     'allow-loopback-peers',
     'allowed-peer-ip=127.0.0.1',
     'log-file=stdout',

@@ -86,7 +86,7 @@ export function parseLogLines(text: string): any[] {
 
 /**
  * A base port whose next `count` ports are free on UDP and TCP, for `mediasoup.port` (worker i on
- * base + i): test daemons run side by side and must not all take the default 40000. Below the kernel's
+ * base + i): test daemons run side by side and must not all take the default 10000. Below the kernel's
  * ephemeral range (32768-60999), so outgoing connections don't take them between the check and the bind.
  */
 export async function freeMediaPort(count = availableParallelism(), ip = '0.0.0.0'): Promise<number> {
