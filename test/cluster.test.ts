@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { connectRefused, receiving, type SfuClient } from './helpers/sfu-client.ts';
 import { connectVia, ctl, startCluster, type TestCluster } from './helpers/cluster.ts';
 import { login } from './helpers/login.ts';
+import { USER_MESSAGES } from '../src/protocol/user-messages.ts';
 import { sleep, until } from './helpers/wait.ts';
 import { join } from 'node:path';
 import { cleanup, startConfd, tempDir } from './helpers/daemon.ts';
@@ -86,7 +87,8 @@ describe('a cluster of three nodes on one Redis', () => {
     for (const n of [A, B, C]) {
       const again = await connectVia(n.http, { room: 'r2', peerId: `host-2-${n.http.slice(-5)}`, query: { host: hostToken } });
       keep(again.client);
-      assert.deepEqual(await again.client.hello, { role: 'guest', waiting: true });
+      // ...and is told its login no longer counts (the page offers to log in again).
+      assert.deepEqual(await again.client.hello, { role: 'guest', waiting: true, loginNotValid: USER_MESSAGES.hostLoginNotValid });
       await again.client.close();
     }
   });
