@@ -3,9 +3,9 @@
  * rooms at once, each a session (session.ts) writing one WebM per participant (segment.ts: a
  * PlainTransport per stream, ffmpeg copying the RTP into the file) under DATA_DIR/recordings (files.ts).
  *
- * A dying ffmpeg (a full disk makes it die too) or a disk running out of space stops the room's
- * recording: every file is finalised, its side-car says why, the audit trail gets recording.failed and
- * the room is told; the call itself is not touched.
+ * A dying ffmpeg ends its own file only (its side-car says why, the audit trail gets
+ * recording.file_failed). A full disk stops the room's recording: every file is finalised, the audit
+ * trail gets recording.failed and the room is told. The call itself is never touched.
  */
 import { ConfdError, isConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';

@@ -68,7 +68,12 @@ export function createSession(roomEnv: SessionEnv, o: { room: string; tap: Recor
       if (segments.get(seg.key) === seg) segments.delete(seg.key);
     },
     died(seg, reason, error) {
-      void session.fail(reason, error, seg);
+      // A full disk is every file's problem. Any other death is this file's alone: one participant's
+      // stream (or its ffmpeg) must never end the others' files.
+      if (reason === 'disk_full') return void session.fail(reason, error, seg);
+      log.error({ peer: seg.side.peerId, file: seg.file, error }, 'recording: ffmpeg died; this file ends, the others go on');
+      void finishSegment(env, seg, reason, error);
+      void env.audit('recording.file_failed', 'system', { room, peer: seg.side.peerId, file: seg.side.file, reason, error: error.slice(0, 300) });
     },
   };
 
