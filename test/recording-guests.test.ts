@@ -98,7 +98,7 @@ describe('recording and hostile guests', { concurrency: false, skip: !HAVE_FFMPE
     assert.deepEqual(after.files.map((f: any) => f.peerId), [alice.peerId]);
     assert.equal(ffmpegChildren().length, 1);
     assert.match(sideCars().find((c) => c.peerId === bob.peerId).error, /SIGKILL/);
-    const lost = await waitFor('recording.file_failed in the audit trail', async () => (await audit()).find((e) => e.type === 'recording.file_failed'), Boolean);
+    const lost: any = await waitFor('recording.file_failed in the audit trail', async () => (await audit()).find((e) => e.type === 'recording.file_failed'), Boolean);
     assert.equal(lost.peer, bob.peerId);
     assert.equal(lost.reason, 'ffmpeg_died');
 
@@ -111,5 +111,20 @@ describe('recording and hostile guests', { concurrency: false, skip: !HAVE_FFMPE
     assert.equal(sideCars().find((c) => c.peerId === alice.peerId).stopReason, 'stopped');
     assert.equal((await audit()).filter((e) => e.type === 'recording.failed').length, 0, 'no recording failed');
     assert.equal(daemon!.proc.exitCode, null, 'the daemon runs');
+  });
+
+  test('two record start at once: two rooms both start; one room starts once and the other is told it is taken', async () => {
+    for (const room of ['twin1', 'twin2', 'twin3']) await peer(room, `In ${room}`);
+    const failedBefore = (await audit()).filter((e) => e.type === 'recording.failed').length;
+    // Straight to the admin socket, in the same tick: confctl's start-up would spread them apart.
+    const start = (room: string) => daemon!.admin('POST', `/v1/rooms/${room}/recording`, {});
+    const two = await Promise.all([start('twin1'), start('twin2')]);
+    assert.deepEqual(two.map((r) => r.status), [201, 201], JSON.stringify(two.map((r) => r.body)));
+    const same = await Promise.all([start('twin3'), start('twin3')]);
+    assert.deepEqual(same.map((r) => r.status).sort(), [201, 409], JSON.stringify(same.map((r) => r.body)));
+    assert.match(JSON.stringify(same.find((r) => r.status === 409)!.body), /already being recorded/);
+    assert.equal((await audit()).filter((e) => e.type === 'recording.failed').length, failedBefore, 'no recording.failed');
+    for (const room of ['twin1', 'twin2', 'twin3']) assert.equal((await daemon!.admin('DELETE', `/v1/rooms/${room}/recording`, {})).status, 200);
+    assert.deepEqual(readdirSync(recDir()).filter((n) => n.startsWith('.')), [], 'no probe or SDP files left');
   });
 });
