@@ -151,4 +151,41 @@ describe('recording and hostile guests', { concurrency: false, skip: !HAVE_FFMPE
       if (!process.env.CONFD_TEST_KEEP) cleanup(dirname(bare.dataDir));
     }
   });
+
+  test('guests swapping microphones every 0.9 s: parts per participant stay bounded, logged once each', async () => {
+    // With a camera too, the file of a swapped microphone's guest goes on (its ffmpeg still receives),
+    // so each swap rolls the file over. (This generated VP8 has no size ffmpeg can read: those ffmpegs
+    // give up after a few seconds, one file each.)
+    const guests: SfuClient[] = [];
+    for (const name of ['G1', 'G2', 'G3']) {
+      const c = await joinPeer(daemon!.http, { room: 'churn', name, produce: ['audio', 'video'] });
+      clients.push(c);
+      guests.push(c);
+    }
+    const failedBefore = (await audit()).filter((e) => e.type === 'recording.failed').length;
+    const start = await ctl('record', 'start', '--room', 'churn');
+    assert.equal(start.code, 0, start.stderr);
+    const files = () => readdirSync(recDir()).filter((n) => n.startsWith('churn_') && n.endsWith('.webm'));
+    const swap = async (c: SfuClient) => {
+      const old = c.producerIds.get('audio')!;
+      await c.request('closeProducer', { producerId: old });
+      c.generators.get(old)?.stop();
+      await c.produce('audio');
+    };
+    const t0 = Date.now();
+    for (let round = 0; round < 14; round++) {
+      await Promise.all(guests.map(swap));
+      await sleep(900);
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    // A swap racing a part's set-up (its producer closed before it resumed) ends nobody's recording.
+    assert.ok(await active('churn'), 'the recording goes on');
+    assert.equal((await audit()).filter((e) => e.type === 'recording.failed').length, failedBefore, 'no recording.failed');
+    const perGuest = guests.map((g) => files().filter((n) => n.includes(`_${g.peerId.slice(0, 8)}`)).length);
+    const bound = 2 + Math.ceil(seconds / 5);
+    assert.ok(perGuest.every((n) => n <= bound), `parts per guest ${JSON.stringify(perGuest)} in ${seconds.toFixed(1)} s: at most ${bound} each`);
+    const notes = daemon!.logs.filter((l) => l.room === 'churn' && /producers change too often/.test(l.msg ?? ''));
+    assert.deepEqual(notes.map((l) => l.peer).sort(), guests.map((g) => g.peerId).sort(), 'one log line per guest');
+    await ctl('record', 'stop', '--room', 'churn');
+  });
 });
