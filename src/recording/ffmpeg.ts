@@ -56,6 +56,10 @@ export function runFfmpeg(bin: string, sdpFile: string, outFile: string): Ffmpeg
     // Listen on loopback only: nobody on the network can inject packets into a recording.
     '-localaddr',
     '127.0.0.1',
+    // The SDP input gives up after 10 s without a packet on any stream by default, and a participant
+    // who mutes (or turns the camera off) sends none: wait for packets however long the silence.
+    '-listen_timeout',
+    '-1',
     '-i',
     sdpFile,
     '-map',

@@ -3,6 +3,7 @@
  * the room, the peer's name and the start time, and a side-car JSON beside it (0600) with what the
  * name cannot say safely: the room, peer id and name as given, times, codecs, size, why it stopped.
  */
+import { randomBytes } from 'node:crypto';
 import { constants, mkdirSync, statSync, chmodSync } from 'node:fs';
 import { open, readdir, readFile, rename, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,7 +48,8 @@ export async function prepareDir(dir: string): Promise<void> {
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
   if (st.uid === process.getuid?.() && (st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
   // access(W_OK) says yes to root on a read-only mount's 0700 dir only sometimes: try for real.
-  const probeFile = join(dir, `.write-test-${process.pid}`);
+  // A name of its own per call: two `record start` at once must not trip over each other's probe.
+  const probeFile = join(dir, `.write-test-${process.pid}-${randomBytes(6).toString('hex')}`);
   const fh = await open(probeFile, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
   await fh.close();
   await unlink(probeFile);

@@ -3,9 +3,9 @@
  * rooms at once, each a session (session.ts) writing one WebM per participant (segment.ts: a
  * PlainTransport per stream, ffmpeg copying the RTP into the file) under DATA_DIR/recordings (files.ts).
  *
- * A dying ffmpeg (a full disk makes it die too) or a disk running out of space stops the room's
- * recording: every file is finalised, its side-car says why, the audit trail gets recording.failed and
- * the room is told; the call itself is not touched.
+ * A dying ffmpeg ends its own file only (its side-car says why, the audit trail gets
+ * recording.file_failed). A full disk stops the room's recording: every file is finalised, the audit
+ * trail gets recording.failed and the room is told. The call itself is never touched.
  */
 import { ConfdError, isConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -41,6 +41,8 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   const dir = recordingsDir(deps.dataDir);
   const max = deps.maxRecordings ?? MAX_RECORDINGS;
   const recordings = new Map<string, Session>();
+  /** Rooms whose `record start` is between its checks and its session: a second one is a conflict. */
+  const starting = new Set<string>();
   const inFlight = new Set<Promise<void>>();
   let diskTimer: NodeJS.Timeout | null = null;
 
@@ -76,48 +78,59 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     diskTimer.unref();
   }
 
+  /** The rest of `start`, with the room reserved: the directory, the session, its first files. */
+  async function startSession(room: string, by: string, target: { tap: RecordingTap }): Promise<ActiveRecording> {
+    const refuse = async (code: 'unavailable' | 'data_dir_unusable', message: string): Promise<never> => {
+      await audit('recording.failed', 'admin', { room, by, reason: 'not_started', error: message });
+      throw new ConfdError(code, message);
+    };
+    if (!findTool('ffmpeg')) await refuse('unavailable', 'ffmpeg is not installed: recording needs it (Debian: apt-get install ffmpeg); the call goes on unrecorded');
+    try {
+      await prepareDir(dir);
+    } catch (e) {
+      await refuse('data_dir_unusable', `cannot write recordings in ${dir}: ${(e as Error).message}`);
+    }
+    const free = await freeBytes(dir).catch(() => Infinity);
+    if (free < MIN_FREE_TO_START) await refuse('data_dir_unusable', `only ${Math.floor(free / 1048576)} MiB free in ${dir} (at least ${MIN_FREE_TO_START / 1048576} MiB needed to start a recording)`);
+
+    const r = createSession(env, {
+      room,
+      tap: target.tap,
+      startedBy: by,
+      ended: (s) => {
+        if (recordings.get(room) === s) recordings.delete(room);
+      },
+    });
+    recordings.set(room, r);
+    // Everyone is told before anything is recorded.
+    target.tap.announce({ active: true, startedBy: 'admin' });
+    try {
+      await r.startFiles();
+    } catch (e) {
+      const message = `recording of room "${room}" could not start: ${(e as Error).message}`;
+      await r.end('failed', (e as Error).message, null);
+      await audit('recording.failed', 'admin', { room, by, reason: 'not_started', error: (e as Error).message.slice(0, 300) });
+      throw isConfdError(e) ? new ConfdError(e.code, message) : new ConfdError('internal', message);
+    }
+    watchDisk();
+    await audit('recording.start', 'admin', { room, by, files: r.files });
+    log.info({ room, by, files: r.files }, 'recording started');
+    return r.describe();
+  }
+
   return {
     async start(room, by) {
-      if (recordings.has(room)) throw new ConfdError('conflict', `room "${room}" is already being recorded; "confctl record stop --room ${room}" stops it`);
+      if (recordings.has(room) || starting.has(room)) throw new ConfdError('conflict', `room "${room}" is already being recorded; "confctl record stop --room ${room}" stops it`);
       const target = deps.room(room);
       if (!target || target.tap.participants().length === 0) throw new ConfdError('not_found', `no room "${room}" with participants; "confctl rooms" lists the rooms`);
-      if (recordings.size >= max) throw new ConfdError('unavailable', `${recordings.size} rooms are being recorded already (at most ${max}); stop one first`);
-      const refuse = async (code: 'unavailable' | 'data_dir_unusable', message: string): Promise<never> => {
-        await audit('recording.failed', 'admin', { room, by, reason: 'not_started', error: message });
-        throw new ConfdError(code, message);
-      };
-      if (!findTool('ffmpeg')) await refuse('unavailable', 'ffmpeg is not installed: recording needs it (Debian: apt-get install ffmpeg); the call goes on unrecorded');
+      const busy = new Set([...recordings.keys(), ...starting]).size;
+      if (busy >= max) throw new ConfdError('unavailable', `${busy} rooms are being recorded already (at most ${max}); stop one first`);
+      starting.add(room);
       try {
-        await prepareDir(dir);
-      } catch (e) {
-        await refuse('data_dir_unusable', `cannot write recordings in ${dir}: ${(e as Error).message}`);
+        return await startSession(room, by, target);
+      } finally {
+        starting.delete(room);
       }
-      const free = await freeBytes(dir).catch(() => Infinity);
-      if (free < MIN_FREE_TO_START) await refuse('data_dir_unusable', `only ${Math.floor(free / 1048576)} MiB free in ${dir} (at least ${MIN_FREE_TO_START / 1048576} MiB needed to start a recording)`);
-
-      const r = createSession(env, {
-        room,
-        tap: target.tap,
-        startedBy: by,
-        ended: (s) => {
-          if (recordings.get(room) === s) recordings.delete(room);
-        },
-      });
-      recordings.set(room, r);
-      // Everyone is told before anything is recorded.
-      target.tap.announce({ active: true, startedBy: 'admin' });
-      try {
-        await r.startFiles();
-      } catch (e) {
-        const message = `recording of room "${room}" could not start: ${(e as Error).message}`;
-        await r.end('failed', (e as Error).message, null);
-        await audit('recording.failed', 'admin', { room, by, reason: 'not_started', error: (e as Error).message.slice(0, 300) });
-        throw isConfdError(e) ? new ConfdError(e.code, message) : new ConfdError('internal', message);
-      }
-      watchDisk();
-      await audit('recording.start', 'admin', { room, by, files: r.files });
-      log.info({ room, by, files: r.files }, 'recording started');
-      return r.describe();
     },
 
     async stop(room, by) {

@@ -30,7 +30,7 @@ export interface SegmentEnv {
 export interface SegmentHooks {
   /** The file is closed (whatever the reason): its recording forgets it. */
   closed(seg: Segment): void;
-  /** ffmpeg died on its own (after the set-up): the room's recording fails. */
+  /** ffmpeg died on its own (after the set-up): this file ends (and, on a full disk, the recording). */
   died(seg: Segment, reason: 'disk_full' | 'ffmpeg_died', error: string): void;
 }
 

@@ -14,6 +14,11 @@ import { createSegment, finishSegment, groupOf, keyOf, mimeOf, openSegment, type
 export const MAX_FILES_PER_RECORDING = 16;
 /** A participant's producers settle (microphone, then camera) before its file starts or rolls over. */
 const SETTLE_MS = 800;
+/**
+ * A participant stream's next part starts at least this long after its previous one: a guest swapping
+ * devices in a loop must not start an ffmpeg per swap. The producers it has then are recorded.
+ */
+export const MIN_PART_INTERVAL_MS = 5_000;
 
 export interface ActiveRecording {
   room: string;
@@ -58,6 +63,9 @@ export function createSession(roomEnv: SessionEnv, o: { room: string; tap: Recor
   /** Per participant stream: the last refresh, so that starts and roll-overs never overlap. */
   const chains = new Map<string, Promise<void>>();
   const settle = new Map<string, NodeJS.Timeout>();
+  /** When each participant stream's last part started, and which streams were told to wait (logged once). */
+  const lastStart = new Map<string, number>();
+  const held = new Set<string>();
   const skipped = new Set<string>();
   /** The first files are being started by `record start` (which reports their failure itself). */
   let initial = true;
@@ -68,7 +76,12 @@ export function createSession(roomEnv: SessionEnv, o: { room: string; tap: Recor
       if (segments.get(seg.key) === seg) segments.delete(seg.key);
     },
     died(seg, reason, error) {
-      void session.fail(reason, error, seg);
+      // A full disk is every file's problem. Any other death is this file's alone: one participant's
+      // stream (or its ffmpeg) must never end the others' files.
+      if (reason === 'disk_full') return void session.fail(reason, error, seg);
+      log.error({ peer: seg.side.peerId, file: seg.file, error }, 'recording: ffmpeg died; this file ends, the others go on');
+      void finishSegment(env, seg, reason, error);
+      void env.audit('recording.file_failed', 'system', { room, peer: seg.side.peerId, file: seg.side.file, reason, error: error.slice(0, 300) });
     },
   };
 
@@ -93,6 +106,7 @@ export function createSession(roomEnv: SessionEnv, o: { room: string; tap: Recor
     }
     const part = (parts.get(key) ?? 0) + 1;
     parts.set(key, part);
+    lastStart.set(key, Date.now());
     const seg = await createSegment(env, { room, startedBy, peerId: p.id, peerName: p.displayName, group, part, hooks });
     segments.set(key, seg);
     seg.starting = openSegment(env, seg, p.router, byKind);
@@ -123,24 +137,38 @@ export function createSession(roomEnv: SessionEnv, o: { room: string; tap: Recor
       if (stopping) return;
       await startSegment(p, group);
     });
+    // One participant's file that cannot start (e.g. its producer closed mid-set-up: a guest swapping
+    // microphones) is that participant's loss alone, like an ffmpeg that dies.
     const settled = next.catch((e: unknown) => {
-      if (!stopping && !initial) void session.fail('failed', `could not record ${peerId}: ${(e as Error).message}`, null);
+      if (!stopping && !initial) log.error({ peer: peerId, error: (e as Error).message }, 'recording: could not start this participant\'s file; the others go on');
     });
     chains.set(key, settled);
     return next;
   }
 
+  /** Refreshes a participant stream after `delay`, later again while its last part is too recent. */
+  function schedule(peerId: string, group: string, delay: number): void {
+    const key = keyOf(peerId, group);
+    clearTimeout(settle.get(key));
+    const t = setTimeout(() => {
+      settle.delete(key);
+      const wait = (lastStart.get(key) ?? -Infinity) + MIN_PART_INTERVAL_MS - Date.now();
+      if (wait > 0) {
+        if (!held.has(key)) {
+          held.add(key);
+          log.warn({ peer: peerId, source: group, minIntervalMs: MIN_PART_INTERVAL_MS }, 'recording: this participant\'s producers change too often; its next part waits (logged once)');
+        }
+        return schedule(peerId, group, wait);
+      }
+      void refresh(peerId, group).catch(() => {});
+    }, delay);
+    t.unref();
+    settle.set(key, t);
+  }
+
   const detach = tap.attach({
     producer(p, producer) {
-      const group = groupOf(producer);
-      const key = keyOf(p.id, group);
-      clearTimeout(settle.get(key));
-      const t = setTimeout(() => {
-        settle.delete(key);
-        void refresh(p.id, group).catch(() => {});
-      }, SETTLE_MS);
-      t.unref();
-      settle.set(key, t);
+      schedule(p.id, groupOf(producer), SETTLE_MS);
     },
     ended(reason) {
       void session.end(reason).then(() => env.audit('recording.stop', 'system', { room, reason }));
