@@ -6,6 +6,7 @@
 import { CHAT_BURST, CHAT_HISTORY, CHAT_REFILL_SECONDS, CHAT_TEXT_MAX } from '../protocol/limits.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { ErrorCode } from '../protocol/errors.ts';
+import { setBounded } from '../bounded-map.ts';
 
 export type TextCheck = { ok: true; text: string } | { ok: false; code: ErrorCode; message: string };
 
@@ -111,11 +112,9 @@ export class ChatAllowances {
   #bucket(map: Map<string, ChatBucket>, key: string, burst: number): ChatBucket {
     let b = map.get(key);
     if (b) return b;
-    if (map.size >= MAX_BUCKETS) {
-      for (const [k, old] of map) if (old.full()) map.delete(k);
-      if (map.size >= MAX_BUCKETS) map.delete(map.keys().next().value!);
-    }
-    map.set(key, (b = new ChatBucket({ burst, ...(this.#now ? { now: this.#now } : {}) })));
+    // Full buckets hold nothing worth keeping: they go before any that still counts.
+    if (map.size >= MAX_BUCKETS) for (const [k, old] of map) if (old.full()) map.delete(k);
+    setBounded(map, key, (b = new ChatBucket({ burst, ...(this.#now ? { now: this.#now } : {}) })), MAX_BUCKETS);
     return b;
   }
 }

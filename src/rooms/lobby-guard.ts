@@ -10,6 +10,7 @@
  *   `denyWindowMs` may not knock for `pauseMs` (one denied guest does not shut out its colleagues;
  *   a denied flood is paused at once).
  */
+import { setBounded } from '../bounded-map.ts';
 
 export interface LobbyLimits {
   perAddress: number;
@@ -39,11 +40,7 @@ export interface LobbyGuard {
   idle(now: number): boolean;
 }
 
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  if (map.size >= MAX_ADDRESSES) map.delete(map.keys().next().value!);
-  map.set(key, value);
-}
+const remember = <V>(map: Map<string, V>, key: string, value: V) => setBounded(map, key, value, MAX_ADDRESSES);
 
 export function createLobbyGuard(limits: LobbyLimits = LOBBY_LIMITS): LobbyGuard {
   const lastNotice = new Map<string, { at: number; coalesced: number }>();

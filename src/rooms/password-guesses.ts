@@ -5,6 +5,7 @@
  * Refusing even the right password is the point: an answer would tell the guesser it had found it.
  * Pure: no sockets, no room; the time is passed in.
  */
+import { setBounded } from '../bounded-map.ts';
 
 export interface GuessLimits {
   perAddress: number;
@@ -55,9 +56,7 @@ export function createPasswordGuesses(limits: GuessLimits = ROOM_PASSWORD_GUESSE
     failed(ipKey, now) {
       if (blocked(ipKey, now)) return null;
       const mine = [...recent(byAddress.get(ipKey) ?? [], now), now];
-      byAddress.delete(ipKey);
-      if (byAddress.size >= MAX_ADDRESSES) byAddress.delete(byAddress.keys().next().value!);
-      byAddress.set(ipKey, mine);
+      setBounded(byAddress, ipKey, mine, MAX_ADDRESSES);
       room = [...recent(room, now), now];
       if (room.length >= limits.perRoom) {
         roomBlockedUntil = now + limits.windowMs;

@@ -20,6 +20,7 @@ import { helloSchema } from './schemas.ts';
 import { tokenBucket, type RateLimiter } from './rate-limit.ts';
 import { isConfdError } from '../errors.ts';
 import { closeCode } from '../protocol/errors.ts';
+import { setBounded } from '../bounded-map.ts';
 
 export const SIGNALLING_PATH = '/ws';
 const PING_INTERVAL_MS = 15_000;
@@ -133,10 +134,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
   const helloBuckets = new Map<string, RateLimiter>();
   function helloAllowed(ipKey: string): boolean {
     let bucket = helloBuckets.get(ipKey);
-    if (!bucket) {
-      if (helloBuckets.size >= MAX_HELLO_BUCKETS) helloBuckets.delete(helloBuckets.keys().next().value!);
-      helloBuckets.set(ipKey, (bucket = tokenBucket(joinRate.perSecond, joinRate.burst)));
-    }
+    if (!bucket) setBounded(helloBuckets, ipKey, (bucket = tokenBucket(joinRate.perSecond, joinRate.burst)), MAX_HELLO_BUCKETS);
     return bucket.take();
   }
   const transportsByIp = new Map<string, number>();
