@@ -33,6 +33,7 @@ import { createRedisLoginLimiter } from './auth/login-limiter-redis.ts';
 import { followEndedCredentials } from './auth/ended-credentials.ts';
 import { anythingExpired, expireCredentials } from './auth/revocations.ts';
 import { loginInFlightLimit } from './auth/login-gate.ts';
+import { createShutdown } from './shutdown.ts';
 
 export interface Daemon {
   readonly store: Store;
@@ -77,27 +78,22 @@ function baseUrl(config: Config, http: HttpServer): string {
 
 /** Builds the parts from Config and starts them in order; stop() undoes them in reverse. */
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
-  const undo: (() => Promise<void> | void)[] = [];
+  const shutdown = createShutdown(log);
   const stop = async () => {
-    while (undo.length > 0) {
-      try {
-        await undo.pop()!();
-      } catch (e) {
-        log.error({ err: e }, 'error during shutdown');
-      }
-    }
+    const overran = await shutdown.run();
+    if (overran.length > 0) throw new Error(`shutdown left ${overran.join(', ')} unfinished (see the log above)`);
   };
 
   try {
     prepareDataDir(config.dataDir);
-    undo.push(lockDataDir(config.dataDir));
+    shutdown.add('data dir lock', lockDataDir(config.dataDir));
 
     // Cluster mode: the state, the signing key and the login counters are shared through Redis.
     const redis = config.cluster.redis ? await connectRedis(config.cluster.redis, log) : null;
-    if (redis) undo.push(() => redis.close());
+    if (redis) shutdown.add('redis', () => redis.close());
     const shared = redis ? await openRedisStore(redis, log) : null;
     const store = shared ?? (await openStore(config.dataDir, log));
-    undo.push(() => store.close());
+    shutdown.add('store', () => store.close());
 
     const { key, source } = redis ? await sharedJwtKey(redis, config.jwt.secret) : loadJwtKey(config.jwt.secret, config.dataDir);
     if (source === 'generated') log.info(redis ? { redis: redis.where } : { dataDir: config.dataDir }, 'generated a new JWT signing secret');
@@ -123,7 +119,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       ...(limiter ? { limiter } : {}),
       ...(redis ? { presentElsewhere: (id: string) => cluster?.hostElsewhere(id) ?? false } : {}),
     });
-    undo.push(() => hosts.close());
+    shutdown.add('host protection', () => hosts.close());
 
     const rooms = await startRooms({
       workers: config.mediasoup.workers,
@@ -148,7 +144,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       audit: (type, actor, details) => store.mutate((d) => void appendAudit(d, new Date(), type, actor, details)),
       log,
     });
-    undo.push(() => rooms.close());
+    shutdown.add('rooms and media workers', () => rooms.close());
     // `confctl record`: ffmpeg is looked for when a recording starts, not here (it is optional).
     const recorder = createRecorder({
       dataDir: config.dataDir,
@@ -164,7 +160,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     followEndedCredentials(store, hosts, (ended) => rooms.credentialEnded(ended));
 
     const http = await startHttpServer(config, log, clusterUrlHost(config));
-    undo.push(() => http.close());
+    shutdown.add('http server', () => http.close());
 
     if (redis) {
       const bound = http.address();
@@ -176,7 +172,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         held: () => rooms.held(),
         log,
       });
-      undo.push(() => cluster?.close());
+      shutdown.add('cluster', () => cluster?.close());
     }
     http.use(
       await createWebRoutes({
@@ -216,12 +212,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       joinRate: config.server.joinRate,
       ...(cluster ? { cluster: { route: cluster.placement.route, originOk: cluster.originOk, selfUrl: cluster.url } } : {}),
     });
-    undo.push(() => signalling.close());
+    shutdown.add('signalling', () => signalling.close());
 
     // Before the connections close: recordings end as 'shutdown', each WebM finalised.
-    undo.push(() => recorder.close());
+    shutdown.add('recordings', () => recorder.close());
     const admin = await startAdminServer(adminContext);
-    undo.push(() => admin.close());
+    shutdown.add('admin socket', () => admin.close());
 
     const sweep = setInterval(() => {
       const now = new Date();
@@ -233,15 +229,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         .catch((e: unknown) => log.error({ err: e }, 'could not sweep expired ips'));
     }, IP_SWEEP_MS);
     sweep.unref();
-    undo.push(() => clearInterval(sweep));
+    shutdown.add('expiry sweep', () => clearInterval(sweep));
 
     http.setReady(true);
-    undo.push(() => http.setReady(false));
+    shutdown.add('readiness', () => http.setReady(false));
     const bound = http.address();
     log.info({ http: publicBase(), listening: `${config.server.tls.cert ? 'https' : 'http'}://${bound.host.includes(':') ? `[${bound.host}]` : bound.host}:${bound.port}`, socket: admin.path, dataDir: config.dataDir, hostProtected: config.host.protected }, 'confd ready');
     return { store, rooms, tokens, http, publicBase, stop };
   } catch (e) {
-    await stop();
+    await shutdown.run();
     throw e;
   }
 }

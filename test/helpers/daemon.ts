@@ -100,6 +100,9 @@ export async function freeMediaPort(count = availableParallelism(), ip = '0.0.0.
 }
 
 /** Spawns `confd start` and waits for its "confd ready" line. Rejects (with its output) if it exits first. */
+/** Past the daemon's own per-step shutdown bound (12 s) with room for a slow machine. */
+const STOP_DEADLINE_MS = 60_000;
+
 export async function startConfd(opts: StartOptions = {}): Promise<RunningDaemon> {
   const dataDir = opts.dataDir ?? join(tempDir(), 'data');
   const args = ['start', '--data-dir', dataDir];
@@ -157,7 +160,16 @@ export async function startConfd(opts: StartOptions = {}): Promise<RunningDaemon
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
       proc.kill(signal);
-      return (await exited).code;
+      // The daemon bounds each shutdown step itself; a process still here long after is a defect to
+      // report, not a test run to hang.
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<null>((r) => (timer = setTimeout(() => r(null), STOP_DEADLINE_MS)));
+      const done = await Promise.race([exited, hung]);
+      clearTimeout(timer);
+      if (done) return done.code;
+      proc.kill('SIGKILL');
+      await exited;
+      throw new Error(`confd did not exit within ${STOP_DEADLINE_MS / 1000} s of ${signal}; its last lines:\n${io.out().split('\n').slice(-15).join('\n')}`);
     },
     async kill9() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
