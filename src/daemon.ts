@@ -170,6 +170,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         url: config.cluster.url ?? baseUrl(config, http),
         load: nodeLoadMeter(rooms, () => rooms.held(), () => rooms.hostsPresent()),
         held: () => rooms.held(),
+        placementRate: config.server.joinRate,
         log,
       });
       shutdown.add('cluster', () => cluster?.close());

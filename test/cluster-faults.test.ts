@@ -10,6 +10,7 @@ import { connect, connectRefused, receiving } from './helpers/sfu-client.ts';
 import { connectVia, ctl, startCluster } from './helpers/cluster.ts';
 import { login, tryLogin } from './helpers/login.ts';
 import { sleep, until } from './helpers/wait.ts';
+import { USER_MESSAGES } from '../src/protocol/user-messages.ts';
 
 const PW = 'alice-secret-pw';
 
@@ -211,7 +212,9 @@ test('a host in rooms on two nodes who leaves one keeps host rights in the other
 });
 
 test('a stranger cannot make Redis work at will: hellos that need a placement are limited per address', async () => {
-  const c = await startCluster({ nodes: ['node-l'] });
+  // A low rate: a loaded machine's hellos must still come faster than the bucket refills.
+  const joinRate = { perSecond: 0.5, burst: 20 };
+  const c = await startCluster({ nodes: ['node-l'], config: { server: { joinRate } } });
   try {
     const [L] = c.nodes as [(typeof c.nodes)[0]];
     const t0 = Date.now();
@@ -233,13 +236,55 @@ test('a stranger cannot make Redis work at will: hellos that need a placement ar
     const seconds = (Date.now() - t0) / 1000;
     assert.ok(refused, `no refusal after ${placed} hellos in ${seconds.toFixed(1)} s`);
     assert.match(JSON.stringify(refused.messages), /Too many joins from your address/);
-    assert.ok(placed >= 100 && placed <= 100 + 20 * seconds + 2, `${placed} placements in ${seconds.toFixed(1)} s (burst 100, 20/s)`);
-    // The node is fine, and another address is not affected (the test's own admin socket still works; a
-    // fresh hello from this address works once the bucket refills).
-    await sleep(200);
+    assert.ok(placed >= joinRate.burst && placed <= joinRate.burst + joinRate.perSecond * seconds + 1, `${placed} placements in ${seconds.toFixed(1)} s (burst ${joinRate.burst}, ${joinRate.perSecond}/s)`);
+    // The node is fine, and a fresh hello from this address works once the bucket refills.
+    await sleep(2500);
     const again = await connectVia(L.http, { room: 'after-flood', peerId: 'ok' });
     await again.client.joinWithMedia({});
     await again.client.close();
+  } finally {
+    await c.stop();
+  }
+});
+
+test('the placement limit is the cluster\'s: an address spreading new rooms over two nodes gets no more than against one', async () => {
+  // A low rate, so that per-node counting (twice the burst over two nodes) cannot pass for the
+  // cluster-wide one however slow the machine.
+  const joinRate = { perSecond: 0.5, burst: 20 };
+  const c = await startCluster({ nodes: ['node-p', 'node-q'], config: { server: { trustProxy: ['127.0.0.1'], joinRate } } });
+  try {
+    const [P, Q] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
+    const office = await connectVia(P.http, { room: 'office', peerId: 'chair', headers: { 'x-forwarded-for': '198.51.100.7' } });
+    await office.client.joinWithMedia({});
+    const ip = '198.51.100.66';
+    const t0 = Date.now();
+    let placed = 0;
+    let refused: { code: number; reason: string } | null = null;
+    for (let i = 0; i < 200 && !refused; i++) {
+      const s = await connect((i % 2 ? Q : P).http, { room: `spread-${i}`, peerId: `s${i}`, headers: { 'x-forwarded-for': ip } });
+      if ((await s.hello) instanceof Error) refused = await s.closed;
+      else {
+        placed++;
+        await s.close();
+      }
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    assert.ok(refused, `no refusal after ${placed} placements in ${seconds.toFixed(1)} s`);
+    assert.equal(refused.code, 4429);
+    assert.equal(refused.reason, USER_MESSAGES.tooManyJoins);
+    assert.ok(placed >= joinRate.burst && placed <= joinRate.burst + joinRate.perSecond * seconds + 1, `${placed} placements over two nodes in ${seconds.toFixed(1)} s (cluster-wide burst ${joinRate.burst})`);
+    // Joining a meeting that is already open places nothing: the same address still gets in, through
+    // either node (one of them sends it on to the other).
+    for (const [n, entry] of [P, Q].entries()) {
+      const j = await connectVia(entry.http, { room: 'office', peerId: `late-${n}`, headers: { 'x-forwarded-for': ip } });
+      assert.equal(((await j.client.joinWithMedia({})) as any).role, 'guest');
+      await j.client.close();
+    }
+    // Another address is not affected.
+    const other = await connectVia(Q.http, { room: 'elsewhere', peerId: 'o', headers: { 'x-forwarded-for': '198.51.100.67' } });
+    await other.client.joinWithMedia({});
+    await other.client.close();
+    await office.client.close();
   } finally {
     await c.stop();
   }

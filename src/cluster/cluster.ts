@@ -3,6 +3,7 @@ import { VERSION } from '../version.ts';
 import { startBus, type Bus } from './bus.ts';
 import { startNodes, type HeartbeatReport, type Nodes, type NodeView } from './nodes.ts';
 import { startPlacement, type Placement } from './placement.ts';
+import { createPlacementRate } from './placement-rate.ts';
 import type { RedisConnection } from '../redis/connection.ts';
 
 /** This node's part in a cluster: its heartbeat, the room leases it holds, the messages it hears. */
@@ -41,6 +42,8 @@ export async function joinCluster(opts: {
   load: () => Promise<HeartbeatReport>;
   /** Rooms with someone in them: their leases are renewed. */
   held: () => string[];
+  /** How fast one address may have new rooms placed, counted across the cluster (server.joinRate). */
+  placementRate: { perSecond: number; burst: number };
   log: Logger;
 }): Promise<Cluster> {
   const { redis, nodeId, url, log } = opts;
@@ -52,7 +55,7 @@ export async function joinCluster(opts: {
     await bus.close();
     throw e;
   }
-  const placement = startPlacement({ redis, nodeId, nodes, held: opts.held, log });
+  const placement = startPlacement({ redis, nodeId, nodes, held: opts.held, placements: createPlacementRate(redis, opts.placementRate), log });
   const origin = (u: string) => {
     try {
       return new URL(u).origin;

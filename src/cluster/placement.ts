@@ -1,8 +1,10 @@
 import { ConfdError } from '../errors.ts';
+import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { Logger } from '../log.ts';
 import { periodic } from './periodic.ts';
 import type { RedisConnection } from '../redis/connection.ts';
 import { loadScore, type Nodes, type NodeView } from './nodes.ts';
+import type { PlacementRate } from './placement-rate.ts';
 
 /**
  * Which node holds each room: a lease in Redis (`confd:room:<name>` = node id) that the holder renews
@@ -61,8 +63,11 @@ export function placeRoom(room: string, self: string, nodes: readonly NodeView[]
 export type Route = { here: true } | { here: false; node: NodeView };
 
 export interface Placement {
-  /** Where a join for `room` must go: this node, or another (the room is there or was placed there). */
-  route(room: string): Promise<Route>;
+  /**
+   * Where a join for `room` from `address` must go: this node, or another (the room is there or was
+   * placed there). Placing a room nobody holds takes one from the address's cluster-wide allowance.
+   */
+  route(room: string, address: string): Promise<Route>;
   /** The node holding `room` now, or null when nobody does. */
   holder(room: string): Promise<string | null>;
   close(): Promise<void>;
@@ -74,6 +79,8 @@ export function startPlacement(opts: {
   nodes: Nodes;
   /** Rooms this node holds that have someone in them (peers or waiting guests). */
   held: () => string[];
+  /** How fast one address may have rooms placed, across the cluster. */
+  placements: PlacementRate;
   log: Logger;
 }): Placement {
   const { redis, nodeId, nodes, log } = opts;
@@ -103,11 +110,12 @@ export function startPlacement(opts: {
   redis.onReconnect(renewal.now);
 
   return {
-    async route(room) {
+    async route(room, address) {
       let holder = (await redis.run('find the room\'s node', (c) => c.get(roomKey(room)))) as string | null;
       if (holder === nodeId) return { here: true };
       const node = holder ? nodes.get(holder) : undefined;
       if (holder && node?.alive) return { here: false, node };
+      if (!(await opts.placements.take(address))) throw new ConfdError('rate_limited', USER_MESSAGES.tooManyJoins);
       // Nobody holds it, or its holder stopped beating: place it on the least-loaded live node.
       holder = await claim(room, placeRoom(room, nodeId, nodes.list(), opts.held().includes(room)), holder ?? '');
       if (holder === nodeId) return { here: true };

@@ -57,7 +57,7 @@ export interface SignallingOptions {
   joinRate?: { perSecond: number; burst: number };
   /** Cluster mode: where each room is held, and the other nodes' pages (whose joins are sent here). */
   cluster?: {
-    route(room: string): Promise<{ here: true } | { here: false; node: { id: string; url: string } }>;
+    route(room: string, address: string): Promise<{ here: true } | { here: false; node: { id: string; url: string } }>;
     originOk(origin: string): boolean;
     /** This node's own URL (cluster.url). */
     selfUrl: string;
@@ -229,6 +229,8 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
         admit(conn, m.id, parsed.data).catch((e: unknown) => {
           // The cluster's Redis is away: say so (rooms already open go on; this join cannot be placed).
           if (isConfdError(e) && e.code === 'cluster_unavailable') return channel.refuse(closeCode('cluster_unavailable'), e.message);
+          // Too many new rooms from this address across the cluster (cluster/placement-rate.ts).
+          if (isConfdError(e) && e.code === 'rate_limited') return channel.refuse(CLOSE_CODES.rate_limited, e.message);
           log.error({ err: e }, 'could not admit signalling connection');
           channel.refuse(CLOSE_CODES.internal, USER_MESSAGES.couldNotOpen);
         });
@@ -283,7 +285,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
     if (!helloAllowed(conn.ipKey)) return channel.refuse(CLOSE_CODES.rate_limited, USER_MESSAGES.tooManyJoins);
     if (opts.cluster) {
       // Before any credential is looked at: a room lives on one node, and its joins go there.
-      const where = await opts.cluster.route(conn.room);
+      const where = await opts.cluster.route(conn.room, conn.ipKey);
       if (conn.state === 'closed') return;
       if (!where.here) {
         // Sent "elsewhere" to where it already is (nodes sharing one URL behind a balancer): it would loop.

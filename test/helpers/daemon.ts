@@ -129,7 +129,7 @@ export async function startConfd(opts: StartOptions = {}): Promise<RunningDaemon
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
 
   const ready = await new Promise<any>((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`confd did not become ready in time\nstdout:\n${io.out()}\nstderr:\n${io.err()}`)), opts.timeoutMs ?? 20_000);
+    const timer = setTimeout(() => reject(new Error(`confd did not become ready in time\nstdout:\n${io.out()}\nstderr:\n${io.err()}`)), opts.timeoutMs ?? 60_000);
     const onData = () => {
       const line = parseLogLines(io.out()).find((l) => l.msg === 'confd ready');
       if (line) {
