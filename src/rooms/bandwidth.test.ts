@@ -10,6 +10,8 @@ test('layerCosts: measured where sent, maxBitrate where not, never less than the
   assert.deepEqual(layerCosts([145_000, 360_000, 750_000], [150_000, 500_000, 1_500_000], 3), CAM);
   assert.deepEqual(layerCosts([145_000, 0, undefined], [150_000, 500_000, 1_500_000], 3), [145_000, 500_000, 1_500_000], 'switched off by dynacast: nominal');
   assert.deepEqual(layerCosts([], [], 3), [150_000, 450_000, 1_350_000], 'nothing known: 150k, then x3');
+  assert.deepEqual(layerCosts([], [1e12, Infinity, -5], 3), [8_000_000, 8_000_000, 8_000_000], 'declared by a liar: clamped (a probe must not pad a link with 10^12)');
+  assert.deepEqual(layerCosts([], [1, NaN, 2e6], 3), [30_000, 90_000, 2_000_000], 'too small or not a number: clamped, or x3 the layer below');
   assert.deepEqual(layerCosts([200_000, 100_000], [undefined, undefined], 2), [200_000, 200_000], 'a layer measured low (just started) costs no less than the one below');
 });
 

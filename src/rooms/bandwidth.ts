@@ -46,15 +46,27 @@ export const TRIAL_MAX_MS = 160_000;
 export const TRIAL_JUDGE_MS = 10_000;
 
 /**
+ * The range a sender-declared maxBitrate is taken in: it feeds the probes of bandwidth trials
+ * (setMinOutgoingBitrate), and a sender that declares 10^12 must not make the server pad a receiver's
+ * link with it. 8 Mbit/s is above any one layer a camera, a screen or a broadcast encoder sends.
+ */
+export const DECLARED_LAYER_BPS = { min: 30_000, max: 8_000_000 };
+/** A trial's probe asks for at most this many times the receiver's estimate (one layer up is ~3x). */
+export const PROBE_MAX_FACTOR = 4;
+
+const declared = (bps: number | undefined) => (typeof bps === 'number' && Number.isFinite(bps) ? Math.min(DECLARED_LAYER_BPS.max, Math.max(DECLARED_LAYER_BPS.min, bps)) : undefined);
+
+/**
  * What each layer costs, from the bitrates measured at the producer (0 or missing: not being sent,
  * e.g. switched off by dynacast) and the encodings' maxBitrate: a layer never costs less than the one
- * below it, and an unmeasured one is taken at its maxBitrate (or three times the layer below).
+ * below it, and an unmeasured one is taken at its maxBitrate (clamped to DECLARED_LAYER_BPS; or three
+ * times the layer below).
  */
 export function layerCosts(measured: readonly (number | undefined)[], maxBitrates: readonly (number | undefined)[], layers: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < layers; i++) {
     const m = measured[i];
-    const nominal = maxBitrates[i] ?? (i === 0 ? 150_000 : out[i - 1]! * 3);
+    const nominal = declared(maxBitrates[i]) ?? (i === 0 ? 150_000 : Math.min(DECLARED_LAYER_BPS.max, out[i - 1]! * 3));
     const cost = m !== undefined && m > 0 ? m : nominal;
     out.push(Math.max(cost, i === 0 ? 1 : out[i - 1]!));
   }
