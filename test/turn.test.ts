@@ -326,7 +326,7 @@ describe('(c) TURN credentials go to admitted peers only, and never into the log
       assert.deepEqual(await host.hello, { role: 'host', waiting: false });
       await guest.waitForNotification('admitted');
 
-      const seen: { peer: string; username: string; credential: string }[] = [];
+      const seen: { peer: string; username: string; credential: string; transportId: string }[] = [];
       for (const [c, peer] of [[guest, 'guest-1'], [host, 'host-1']] as const) {
         for (const dir of [{ producing: true, consuming: false }, { producing: false, consuming: true }]) {
           const from = nowSeconds();
@@ -345,9 +345,14 @@ describe('(c) TURN credentials go to admitted peers only, and never into the log
           if (first) assert.equal(s.username, first.username, 'the second transport of the connection reuses its credential');
           else assert.ok(expiry >= from + 600 && expiry <= to + 600, `expiry ${expiry} is turn.ttl's default 10m after the request (${from}..${to})`);
           assert.equal(s.credential, turnPassword(SECRET, s.username));
-          seen.push({ peer, username: s.username, credential: s.credential });
+          seen.push({ peer, username: s.username, credential: s.credential, transportId: t.id });
         }
       }
+      // An ICE restart (a client's answer to a network change, maybe past the credential's expiry) gets
+      // the relays again: the connection's credential while more than half its life is left.
+      const restart = await host.request('restartIce', { transportId: seen.find((x) => x.peer === 'host-1')!.transportId });
+      assert.ok(restart.iceParameters?.usernameFragment, JSON.stringify(restart));
+      assert.deepEqual(restart.iceServers.map((x: { username: string }) => x.username), [seen.find((x) => x.peer === 'host-1')!.username]);
       // What the daemon handed out works on the real TURN server.
       const g = seen[0]!;
       const r = await allocate({ host: turn.host, port: turn.port, transport: 'udp', username: g.username, password: g.credential });

@@ -214,6 +214,16 @@ export interface IceServer {
   credential: string;
 }
 
+/**
+ * Answer to `restartIce`: the new ICE parameters, and the TURN relays with credentials valid from now
+ * (those of the transport's creation may have expired: give them to `transport.updateIceServers()`
+ * before `restartIce()`).
+ */
+export interface IceRestart {
+  iceParameters: unknown;
+  iceServers: IceServer[];
+}
+
 /** Answer to `createWebRtcTransport`: what mediasoup-client's createSendTransport/createRecvTransport take. */
 export interface TransportInfo {
   id: string;

@@ -6,7 +6,7 @@
  */
 import type { types } from 'mediasoup';
 import type { Logger } from '../log.ts';
-import type { ClientRequestData, IceServer, TransportInfo } from '../protocol/messages.ts';
+import type { ClientRequestData, IceRestart, IceServer, TransportInfo } from '../protocol/messages.ts';
 import type { RouterSet } from '../sfu/router-set.ts';
 import { ConfdError } from '../errors.ts';
 import type { Peer } from './peer.ts';
@@ -256,8 +256,10 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       return {};
     },
 
-    async restartIce(peer, d) {
-      return { iceParameters: await transportOf(peer, d.transportId).restartIce() };
+    async restartIce(peer, d): Promise<IceRestart> {
+      // Fresh relays too: an ICE restart is what a client does after a network change, possibly long
+      // after the credentials it got with the transport expired.
+      return { iceParameters: await transportOf(peer, d.transportId).restartIce(), iceServers: ctx.iceServers(peer) };
     },
 
     async produce(peer, d) {
