@@ -16,6 +16,7 @@ import { ROOT, tempDir } from './daemon.ts';
 import { freePort } from './net.ts';
 import { binding } from './turn-client.ts';
 import { sleep } from './wait.ts';
+import { killOnExit } from './children.ts';
 
 export const RECIPE = join(ROOT, 'config/coturn/turnserver.conf');
 export const TURNSERVER = process.env.CONFD_TEST_TURNSERVER ?? 'turnserver';
@@ -152,7 +153,7 @@ export async function startCoturn(opts: CoturnOptions = {}): Promise<Coturn> {
   const config = join(dir, 'turnserver.conf');
   writeFileSync(config, deriveConfig({ port, secret, realm, relayPorts, dir }), { mode: 0o600 });
 
-  const proc = spawn(TURNSERVER, ['-c', config, '--pidfile', join(dir, 'turnserver.pid'), '--log-file', 'stdout'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = killOnExit(spawn(TURNSERVER, ['-c', config, '--pidfile', join(dir, 'turnserver.pid'), '--log-file', 'stdout'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
   running.add(proc);
   let out = '';
   proc.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));

@@ -7,6 +7,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { adminRequest, type AdminResponse } from '../../src/admin/client.ts';
 import { canBind } from './net.ts';
+import { killOnExit } from './children.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CONFD = join(ROOT, 'bin/confd');
@@ -120,16 +121,20 @@ export async function startConfd(opts: StartOptions = {}): Promise<RunningDaemon
     args.push('--config', file);
   }
   args.push(...(opts.args ?? []));
-  const proc = spawn(process.execPath, [CONFD, ...args], {
+  const proc = killOnExit(spawn(process.execPath, [CONFD, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, CONFD_CONFIG: '', CONFD_SOCKET: '', CONFD_DATA_DIR: '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  }));
   const io = collect(proc);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
 
   const ready = await new Promise<any>((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`confd did not become ready in time\nstdout:\n${io.out()}\nstderr:\n${io.err()}`)), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      // Not left running: its pipes would keep this test file alive after the failure.
+      proc.kill('SIGKILL');
+      reject(new Error(`confd did not become ready in time\nstdout:\n${io.out()}\nstderr:\n${io.err()}`));
+    }, opts.timeoutMs ?? 60_000);
     const onData = () => {
       const line = parseLogLines(io.out()).find((l) => l.msg === 'confd ready');
       if (line) {

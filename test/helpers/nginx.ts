@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { ROOT } from './daemon.ts';
 import { freePort } from './net.ts';
 import { sleep } from './wait.ts';
+import { killOnExit } from './children.ts';
 
 export const RECIPE = join(ROOT, 'config/nginx/confd.conf');
 export const NGINX = process.env.CONFD_TEST_NGINX ?? '/usr/sbin/nginx';
@@ -172,7 +173,7 @@ export async function startNginx(opts: NginxOptions): Promise<RunningNginx> {
     ].join('\n'),
   );
   // -e: the log for messages before the config is read (the compiled-in one is under /var/log).
-  const proc = spawn(NGINX, ['-p', dir, '-e', errorLog, '-c', config, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc = killOnExit(spawn(NGINX, ['-p', dir, '-e', errorLog, '-c', config, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
   running.add(proc);
   let out = '';
   proc.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { ROOT, tempDir } from './daemon.ts';
 import { freePort } from './net.ts';
 import { sleep } from './wait.ts';
+import { killOnExit } from './children.ts';
 
 export const REDIS_SERVER = process.env.CONFD_TEST_REDIS_SERVER ?? '/usr/bin/redis-server';
 export const REDIS_CLI = process.env.CONFD_TEST_REDIS_CLI ?? '/usr/bin/redis-cli';
@@ -135,7 +136,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RunningRedis>
 
   async function launch(): Promise<void> {
     out = '';
-    proc = spawn(REDIS_SERVER, [config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = killOnExit(spawn(REDIS_SERVER, [config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
     running.add(proc);
     const p = proc;
     exited = new Promise<void>((r) => p.once('exit', () => r()));
