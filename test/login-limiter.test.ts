@@ -156,6 +156,23 @@ for (const backend of backends) {
 }
 
 describe('login limiter in Redis', () => {
+  test('a block key no node wrote neither fails the checks nor locks out for good: not a time is no block, too far ahead is one window', async () => {
+    await conns[0]!.client.flushAll();
+    const l = createRedisLoginLimiter(conns[0]!, 3, WINDOW);
+    const blockKey = (k: string) => `${LOGIN_KEY_PREFIX}block:${k}`;
+    await conns[0]!.client.set(blockKey('u:eve'), 'not a time');
+    assert.equal((await l.begin(['u:eve', 'ip:A'], 0)).ok, true);
+    assert.equal(await l.blockedFor(['u:eve'], 0), 0);
+    assert.deepEqual(await l.recordFailure(['u:eve'], 0), { counted: true, blocked: [] });
+    // Blocked until long after the end of the window, and with no expiry: blocked for one window.
+    for (const k of ['u:mallory', 'ip:B']) await conns[0]!.client.set(blockKey(k), String(1e15));
+    const refused = await l.begin(['u:mallory', 'ip:C'], 0);
+    assert.ok(!refused.ok && refused.reason === 'blocked' && refused.retryAfterMs === WINDOW, JSON.stringify(refused));
+    assert.equal(await l.blockedFor(['ip:B'], 0), WINDOW);
+    for (const k of ['u:mallory', 'ip:B']) assert.ok((await conns[0]!.client.pTTL(blockKey(k))) > 0, `${k}'s block expires`);
+    assert.equal((await l.begin(['u:mallory', 'ip:C'], WINDOW + 1)).ok, true, 'and ends a window later');
+  });
+
   test('every key it writes expires: failures after the window, blocks when they end, in-flight marks after their ttl', async () => {
     const counts = await backends[1]!.fresh(2, WINDOW, { inFlightLimit: () => 1 });
     const l = counts.node();

@@ -6,7 +6,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openStore, type Store } from '../src/store/db.ts';
-import { openRedisStore } from '../src/store/redis-backend.ts';
+import { CHANGED_CHANNEL, KEY, openRedisStore } from '../src/store/redis-backend.ts';
+import { BAD_DATA_MESSAGE } from '../src/redis/bad-data.ts';
 import { connectRedis, type RedisConnection } from '../src/redis/connection.ts';
 import { createLogger } from '../src/log.ts';
 import { addUser, removeUser, setUserHash } from '../src/store/users.ts';
@@ -337,5 +338,72 @@ describe('a cluster store: several nodes on one Redis', () => {
     await a.mutate((d) => addUser(d, 'after', 'h', now));
     assert.deepEqual(a.data.users.map((u) => u.name), ['before', 'after']);
     await a.close();
+  });
+
+  describe('data in Redis that no node wrote', () => {
+    /** A node whose log lines are kept: the lines saying it skipped bad data. */
+    const watched = async () => {
+      const lines: any[] = [];
+      const c = await connectRedis(redis.url, log);
+      conns.push(c);
+      const store = await openRedisStore(c, createLogger('warn', { write: (l: string) => void lines.push(JSON.parse(l)) }));
+      return { store, skipped: () => lines.filter((l) => l.msg === BAD_DATA_MESSAGE) };
+    };
+
+    test('entries of the state that are not entries are skipped, each said once, and the rest is used', async () => {
+      await redis.cli('FLUSHALL');
+      const a = await node();
+      await a.mutate((d) => addUser(d, 'alice', 'h', now));
+      await redis.cli('HSET', KEY.users, 'mallory', '{oops');
+      await redis.cli('HSET', KEY.users, 'bob', JSON.stringify({ name: 'mallory', hash: 'h', createdAt: 'x', updatedAt: 'x' }));
+      await redis.cli('HSET', KEY.tokens, 't1', JSON.stringify({ id: 't1', room: 'r' }));
+      await redis.cli('RPUSH', KEY.audit, '7');
+      // A node starting now (and one reading the whole state again) takes what it can use.
+      const b = await watched();
+      assert.deepEqual(b.store.data.users.map((u) => u.name), ['alice']);
+      assert.deepEqual(b.store.data.tokens, []);
+      assert.deepEqual(b.skipped().map((l) => l.key).sort(), [`${KEY.audit}`, `${KEY.tokens} t1`, `${KEY.users} bob`, `${KEY.users} mallory`]);
+      await b.store.mutate((d) => addUser(d, 'carol', 'h', now));
+      await a.sync('test');
+      assert.deepEqual(a.data.users.map((u) => u.name), ['alice', 'carol']);
+      await Promise.all([a.close(), b.store.close()]);
+    });
+
+    test('a version that is not a count, and a log entry ahead of the version: changes go on, and the version is a count again', async () => {
+      await redis.cli('FLUSHALL');
+      const a = await watched();
+      const b = await node();
+      await a.store.mutate((d) => addUser(d, 'alice', 'h', now));
+      await redis.cli('SET', KEY.version, 'not a number');
+      await a.store.sync('test');
+      await a.store.mutate((d) => addUser(d, 'bob', 'h', now));
+      assert.equal(await redis.cli('GET', KEY.version), '2');
+      await until(() => b.data.users.length === 2, 'b follows the change');
+      await b.mutate((d) => addUser(d, 'carol', 'h', now));
+      assert.equal(a.skipped().filter((l) => l.key === KEY.version).length, 1, 'said once');
+      // An entry for the next version, written before it: the next commit starts the log again.
+      await redis.cli('XADD', KEY.log, '4-1', 'd', '{oops');
+      await b.mutate((d) => addUser(d, 'dave', 'h', now));
+      await a.store.sync('test');
+      assert.deepEqual(a.store.data.users.map((u) => u.name), ['alice', 'bob', 'carol', 'dave']);
+      assert.equal(await redis.cli('GET', KEY.version), '4');
+      await Promise.all([a.store.close(), b.close()]);
+    });
+
+    test('a malformed change-log entry: the node reads the whole state again, says so once, and follows the log on', async () => {
+      await redis.cli('FLUSHALL');
+      const a = await watched();
+      const b = await node();
+      await b.mutate((d) => addUser(d, 'alice', 'h', now));
+      await until(() => a.store.data.users.length === 1, 'a follows');
+      await redis.cli('EVAL', "local v = redis.call('INCR', KEYS[1]) redis.call('XADD', KEYS[2], v .. '-1', 'd', ARGV[1]) redis.call('PUBLISH', ARGV[2], v) return v", '2', KEY.version, KEY.log, '{"users":1}', CHANGED_CHANNEL);
+      await a.store.sync('log in');
+      assert.equal(a.store.version(), 2);
+      await b.mutate((d) => addUser(d, 'bob', 'h', now));
+      await until(() => a.store.data.users.length === 2, 'a follows the change after it');
+      assert.equal(a.store.version(), 3);
+      assert.deepEqual(a.skipped().map((l) => [l.key, l.problem]), [[`${KEY.log} 2-1`, 'users: Invalid input: expected object, received number']]);
+      await Promise.all([a.store.close(), b.close()]);
+    });
   });
 });

@@ -36,8 +36,13 @@ export function clusterForward(cluster: Cluster, local: (req: NodeRequest) => Pr
       const others = (await cluster.nodes.refresh()).filter((n) => n.alive && n.id !== cluster.nodeId);
       const answers = await Promise.allSettled(others.map((n) => cluster.bus.request(n.id, req)));
       const lists = Object.fromEntries(gathered.map((k) => [k, [] as Record<string, unknown>[]]));
+      // Another node's answer came through Redis: only its lists' entries that are objects are taken.
       const add = (node: string, body: unknown) => {
-        for (const k of gathered) lists[k]!.push(...((body as Record<string, Record<string, unknown>[] | undefined>)[k] ?? []).map((x) => ({ ...x, node })));
+        for (const k of gathered) {
+          const list: unknown = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[k] : undefined;
+          if (!Array.isArray(list)) continue;
+          for (const x of list) if (typeof x === 'object' && x !== null && !Array.isArray(x)) lists[k]!.push({ ...x, node });
+        }
       };
       add(cluster.nodeId, here.body);
       const unreachable: string[] = [];

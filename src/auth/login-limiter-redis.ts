@@ -40,7 +40,20 @@ export interface RedisLoginLimiterOptions extends LoginLimiterOptions {
 }
 
 // Lua numbers are doubles; '%.0f' writes a millisecond time as an integer (tostring would use %.14g).
+// A block key holds "blocked until" (ms), at most a window ahead, as the scripts below write it. Any
+// other value was not written by a node: one that is not a time counts as no block, and one further
+// ahead as a block of one window from now (written so, with its expiry), so that no value in Redis
+// can fail every check of a key or lock a user or address out for good.
 const LUA_HEAD = `local function int(x) return string.format('%.0f', x) end
+local function blockedUntil(k, now, window)
+  local untilMs = tonumber(redis.call('GET', k) or '0')
+  if not untilMs then return 0 end
+  if untilMs > now + window then
+    untilMs = now + window
+    redis.call('SET', k, int(untilMs), 'PX', int(window))
+  end
+  return untilMs
+end
 `;
 
 /** KEYS: fail, block, inflight per key. ARGV: now, window, max, attempt id, in-flight ttl, limit per key (-1: none). */
@@ -48,7 +61,7 @@ const BEGIN = `${LUA_HEAD}
 local now, window, max, id, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local n = #KEYS / 3
 for i = 1, n do
-  local untilMs = tonumber(redis.call('GET', KEYS[3 * i - 1]) or '0')
+  local untilMs = blockedUntil(KEYS[3 * i - 1], now, window)
   if untilMs > now then return {'blocked', i, untilMs - now} end
 end
 for i = 1, n do
@@ -80,7 +93,7 @@ for i = 1, n do
   redis.call('ZREMRANGEBYSCORE', fail, '-inf', int(now - window))
   -- Decided failures only: the reservations of attempts still being checked are not yet failures.
   local decided = redis.call('ZCARD', fail) - redis.call('ZCARD', inflight)
-  local untilMs = tonumber(redis.call('GET', block) or '0')
+  local untilMs = blockedUntil(block, now, window)
   if decided >= max and untilMs <= now then
     redis.call('SET', block, int(now + window), 'PX', int(window))
     blocked[#blocked + 1] = i
@@ -105,7 +118,7 @@ const RECORD_FAILURE = `${LUA_HEAD}
 local now, window, max, id = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local n = #KEYS / 2
 for i = 1, n do
-  local untilMs = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
+  local untilMs = blockedUntil(KEYS[2 * i], now, window)
   if untilMs > now then return {0, i, untilMs - now} end
 end
 local result = {1}
@@ -122,12 +135,20 @@ end
 return result
 `;
 
+/** KEYS: block per key. ARGV: now, window. How long the longest block of these keys still runs (ms, 0: none). */
+const BLOCKED_FOR = `${LUA_HEAD}
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local wait = 0
+for i = 1, #KEYS do wait = math.max(wait, blockedUntil(KEYS[i], now, window) - now) end
+return int(wait)
+`;
+
 interface Script {
   source: string;
   sha: string;
 }
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
-const SCRIPTS = { begin: script(BEGIN), failed: script(FAILED), finished: script(FINISHED), recordFailure: script(RECORD_FAILURE) };
+const SCRIPTS = { begin: script(BEGIN), failed: script(FAILED), finished: script(FINISHED), recordFailure: script(RECORD_FAILURE), blockedFor: script(BLOCKED_FOR) };
 
 /** EVALSHA, and EVAL once when Redis does not know the script (a restart or SCRIPT FLUSH empties its cache). */
 async function evalScript(c: RedisClient, s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
@@ -196,8 +217,7 @@ export function createRedisLoginLimiter(redis: RedisConnection, maxAttempts: num
 
     async blockedFor(keys, now = Date.now()) {
       if (keys.length === 0) return 0;
-      const until = await redis.run('check the login limits', (c) => c.mGet(keys.map(block)));
-      return until.reduce<number>((wait, u) => Math.max(wait, Number(u ?? 0) - now), 0);
+      return Number(await run('check the login limits', SCRIPTS.blockedFor, keys.map(block), [now, window]));
     },
 
     async recordFailure(keys, now = Date.now()): Promise<FailureRecord> {

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RedisConnection } from '../redis/connection.ts';
+import { badDataLog } from '../redis/bad-data.ts';
+import { parseJsonInput, type Parsed } from '../validation/issues.ts';
 
 /**
  * Requests to one node over Redis pub/sub (an admin request about a room that node holds) and their
@@ -13,17 +16,16 @@ export const nodeChannel = (nodeId: string) => `confd:node:${nodeId}`;
 /** An admin request forwarded to another node gets this long for its answer. */
 export const REQUEST_TIMEOUT_MS = 5000;
 
-export interface NodeRequest {
-  method: string;
+const nodeRequestSchema = z.object({
+  method: z.string().min(1).max(16),
   /** Path and query, e.g. /v1/rooms/r1/kick */
-  url: string;
-  body: unknown;
-}
+  url: z.string().startsWith('/').max(8192),
+  body: z.unknown().optional(),
+});
+const nodeAnswerSchema = z.object({ status: z.number().int().min(100).max(599), body: z.unknown().optional() });
 
-export interface NodeAnswer {
-  status: number;
-  body: unknown;
-}
+export type NodeRequest = z.infer<typeof nodeRequestSchema>;
+export type NodeAnswer = z.infer<typeof nodeAnswerSchema>;
 
 export interface Bus {
   /** Sends a request to one node and waits for its answer; a clear error when it does not come. */
@@ -33,9 +35,17 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-type Wire =
-  | { t: 'q'; from: string; id: string; req: NodeRequest }
-  | { t: 'a'; from: string; id: string; answer: NodeAnswer };
+/**
+ * A message on a node's channel: a request (q) or an answer (a). Anyone who can reach Redis can
+ * publish there, so a message is used only in this shape; any other is dropped (and said once).
+ */
+const wireSchema = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('q'), from: z.string().min(1).max(200), id: z.string().min(1).max(64), req: nodeRequestSchema }),
+  z.object({ t: z.literal('a'), from: z.string().max(200), id: z.string().min(1).max(64), answer: nodeAnswerSchema }),
+]);
+type Wire = z.infer<typeof wireSchema>;
+
+export const parseWire = (raw: string): Parsed<Wire> => parseJsonInput(wireSchema, raw);
 
 export async function startBus(redis: RedisConnection, nodeId: string, log: Logger): Promise<Bus> {
   const waiting = new Map<string, { resolve: (a: NodeAnswer) => void; timer: NodeJS.Timeout }>();
@@ -43,13 +53,13 @@ export async function startBus(redis: RedisConnection, nodeId: string, log: Logg
 
   const publish = (channel: string, msg: Wire, what: string) => redis.run(what, (c) => c.publish(channel, JSON.stringify(msg)));
 
+  const bad = badDataLog(log, 'a message to this node');
+
   function onMessage(raw: string): void {
-    let msg: Wire;
-    try {
-      msg = JSON.parse(raw) as Wire;
-    } catch {
-      return;
-    }
+    const parsed = parseWire(raw);
+    // Said once per kind of problem: a stream of bad messages is not a stream of log lines.
+    if (!parsed.ok) return bad.skipped(nodeChannel(nodeId), parsed.problem);
+    const msg = parsed.data;
     if (msg.t === 'q') {
       const { id, from, req } = msg;
       const answer = handler ? handler(req) : Promise.resolve({ status: 503, body: { error: { code: 'cluster_unavailable', message: 'this node is not ready' } } });

@@ -76,7 +76,7 @@ export async function joinCluster(opts: {
     nodes,
     placement,
     originOk: (o) => nodes.list().some((n: NodeView) => origin(n.url) === o),
-    hostElsewhere: (key) => nodes.list().some((n) => n.alive && n.id !== nodeId && (n.hosts ?? []).includes(key)),
+    hostElsewhere: (key) => nodes.list().some((n) => n.alive && n.id !== nodeId && n.hosts.includes(key)),
     summary() {
       const all = nodes.list();
       return { nodeId, url, redis: redis.where, redisConnected: redis.up(), nodes: all.length, aliveNodes: all.filter((n) => n.alive).length };

@@ -1,38 +1,22 @@
 import type { Logger } from '../log.ts';
 import { periodic } from './periodic.ts';
 import type { RedisConnection } from '../redis/connection.ts';
+import { badDataLog } from '../redis/bad-data.ts';
+import { beatTime, createSightings, parseHeartbeat, type Heartbeat } from './heartbeat.ts';
 
 /**
  * The nodes of a cluster: each writes its heartbeat (URL, load, rooms) to one Redis hash every
  * HEARTBEAT_MS; a node whose heartbeat is older than NODE_TTL_MS is dead (it gets no new rooms and
- * its room leases may be taken). Dead entries are dropped after FORGET_MS.
+ * its room leases may be taken). Dead entries are dropped after FORGET_MS, and so are entries that
+ * are not heartbeats at all (heartbeat.ts) once they have stood unchanged that long.
  */
 export const NODES_KEY = 'confd:nodes';
 export const HEARTBEAT_MS = 1000;
 export const NODE_TTL_MS = 5000;
 const FORGET_MS = 10 * 60_000;
 
-export interface NodeLoad {
-  /** Peers in this node's rooms. */
-  peers: number;
-  rooms: number;
-  /** Media workers' CPU over the last heartbeat, as a fraction of one core, averaged over the workers. */
-  cpu: number;
-}
-
-export interface NodeInfo {
-  id: string;
-  /** Where browsers reach this node directly (a join for one of its rooms is sent here). */
-  url: string;
-  load: NodeLoad;
-  /** Room names this node holds. */
-  roomNames: string[];
-  /** Host credentials (session ids, `token:JTI`) with a connection open on this node. */
-  hosts: string[];
-  startedAt: string;
-  heartbeatAt: string;
-  version: string;
-}
+export type NodeInfo = Heartbeat;
+export type NodeLoad = Heartbeat['load'];
 
 /** What a node says of itself in each heartbeat. */
 export type HeartbeatReport = Pick<NodeInfo, 'load' | 'roomNames' | 'hosts'>;
@@ -76,26 +60,28 @@ export async function startNodes(opts: {
    */
   let settleUntil = 0;
 
-  const view = (raw: string, wasAlive: ReadonlySet<string>): NodeView | null => {
-    try {
-      const n = JSON.parse(raw) as NodeInfo;
-      const fresh = now() - Date.parse(n.heartbeatAt) < NODE_TTL_MS;
-      return { ...n, alive: fresh || (now() < settleUntil && wasAlive.has(n.id)) };
-    } catch {
-      return null;
-    }
-  };
+  const sightings = createSightings();
+  const bad = badDataLog(log, 'the cluster node table');
 
   async function refresh(): Promise<NodeView[]> {
     const all = await redis.run('list the cluster nodes', (c) => c.hGetAll(NODES_KEY));
+    const t = now();
     const views: NodeView[] = [];
     const stale: string[] = [];
     const wasAlive = new Set(known.filter((n) => n.alive).map((n) => n.id));
     for (const [id, raw] of Object.entries(all)) {
-      const v = view(raw, wasAlive);
-      if (!v || now() - Date.parse(v.heartbeatAt) > FORGET_MS) stale.push(id);
-      else views.push(v);
+      const seen = sightings.firstSeen(id, raw, t);
+      const parsed = parseHeartbeat(id, raw);
+      if (!parsed.ok) {
+        bad.skipped(`${NODES_KEY} ${id}`, parsed.problem, raw);
+        if (t - seen > FORGET_MS) stale.push(id);
+        continue;
+      }
+      const at = beatTime(parsed.data, seen);
+      if (t - at > FORGET_MS) stale.push(id);
+      else views.push({ ...parsed.data, heartbeatAt: new Date(at).toISOString(), alive: t - at < NODE_TTL_MS || (t < settleUntil && wasAlive.has(id)) });
     }
+    sightings.keepOnly(new Set(Object.keys(all)));
     if (stale.length > 0) await redis.run('forget dead nodes', (c) => c.hDel(NODES_KEY, stale)).catch(() => {});
     known = views.sort((a, b) => (a.id < b.id ? -1 : 1));
     return known;
@@ -103,7 +89,7 @@ export async function startNodes(opts: {
 
   async function beat(): Promise<void> {
     const report = await opts.load();
-    const info: NodeInfo = { ...self, ...report, heartbeatAt: new Date(now()).toISOString() };
+    const info: Heartbeat = { ...self, ...report, heartbeatAt: new Date(now()).toISOString() };
     await redis.run('send the heartbeat', (c) => c.hSet(NODES_KEY, self.id, JSON.stringify(info)));
     await refresh();
   }

@@ -15,9 +15,26 @@ export const roomKey = (room: string) => `confd:room:${room}`;
 export const LEASE_MS = 6000;
 const RENEW_MS = 2000;
 
+/**
+ * A lease is a string naming a node. Anything else under a lease's key was not written by a node (a
+ * hand edit, another program): it counts as no lease, and is replaced by the next claim or renewal
+ * instead of failing every command on the key (one bad key would stop the renewal of all of a node's
+ * leases).
+ */
+const HOLDER_LUA = `
+local function holder(k)
+  if redis.call('TYPE', k).ok ~= 'string' then return false end
+  return redis.call('GET', k)
+end
+`;
+
+const HOLDER = `${HOLDER_LUA}
+return holder(KEYS[1])
+`;
+
 /** Takes the lease for ARGV[1] if it is free or still held by ARGV[2] (a dead node); returns the holder. */
-const CLAIM = `
-local cur = redis.call('GET', KEYS[1])
+const CLAIM = `${HOLDER_LUA}
+local cur = holder(KEYS[1])
 if (not cur) or cur == ARGV[2] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
   return ARGV[1]
@@ -26,10 +43,10 @@ return cur
 `;
 
 /** Per key: 1 renewed, 2 taken again (it had lapsed, e.g. while Redis was away), 0 held by another node. */
-const RENEW = `
+const RENEW = `${HOLDER_LUA}
 local out = {}
 for i, k in ipairs(KEYS) do
-  local cur = redis.call('GET', k)
+  local cur = holder(k)
   if cur == ARGV[1] then redis.call('PEXPIRE', k, ARGV[2]); out[i] = 1
   elseif not cur then redis.call('SET', k, ARGV[1], 'PX', ARGV[2]); out[i] = 2
   else out[i] = 0 end
@@ -37,8 +54,8 @@ end
 return out
 `;
 
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+const RELEASE = `${HOLDER_LUA}
+if holder(KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
 
@@ -87,6 +104,7 @@ export function startPlacement(opts: {
   /** Rooms whose lease this node renewed last round: one no longer held is released at once. */
   let renewed = new Set<string>();
 
+  const holder = (room: string) => redis.run('find the room\'s node', (c) => c.eval(HOLDER, { keys: [roomKey(room)] })) as Promise<string | null>;
   const claim = (room: string, forNode: string, replacing: string) =>
     redis.run('place a room', (c) => c.eval(CLAIM, { keys: [roomKey(room)], arguments: [forNode, replacing, String(LEASE_MS)] })) as Promise<string>;
 
@@ -111,24 +129,24 @@ export function startPlacement(opts: {
 
   return {
     async route(room, address) {
-      let holder = (await redis.run('find the room\'s node', (c) => c.get(roomKey(room)))) as string | null;
-      if (holder === nodeId) return { here: true };
-      const node = holder ? nodes.get(holder) : undefined;
-      if (holder && node?.alive) return { here: false, node };
+      let held = await holder(room);
+      if (held === nodeId) return { here: true };
+      const node = held ? nodes.get(held) : undefined;
+      if (held && node?.alive) return { here: false, node };
       if (!(await opts.placements.take(address))) throw new ConfdError('rate_limited', USER_MESSAGES.tooManyJoins);
       // Nobody holds it, or its holder stopped beating: place it on the least-loaded live node.
-      holder = await claim(room, placeRoom(room, nodeId, nodes.list(), opts.held().includes(room)), holder ?? '');
-      if (holder === nodeId) return { here: true };
-      const chosen = nodes.get(holder) ?? (await nodes.refresh()).find((n) => n.id === holder);
+      held = await claim(room, placeRoom(room, nodeId, nodes.list(), opts.held().includes(room)), held ?? '');
+      if (held === nodeId) return { here: true };
+      const chosen = nodes.get(held) ?? (await nodes.refresh()).find((n) => n.id === held);
       if (chosen?.alive) return { here: false, node: chosen };
       // Held by a node with no live heartbeat: take it over.
-      holder = await claim(room, nodeId, holder);
-      if (holder === nodeId) return { here: true };
-      const other = nodes.get(holder);
+      held = await claim(room, nodeId, held);
+      if (held === nodeId) return { here: true };
+      const other = nodes.get(held);
       if (other?.alive) return { here: false, node: other };
-      throw new ConfdError('cluster_unavailable', `room "${room}" is held by node "${holder}", which is not answering; try again in a few seconds`);
+      throw new ConfdError('cluster_unavailable', `room "${room}" is held by node "${held}", which is not answering; try again in a few seconds`);
     },
-    holder: async (room) => (await redis.run('find the room\'s node', (c) => c.get(roomKey(room)))) as string | null,
+    holder,
     async close() {
       renewal.stop();
       // Leaving on purpose: the rooms are free for the other nodes at once.

@@ -1,5 +1,7 @@
+import { z } from 'zod';
+import { parseJsonInput, type Parsed } from '../validation/issues.ts';
 import { AUDIT_MAX_EVENTS, AUDIT_NOISE_MAX_EVENTS } from './audit.ts';
-import type { AuditEvent, StoreData } from './schema.ts';
+import { auditEventSchema, authorisedIpSchema, hostSessionSchema, storedUserSchema, tokenRecordSchema, type AuditEvent, type StoreData } from './schema.ts';
 
 /**
  * What one committed change did, collection by collection: the unit a cluster writes to Redis and
@@ -31,6 +33,9 @@ export const entryKey: { [K in Keyed]: (e: StoreData[K][number]) => string } = {
   tokens: (t) => t.id,
   sessions: (s) => s.id,
 };
+
+/** The shape of each collection's entries. */
+export const entrySchema = { users: storedUserSchema, ips: authorisedIpSchema, tokens: tokenRecordSchema, sessions: hostSessionSchema } as const;
 
 /** The field the entries of a collection are ordered by (their age), so every node lists them alike. */
 const ageOf: { [K in Keyed]: (e: StoreData[K][number]) => string } = {
@@ -151,4 +156,32 @@ export function inAgeOrder<K extends Keyed>(kind: K, entries: StoreData[K]): Sto
     if (x !== y) return x < y ? -1 : 1;
     return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
   }) as StoreData[K];
+}
+
+const partSchema = <T extends z.ZodType>(entry: T) => z.object({ set: z.array(z.tuple([z.string(), entry])), del: z.array(z.string()) });
+
+/** A delta as nodes write it to the change log: every part there, each entry whole and valid. */
+const storeDeltaSchema = z.object({
+  users: partSchema(entrySchema.users),
+  ips: partSchema(entrySchema.ips),
+  tokens: partSchema(entrySchema.tokens),
+  sessions: partSchema(entrySchema.sessions),
+  audit: z.array(auditEventSchema),
+  auditNoise: z.array(auditEventSchema),
+});
+
+/**
+ * A delta read back from the change log, or why it cannot be applied. An entry set under a key that
+ * is not its own (a user "mallory" under "bob") is refused too: applied, it would sit beside the
+ * real one and the copies of the nodes would differ from the state in Redis.
+ */
+export function parseDelta(text: string): Parsed<StoreDelta> {
+  const parsed = parseJsonInput(storeDeltaSchema, text);
+  if (!parsed.ok) return parsed;
+  for (const kind of KEYED) {
+    const key = entryKey[kind] as (e: unknown) => string;
+    const wrong = parsed.data[kind].set.find(([k, e]) => key(e) !== k);
+    if (wrong) return { ok: false, problem: `${kind}: an entry set under "${wrong[0]}" is the entry of "${key(wrong[1])}"` };
+  }
+  return parsed;
 }

@@ -1,11 +1,12 @@
 import { ConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RedisConnection } from '../redis/connection.ts';
-import { firstProblem } from '../validation/issues.ts';
+import { badDataLog } from '../redis/bad-data.ts';
 import { AUDIT_MAX_EVENTS, AUDIT_NOISE_MAX_EVENTS } from './audit.ts';
 import { createStore, type Store, type StoreBackend, type StoreListener } from './db.ts';
-import { applyDelta, diffStore, inAgeOrder, isEmptyDelta, type StoreDelta } from './delta.ts';
-import { emptyStore, storeDataSchema, type StoreData } from './schema.ts';
+import { applyDelta, diffStore, isEmptyDelta, type StoreDelta } from './delta.ts';
+import { changesAfter, readEntries, readEvents, type Skip } from './redis-state.ts';
+import { emptyStore, type StoreData } from './schema.ts';
 
 /**
  * The store of a cluster, in Redis. Each collection is a hash of JSON entries (users by name, ips by
@@ -16,7 +17,9 @@ import { emptyStore, storeDataSchema, type StoreData } from './schema.ts';
  *
  * Every node keeps the whole state in memory (reads are as fast as on a single node) and follows the
  * log: on each published version, on reconnect, before a login or join (sync), and every few seconds
- * in case a message was lost. A node whose copy is older than the log's oldest entry reads it all again.
+ * in case a message was lost. A node whose copy is older than the log's oldest entry reads it all again,
+ * and so does one that finds an entry in the log that no node wrote (redis-state.ts): its change is
+ * unknown, and the whole state is what holds. Entries of the state that no node wrote are skipped.
  */
 export const KEY = {
   version: 'confd:store:version',
@@ -36,9 +39,41 @@ const MAX_ATTEMPTS = 50;
 /** Safety net for a lost pub/sub message: a node is never more than this behind. */
 const POLL_MS = 2000;
 
-const COMMIT_SCRIPT = `
-local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+/**
+ * The version counts commits. When its key holds anything else (no node wrote that), the version of
+ * the newest entry in the log counts instead: every node and the commit script read it alike, and
+ * the next commit writes a count again. Past 14 digits Lua would write a number as "1e+14": no node
+ * gets there, so such a value is not a count either. Returns the version and whether it was a count.
+ */
+const VERSION_LUA = `
+local function version(versionKey, logKey)
+  local raw = redis.call('GET', versionKey)
+  if not raw then return 0, true end
+  if raw == '0' or (#raw <= 14 and string.match(raw, '^[1-9]%d*$')) then return tonumber(raw), true end
+  local top = redis.call('XREVRANGE', logKey, '+', '-', 'COUNT', 1)[1]
+  local n = top and string.match(top[1], '^([1-9]%d*)%-1$')
+  if n and #n <= 14 then return tonumber(n), false end
+  return 0, false
+end
+`;
+
+/** {version, 1 when the key held a count} */
+const READ_VERSION_SCRIPT = `${VERSION_LUA}
+local v, counted = version(KEYS[1], KEYS[2])
+return {v, counted and 1 or 0}
+`;
+
+const COMMIT_SCRIPT = `${VERSION_LUA}
+local v = version(KEYS[1], KEYS[8])
 if v ~= tonumber(ARGV[1]) then return -1 end
+v = v + 1
+-- Only an entry no node wrote can stand at this version or past it: the log then starts again from
+-- this change (a node behind it reads the whole state, as one behind the log's start does).
+local added = redis.pcall('XADD', KEYS[8], 'MAXLEN', ARGV[6], v .. '-1', 'd', ARGV[3])
+if type(added) == 'table' and added.err then
+  redis.call('DEL', KEYS[8])
+  redis.call('XADD', KEYS[8], 'MAXLEN', ARGV[6], v .. '-1', 'd', ARGV[3])
+end
 local d = cjson.decode(ARGV[2])
 local parts = {'users', 'ips', 'tokens', 'sessions'}
 for i, name in ipairs(parts) do
@@ -50,9 +85,7 @@ for _, e in ipairs(d.audit) do redis.call('RPUSH', KEYS[6], e) end
 if #d.audit > 0 then redis.call('LTRIM', KEYS[6], -tonumber(ARGV[4]), -1) end
 for _, e in ipairs(d.auditNoise) do redis.call('RPUSH', KEYS[7], e) end
 if #d.auditNoise > 0 then redis.call('LTRIM', KEYS[7], -tonumber(ARGV[5]), -1) end
-v = v + 1
 redis.call('SET', KEYS[1], v)
-redis.call('XADD', KEYS[8], 'MAXLEN', ARGV[6], v .. '-1', 'd', ARGV[3])
 redis.call('PUBLISH', ARGV[7], v)
 return v
 `;
@@ -86,34 +119,39 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
     return run;
   };
 
+  const bad = badDataLog(log, 'the cluster state');
+  const skip: Skip = (key, problem, value) => bad.skipped(key, problem, value);
+  const VERSION_KEYS = { keys: [KEY.version, KEY.log] };
+  /** The version as the commit script reads it; one that is not a count is said (once). */
+  const counted = ([v, isCount]: [number, number]) => {
+    if (!isCount) skip(KEY.version, 'not a count of changes; the newest change in the log counts instead', '');
+    return Number(v);
+  };
+  const readVersion = async (what: string) => counted((await redis.run(what, (c) => c.eval(READ_VERSION_SCRIPT, VERSION_KEYS))) as [number, number]);
+
   async function loadAll(): Promise<void> {
-    const [v, users, ips, tokens, sessions, audit, auditNoise] = (await redis.run('read the cluster state', (c) =>
+    const [raw, users, ips, tokens, sessions, audit, auditNoise] = (await redis.run('read the cluster state', (c) =>
       c
         .multi()
-        .get(KEY.version)
-        .hVals(KEY.users)
-        .hVals(KEY.ips)
-        .hVals(KEY.tokens)
-        .hVals(KEY.sessions)
+        .eval(READ_VERSION_SCRIPT, VERSION_KEYS)
+        .hGetAll(KEY.users)
+        .hGetAll(KEY.ips)
+        .hGetAll(KEY.tokens)
+        .hGetAll(KEY.sessions)
         .lRange(KEY.audit, 0, -1)
         .lRange(KEY.auditNoise, 0, -1)
         .exec(),
-    )) as unknown as [string | null, string[], string[], string[], string[], string[], string[]];
-    const parse = (list: string[]) => list.map((s) => JSON.parse(s) as unknown);
-    const parsed = storeDataSchema.safeParse({
+    )) as unknown as [[number, number], Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, string[], string[]];
+    data = {
       version: 1,
-      users: inAgeOrder('users', parse(users) as StoreData['users']),
-      ips: inAgeOrder('ips', parse(ips) as StoreData['ips']),
-      tokens: inAgeOrder('tokens', parse(tokens) as StoreData['tokens']),
-      sessions: inAgeOrder('sessions', parse(sessions) as StoreData['sessions']),
-      audit: parse(audit),
-      auditNoise: parse(auditNoise),
-    });
-    if (!parsed.success) {
-      throw new Error(`the cluster state in Redis (${redis.where}) does not have the expected shape (${firstProblem(parsed.error)}); was it written by another program?`);
-    }
-    data = parsed.data;
-    version = Number(v ?? 0);
+      users: readEntries('users', KEY.users, users, skip),
+      ips: readEntries('ips', KEY.ips, ips, skip),
+      tokens: readEntries('tokens', KEY.tokens, tokens, skip),
+      sessions: readEntries('sessions', KEY.sessions, sessions, skip),
+      audit: readEvents(KEY.audit, audit, skip),
+      auditNoise: readEvents(KEY.auditNoise, auditNoise, skip),
+    };
+    version = counted(raw);
   }
 
   let changed: StoreListener = () => {};
@@ -126,7 +164,7 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
   }
 
   async function follow(what: string): Promise<void> {
-    const remote = Number((await redis.run(what, (c) => c.get(KEY.version))) ?? 0);
+    const remote = await readVersion(what);
     if (remote === version) return;
     if (remote < version) {
       // Redis lost what it had acknowledged (restarted without its append-only file?): take what it has now.
@@ -135,20 +173,15 @@ export async function openRedisStore(redis: RedisConnection, log: Logger): Promi
       return;
     }
     const entries = (await redis.run(what, (c) => c.xRange(KEY.log, `${version + 1}-0`, '+'))) ?? [];
-    if (entries.length === 0 || entries[0]!.id !== `${version + 1}-1`) {
+    const changes = changesAfter(version, entries, KEY.log);
+    if (!changes.ok && !changes.gap) skip(changes.key, changes.problem, changes.value);
+    // Past the log's end, a gap, or an entry no node wrote: the whole state tells where things are.
+    if (!changes.ok || changes.to < remote) {
       await loadAll();
       return;
     }
-    let next = data;
-    let v = version;
-    for (const e of entries) {
-      const n = Number(e.id.split('-')[0]);
-      if (n !== v + 1) break;
-      next = applyDelta(next, JSON.parse(String(e.message.d)) as StoreDelta);
-      v = n;
-    }
-    data = next;
-    version = v;
+    data = changes.deltas.reduce(applyDelta, data);
+    version = changes.to;
   }
 
   const backend: StoreBackend = {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { CONFIG_FILE_WORDS, describeIssues, formatPath, parseInput, SIGNALLING_WORDS } from './issues.ts';
+import { CONFIG_FILE_WORDS, describeIssues, formatPath, parseInput, parseJsonInput, SIGNALLING_WORDS } from './issues.ts';
 import { durationSeconds, roomName } from './fields.ts';
 
 const body = z.strictObject({ room: roomName, list: z.array(z.strictObject({ n: z.int() })).optional(), ttl: durationSeconds.optional() });
@@ -25,4 +25,10 @@ test('signalling and the config file name unknown keys their own way', () => {
   assert.ok(!r.success);
   assert.deepEqual(describeIssues(r.error.issues, SIGNALLING_WORDS), ['unknown field(s) a.y', 'unknown field(s) b']);
   assert.match(describeIssues(r.error.issues, CONFIG_FILE_WORDS)[0]!, /^a\.y: unknown key; remove it/);
+});
+
+test('JSON text: "not JSON" without quoting the text, then the schema\'s first problem', () => {
+  assert.deepEqual(parseJsonInput(body, '{"room": "r"'), { ok: false, problem: 'not JSON' });
+  assert.deepEqual(parseJsonInput(body, '{"room":"r","ttl":"2h"}'), { ok: true, data: { room: 'r', ttl: 7200 } });
+  assert.match((parseJsonInput(body, 'null') as { problem: string }).problem, /expected object/);
 });

@@ -54,3 +54,17 @@ export function parseInput<T>(schema: z.ZodType<T>, value: unknown, words: Issue
   const r = schema.safeParse(value);
   return r.success ? { ok: true, data: r.data } : { ok: false, problem: firstProblem(r.error, words) };
 }
+
+/**
+ * Parses `text` as JSON and then as `schema`, or says what is wrong. The JSON error itself is not
+ * repeated: it quotes the text, which may be anything (data read back from Redis, say).
+ */
+export function parseJsonInput<T>(schema: z.ZodType<T>, text: string, words: IssueWords = {}): Parsed<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, problem: 'not JSON' };
+  }
+  return parseInput(schema, value, words);
+}
