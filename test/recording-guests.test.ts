@@ -177,11 +177,12 @@ describe('recording and hostile guests', { concurrency: false, skip: !HAVE_FFMPE
       await Promise.all(guests.map(swap));
       await sleep(900);
     }
-    const seconds = (Date.now() - t0) / 1000;
     // A swap racing a part's set-up (its producer closed before it resumed) ends nobody's recording.
     assert.ok(await active('churn'), 'the recording goes on');
     assert.equal((await audit()).filter((e) => e.type === 'recording.failed').length, failedBefore, 'no recording.failed');
     const perGuest = guests.map((g) => files().filter((n) => n.includes(`_${g.peerId.slice(0, 8)}`)).length);
+    // The bound comes from the time up to the count (a loaded machine takes longer over the checks above).
+    const seconds = (Date.now() - t0) / 1000;
     const bound = 2 + Math.ceil(seconds / 5);
     assert.ok(perGuest.every((n) => n <= bound), `parts per guest ${JSON.stringify(perGuest)} in ${seconds.toFixed(1)} s: at most ${bound} each`);
     const notes = daemon!.logs.filter((l) => l.room === 'churn' && /producers change too often/.test(l.msg ?? ''));
