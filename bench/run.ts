@@ -4,7 +4,9 @@
  *   node --import tsx bench/run.ts [--quick] [--only <section-id>[,<id>...]] [--no-write]
  *
  * Figures are measured and printed, never asserted. Each section is a module exporting a Section
- * (bench/lib.ts); add one (e.g. the SFU) by appending it to SECTIONS.
+ * (bench/lib.ts); add one (e.g. the SFU) by appending it to SECTIONS. A section disturbed by the
+ * machine (section-runner.ts) runs once more, and is reported as disturbed if that run is disturbed
+ * too: only a section that fails otherwise fails the bench.
  */
 import { existsSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
@@ -20,6 +22,7 @@ import { roomSection } from './room.ts';
 import { sfuSection } from './sfu.ts';
 import { signallingSection } from './signalling.ts';
 import { fmt, type Row, type Section, type SectionResult } from './lib.ts';
+import { runSection } from './section-runner.ts';
 
 const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection, sfuSection, roomSection, signallingSection, portsSection, adaptiveSection, clusterSection];
 
@@ -113,7 +116,20 @@ function keptBlocks(file: string): string[] {
   return blocks;
 }
 
-function markdown(opts: { quick: boolean; ms: number; machine: [string, string][]; kept: string[] }, results: { section: Section; result: SectionResult | null; error?: string }[]): string {
+interface Ran {
+  section: Section;
+  result: SectionResult | null;
+  /** Why it has no figures. */
+  error?: string;
+  /** Disturbed twice: no figures, and not a failure of the bench. */
+  disturbed?: boolean;
+  /** The disturbance that made it run a second time. */
+  retriedAfter?: string;
+}
+
+const disturbedText = (r: Ran) => `Section disturbed twice (a second run after a disturbance was disturbed too), no figures: \`${md(r.error ?? '')}\`. Run it alone with \`npm run bench -- --only ${r.section.id}\`.`;
+
+function markdown(opts: { quick: boolean; ms: number; machine: [string, string][]; kept: string[] }, results: Ran[]): string {
   const out: string[] = [];
   out.push('# confd benchmarks', '');
   out.push(
@@ -124,12 +140,20 @@ function markdown(opts: { quick: boolean; ms: number; machine: [string, string][
   for (const [k, v] of opts.machine) out.push(`| ${k} | ${md(v)} |`);
   out.push('');
   for (const block of opts.kept) out.push(block, '');
-  for (const { section, result, error } of results) {
+  const disturbed = results.filter((r) => r.disturbed);
+  if (disturbed.length > 0) out.push(`**Disturbed:** ${disturbed.map((r) => `"${r.section.title}"`).join(', ')} (no figures: see the section).`, '');
+  for (const r of results) {
+    const { section, result, error } = r;
     out.push(`## ${section.title}`, '');
+    if (r.disturbed) {
+      out.push(disturbedText(r), '');
+      continue;
+    }
     if (!result) {
       out.push(`Section failed: \`${md(error ?? 'unknown error')}\``, '');
       continue;
     }
+    if (r.retriedAfter) out.push(`Measured in a second run: the first was disturbed (\`${md(r.retriedAfter)}\`).`, '');
     out.push('| Figure | Value | Target | | Detail | How measured |', '|---|--:|---|---|---|---|');
     for (const r of result.rows) out.push(`| ${md(r.name)} | ${md(valueText(r))} | ${md(r.target ?? '')} | ${metText(r)} | ${md(r.detail ?? '')} | ${md(r.note)} |`);
     out.push('');
@@ -149,9 +173,9 @@ function splitSections(text: string): { head: string; sections: Map<string, stri
 /**
  * `--only` with writing: the new text of the sections that ran replaces theirs in the existing file
  * (in SECTIONS order), the others stay, and the preamble says which sections are newer, when, and on
- * what load.
+ * what load. A section disturbed twice keeps its earlier figures (the preamble says so).
  */
-function mergeSections(file: string, fresh: string, ran: Section[], box: [string, string][], quick: boolean): string {
+function mergeSections(file: string, fresh: string, ran: Ran[], box: [string, string][], quick: boolean): string {
   let old = '';
   try {
     old = readFileSync(file, 'utf8');
@@ -160,19 +184,29 @@ function mergeSections(file: string, fresh: string, ran: Section[], box: [string
   }
   const a = splitSections(old);
   const b = splitSections(fresh);
-  const titles = new Set(ran.map((s) => s.title));
+  const kept = ran.filter((r) => r.disturbed && a.sections.has(r.section.title)).map((r) => r.section);
+  const fresher = ran.map((r) => r.section).filter((s) => !kept.includes(s));
+  const titles = new Set(fresher.map((s) => s.title));
   const out: string[] = [];
   const date = box.find(([k]) => k === 'Date (start)')?.[1] ?? '';
   const load = box.find(([k]) => k === 'Load average at start')?.[1]?.split(' (')[0] ?? '';
   const ms = box.find(([k]) => k === 'mediasoup')?.[1]?.split(' (')[0] ?? '';
-  const note = `Section${ran.length > 1 ? 's' : ''} ${ran.map((s) => `"${s.title}"`).join(', ')} regenerated on ${date} with \`--only ${ran.map((s) => s.id).join(',')}\`${quick ? ' --quick' : ''} (mediasoup ${ms}, load average at start ${load}); the rest is from the run described here.`;
-  // Drop notes of earlier partial runs for the same sections, keep the rest of the preamble.
-  const head = a.head.split('\n\n').filter((para) => !(para.startsWith('Section') && para.includes('regenerated on') && ran.some((s) => para.includes(`"${s.title}"`))));
-  out.push(head.join('\n\n').replace(/\n*$/, '\n\n'), `${note}\n\n`);
+  const only = `\`--only ${ran.map((r) => r.section.id).join(',')}\`${quick ? ' --quick' : ''}`;
+  const names = (ss: Section[]) => ss.map((s) => `"${s.title}"`).join(', ');
+  const notes: string[] = [];
+  if (fresher.length > 0) notes.push(`Section${fresher.length > 1 ? 's' : ''} ${names(fresher)} regenerated on ${date} with ${only} (mediasoup ${ms}, load average at start ${load}); the rest is from the run described here.`);
+  if (kept.length > 0) notes.push(`Section${kept.length > 1 ? 's' : ''} ${names(kept)} disturbed twice on ${date} with ${only} (load average at start ${load}): the figures shown are from the earlier run.`);
+  // Drop notes of earlier partial runs for the sections regenerated now (and earlier "disturbed" notes
+  // of the sections disturbed now), keep the rest of the preamble.
+  const stale = (para: string) =>
+    para.startsWith('Section') &&
+    ((para.includes('regenerated on') && fresher.some((s) => para.includes(`"${s.title}"`))) || (para.includes('disturbed twice on') && ran.some((r) => para.includes(`"${r.section.title}"`))));
+  const head = a.head.split('\n\n').filter((para) => !stale(para));
+  out.push(head.join('\n\n').replace(/\n*$/, '\n\n'), ...notes.map((n) => `${n}\n\n`));
   // The old file's order (hand-written blocks stay where they are); a section new to the file goes
   // before the next section that follows it in SECTIONS.
   const order = [...a.sections.keys()];
-  for (const s of ran) {
+  for (const s of fresher) {
     if (order.includes(s.title)) continue;
     const next = SECTIONS.slice(SECTIONS.indexOf(s) + 1).map((x) => order.indexOf(x.title)).find((k) => k >= 0);
     order.splice(next ?? order.length, 0, s.title);
@@ -184,6 +218,19 @@ function mergeSections(file: string, fresh: string, ran: Section[], box: [string
   return out.join('').replace(/\n+$/, '\n');
 }
 
+/** The last lines of the run: what was measured, what took a second run, what was disturbed or failed. */
+function summary(results: Ran[]): string {
+  const ids = (rs: Ran[]) => rs.map((r) => r.section.id).join(', ');
+  const measured = results.filter((r) => r.result);
+  const retried = measured.filter((r) => r.retriedAfter);
+  const disturbed = results.filter((r) => r.disturbed);
+  const failed = results.filter((r) => !r.result && !r.disturbed);
+  const lines = [`summary: ${measured.length} of ${results.length} sections measured${retried.length ? ` (${ids(retried)} in a second run after a disturbance)` : ''}`];
+  if (disturbed.length) lines.push(`DISTURBED (twice, no figures; run alone with --only): ${ids(disturbed)}`);
+  if (failed.length) lines.push(`FAILED: ${ids(failed)}`);
+  return lines.join('\n');
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const t0 = performance.now();
@@ -192,30 +239,34 @@ async function main(): Promise<void> {
   const box = machine();
   for (const [k, v] of box) console.log(`${k.padEnd(15)} ${v}`);
 
-  const results: { section: Section; result: SectionResult | null; error?: string }[] = [];
+  const results: Ran[] = [];
   for (const section of SECTIONS) {
     if (opts.only && !opts.only.has(section.id)) continue;
     log(`section ${section.id}`);
-    try {
-      const result = await section.run({ quick: opts.quick, log });
-      results.push({ section, result });
-      printTable(section.title, result.rows);
-      for (const n of result.notes ?? []) console.log(`\n${n}`);
-    } catch (e) {
-      const error = (e as Error).stack ?? String(e);
-      console.error(`section ${section.id} failed: ${error}`);
-      results.push({ section, result: null, error: (e as Error).message });
+    const outcome = await runSection(section.id, section.run, { quick: opts.quick, log });
+    if (outcome.status === 'ok') {
+      results.push({ section, result: outcome.result, retriedAfter: outcome.retriedAfter });
+      printTable(section.title, outcome.result.rows);
+      if (outcome.retriedAfter) console.log(`\n(measured in a second run: the first was disturbed: ${outcome.retriedAfter})`);
+      for (const n of outcome.result.notes ?? []) console.log(`\n${n}`);
+    } else if (outcome.status === 'disturbed') {
+      results.push({ section, result: null, error: outcome.error, disturbed: true });
+      console.log(`\n## ${section.title}\nDISTURBED twice, no figures: first ${outcome.first}; then ${outcome.error}`);
+    } else {
+      console.error(`section ${section.id} failed: ${outcome.stack}`);
+      results.push({ section, result: null, error: outcome.error });
       process.exitCode = 1;
     }
   }
   const ms = performance.now() - t0;
   console.log(`\ntotal ${fmt(ms / 1000)} s`);
+  console.log(summary(results));
   if (opts.write) {
     const file = join(ROOT, 'BENCHMARKS.md');
     const text = markdown({ quick: opts.quick, ms, machine: box, kept: keptBlocks(file) }, results);
     if (opts.only) {
       // Some sections only: replace those in the existing file and keep the others as they were.
-      writeFileSync(file, mergeSections(file, text, results.map((r) => r.section), box, opts.quick));
+      writeFileSync(file, mergeSections(file, text, results, box, opts.quick));
       console.log(`updated ${results.map((r) => r.section.id).join(', ')} in ${file}`);
     } else {
       writeFileSync(file, text);

@@ -113,7 +113,7 @@ describe('simulcast, adaptive stream and dynacast in Chromium', { concurrency: f
       await sleep(1500);
       const after1 = await webcamEncodings(sender);
       assert.equal(after1[2]!.bytesSent, r2a, 'r2 sends nothing while nobody wants it');
-      assert.ok(after1[0]!.bytesSent > r0a, 'r0 keeps going for the small tile');
+      await waitFor('r0 to keep going for the small tile', () => webcamEncodings(sender), (e) => e[0]!.bytesSent > r0a);
       assert.equal((await consumerOf(room, sm, s))?.currentSpatialLayer, 0, 'the small tile is still served');
 
       // Shown again: resumed, the top layer is encoded again and the large tile gets it.

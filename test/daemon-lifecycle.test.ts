@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startConfd, runConfd, confctl, tempDir, cleanup, CONFD, parseLogLines } from './helpers/daemon.ts';
-import { sleep } from './helpers/wait.ts';
+import { until } from './helpers/wait.ts';
 
 async function get(url: string): Promise<{ status: number; body: any }> {
   const r = await fetch(url);
@@ -19,7 +19,9 @@ test('embedded default: bare "confd start" in an empty directory listens on 127.
   proc.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   const exited = new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
   try {
-    for (let i = 0; i < 200 && !out.includes('confd ready'); i++) await sleep(50);
+    // As long as startConfd() waits: a loaded machine takes seconds to bundle the page and start workers.
+    // (On a timeout, the assertion below shows what it wrote.)
+    await until(() => out.includes('confd ready'), 'confd ready', 20_000).catch(() => {});
     const ready = parseLogLines(out).find((l) => l.msg === 'confd ready');
     assert.ok(ready, `no ready line in:\n${out}`);
     assert.equal(ready.http, 'http://127.0.0.1:3010');

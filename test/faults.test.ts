@@ -20,7 +20,7 @@ import { cleanup, confctl, runConfd, startConfd, tempDir, type RunningDaemon } f
 import { connect, joinPeer, receiving, type SfuClient } from './helpers/sfu-client.ts';
 import { adminRequest, type AdminResponse } from '../src/admin/client.ts';
 import { assertJsonError, errorLogLines, httpCall, rssBytes, type HttpResult } from './fuzz/client.ts';
-import { pidAlive, sleep, until } from './helpers/wait.ts';
+import { pidAlive, sleep, until, waitFor } from './helpers/wait.ts';
 
 const noErrorLogs = (d: RunningDaemon, what: string) =>
   assert.deepEqual(
@@ -172,7 +172,7 @@ describe('a mediasoup worker SIGKILLed under load', { timeout: 120_000 }, () => 
 
 // ---------------------------------------------------------------------------------------------------
 
-test('SIGKILL of the daemon during a burst of mixed admin writes from 16 clients: every acknowledged change survives, nothing refused appears', { timeout: 120_000 }, async (t) => {
+test('SIGKILL of the daemon during a burst of mixed admin writes from 16 clients: every acknowledged change survives, nothing refused appears', { timeout: 240_000 }, async (t) => {
   const base = tempDir();
   const dataDir = join(base, 'data');
   const users = new Map<string, string>(); // acknowledged: name -> password
@@ -273,12 +273,22 @@ test('SIGKILL of the daemon during a burst of mixed admin writes from 16 clients
     }
   }
 
+  // Each round kills the daemon once it has acknowledged this many writes of every kind (the second
+  // round twice as many, so the two kills land at different points), however long that takes on a
+  // loaded machine: the writers are still going, so the kill cuts writes in flight.
+  const share = { user: 2, token: 10, revoke: 3, ip: 20, ipRevoke: 5, refused: 10 };
   try {
     for (let round = 0; round < 2; round++) {
       const d = await startConfd({ dataDir, config: { mediasoup: { workers: 1 } } });
+      const before = { ...counts };
       let stop = false;
       const writers = Array.from({ length: 16 }, (_, c) => writer(d.socket, round, c, () => stop));
-      await sleep(900 + round * 600);
+      await waitFor(
+        `round ${round}: at least ${JSON.stringify(share)} × ${round + 1} writes acknowledged`,
+        async () => Object.fromEntries(Object.entries(counts).map(([k, n]) => [k, n - before[k as keyof typeof counts]])),
+        (done) => Object.entries(share).every(([k, n]) => done[k]! >= n * (round + 1)),
+        90_000,
+      );
       await d.kill9();
       stop = true;
       await Promise.all(writers);
@@ -287,9 +297,6 @@ test('SIGKILL of the daemon during a burst of mixed admin writes from 16 clients
     }
     t.diagnostic(`acknowledged over two kills: ${JSON.stringify(counts)}`);
     assert.deepEqual(unexpected, [], 'answers other than expected during the burst');
-    for (const [k, n] of Object.entries({ user: 4, token: 20, revoke: 5, ip: 40, ipRevoke: 10, refused: 20 })) {
-      assert.ok(counts[k as keyof typeof counts] >= n, `only ${counts[k as keyof typeof counts]} acknowledged ${k} writes: ${JSON.stringify(counts)}`);
-    }
 
     const d = await startConfd({ dataDir, config: { mediasoup: { workers: 1 } } });
     try {
@@ -627,8 +634,13 @@ describe('floods and slow clients against one daemon', { timeout: 150_000 }, () 
       done = true;
       return r;
     });
-    // The normal client: fresh connections, every 200 ms, to both servers.
+    let cutSoFar = 0;
+    for (const s of slow) void s.closed.then(() => cutSoFar++);
+    // The normal client: fresh connections, every 200 ms, to both servers. What counts is how many of
+    // its requests were answered while every slow client still held its connection (not how many fit
+    // in the 10 s, which depends on the machine's speed).
     let served = 0;
+    let servedWhileHeld = 0;
     let slowest = 0;
     while (!done) {
       const t0 = performance.now();
@@ -637,16 +649,19 @@ describe('floods and slow clients against one daemon', { timeout: 150_000 }, () 
       assert.equal(a.status, 200);
       slowest = Math.max(slowest, performance.now() - t0);
       served++;
+      if (cutSoFar === 0) servedWhileHeld++;
       await Promise.race([all, sleep(200)]);
     }
     const results = await all;
     const cut = results.map((r) => r.afterMs);
-    t.diagnostic(`${slow.length} slow clients cut after ${Math.min(...cut)}-${Math.max(...cut)} ms; normal client served ${served} times, slowest ${Math.round(slowest)} ms`);
-    assert.ok(served >= 30, `the normal client was served ${served} times`);
+    t.diagnostic(`${slow.length} slow clients cut after ${Math.min(...cut)}-${Math.max(...cut)} ms; normal client served ${served} times (${servedWhileHeld} before the first cut), slowest ${Math.round(slowest)} ms`);
+    assert.ok(servedWhileHeld >= 5, `the normal client was served ${servedWhileHeld} times while the slow clients held their connections`);
     for (const [i, r] of results.entries()) {
       const s = slow[i]!;
       const what = `${s.kind} client on ${s.target}`;
-      assert.ok(r.afterMs >= 9_500 && r.afterMs <= 16_000, `${what}: cut after ${r.afterMs} ms`);
+      // Not before the 10 s headers timeout, and by the headers timeout, not the 30 s request timeout
+      // (the daemon's sweep runs every second; a loaded machine adds its own delay).
+      assert.ok(r.afterMs >= 9_500 && r.afterMs < 25_000, `${what}: cut after ${r.afterMs} ms`);
       // The HTTP port answers 408; the admin socket answers it as JSON.
       if (s.target === 'http') assert.match(r.text, /^HTTP\/1\.1 408 /, `${what}: ${JSON.stringify(r.text)}`);
       else assert.match(r.text, /^HTTP\/1\.1 408 [^]*\r\n\r\n\{"error":\{"code":"request_timeout","message":"[^"]+"\}\}\n$/, `${what}: ${JSON.stringify(r.text)}`);

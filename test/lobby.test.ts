@@ -164,7 +164,6 @@ describe('lobby', { concurrency: false }, () => {
     const t0 = Date.now();
     const tries = await Promise.all(Array.from({ length: 25 }, (_, i) => connect(d.http, { room: 'lf', peerId: `fl-${i}`, name: `Flood ${i}`, localAddress: flooder })));
     open.push(...tries);
-    const seconds = (Date.now() - t0) / 1000;
     const hellos = await Promise.all(tries.map((c) => c.hello));
     const waitingOnes = tries.filter((_, i) => !(hellos[i] instanceof Error));
     assert.equal(waitingOnes.length, 20, 'at most 20 waiting from one address');
@@ -174,10 +173,15 @@ describe('lobby', { concurrency: false }, () => {
       assert.match(info.reason, /Too many guests from your address are waiting/);
     }
     await h.waitForNotification('lobby', (s) => s.waiting.length === 20);
+    // The bound comes from the time up to the count: on a loaded machine knocks go on being told (one a
+    // second) while the hellos above are still being answered.
     const told = h.notifications('lobbyKnock').filter((k) => k.peerId.startsWith('fl-')).length;
+    const seconds = (Date.now() - t0) / 1000;
     assert.ok(told >= 1 && told <= 1 + Math.ceil(seconds), `${told} knock prompts in ${seconds.toFixed(1)} s`);
-    const logged = d.logs.filter((l) => l.msg === 'guest knocked at the lobby' && l.room === 'lf').length;
-    assert.equal(logged, told, 'one log line per knock told');
+    // The log lines come over the daemon's stdout, the prompts over the WebSocket: either may be first.
+    const logged = () => d.logs.filter((l) => l.msg === 'guest knocked at the lobby' && l.room === 'lf').length;
+    await until(() => logged() === told, `one log line per knock told (${told})`);
+    assert.equal(logged(), told, 'one log line per knock told');
     // Another address still gets in line, and its host hears of it.
     const other = await connect(d.http, { room: 'lf', peerId: 'other-lf', name: 'Olga', localAddress: '127.0.9.2' });
     open.push(other);

@@ -34,8 +34,18 @@ export interface FfmpegRun {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string[] }>;
   /** We asked it to stop (stop()); an exit without this is a failure. */
   readonly stopping: boolean;
-  /** SIGINT (ffmpeg writes the trailer and exits), SIGKILL after FFMPEG_STOP_TIMEOUT_MS. */
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string[] }>;
+  /**
+   * Resolves once ffmpeg has begun the file (it knows every stream's format and reports progress),
+   * or has exited. Until then a stop signal makes it abandon the file half-written.
+   */
+  readonly writing: Promise<void>;
+  /**
+   * SIGINT (ffmpeg writes the trailer and exits), SIGKILL after FFMPEG_STOP_TIMEOUT_MS. ffmpeg notices
+   * the signal only between two packets it reads: `wake` (called at once, then every WAKE_EVERY_MS
+   * until it exits) sends it one on the wake stream, so a silent input ends as cleanly as a busy one.
+   * (A second SIGINT would not do: it also aborts ffmpeg's writes, the trailer among them.)
+   */
+  stop(o?: StopOptions): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string[] }>;
 }
 
 /**
@@ -44,11 +54,27 @@ export interface FfmpegRun {
  */
 const MONOTONIC = 'setts=ts=max(TS\\,PREV_OUTDTS+1)';
 
-/** Starts ffmpeg on `sdpFile` writing `outFile` (which exists already, mode 0600: -y keeps its mode). */
-export function runFfmpeg(bin: string, sdpFile: string, outFile: string): FfmpegRun {
+export interface StopOptions {
+  /** Sends ffmpeg one packet on the wake stream (wake.ts). */
+  wake?: () => void;
+  /** Media reached it: wait up to this long for it to begin the file (`writing`) before the signal. */
+  firstWriteMs?: number;
+}
+
+const WAKE_EVERY_MS = 200;
+
+/**
+ * Starts ffmpeg on `sdpFile` writing `outFile` (which exists already, mode 0600: -y keeps its mode).
+ * The SDP's first `recorded` streams go into the file; any after them (the wake stream) are read and
+ * dropped.
+ */
+export function runFfmpeg(bin: string, sdpFile: string, outFile: string, recorded: number): FfmpegRun {
   const args = [
     '-hide_banner',
     '-nostdin',
+    // Progress on stdout: its first report says the file has begun (see `writing`).
+    '-progress',
+    'pipe:1',
     '-loglevel',
     'warning',
     '-protocol_whitelist',
@@ -62,8 +88,7 @@ export function runFfmpeg(bin: string, sdpFile: string, outFile: string): Ffmpeg
     '-1',
     '-i',
     sdpFile,
-    '-map',
-    '0',
+    ...Array.from({ length: recorded }, (_, i) => ['-map', `0:${i}`]).flat(),
     '-c',
     'copy',
     // ffmpeg re-bases a stream's timestamps on the first RTCP sender report, which comes after the
@@ -77,7 +102,11 @@ export function runFfmpeg(bin: string, sdpFile: string, outFile: string): Ffmpeg
     '-y',
     outFile,
   ];
-  const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let began: () => void = () => {};
+  const writing = new Promise<void>((resolve) => (began = resolve));
+  proc.stdout!.once('data', () => began());
+  proc.stdout!.resume();
   const tail: string[] = [];
   let partial = '';
   proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
@@ -95,6 +124,7 @@ export function runFfmpeg(bin: string, sdpFile: string, outFile: string): Ffmpeg
       resolve({ code, signal, stderr: tail.slice(-STDERR_TAIL_LINES) });
     };
     proc.once('exit', finish);
+    proc.once('exit', () => began());
     // spawn failures (ENOENT, EACCES) come as 'error' without 'exit'.
     proc.once('error', (e) => {
       tail.push(`cannot run ${bin}: ${e.message}`);
@@ -108,13 +138,22 @@ export function runFfmpeg(bin: string, sdpFile: string, outFile: string): Ffmpeg
     get stopping() {
       return stopping;
     },
-    async stop() {
+    writing,
+    async stop({ wake, firstWriteMs = 0 } = {}) {
       stopping = true;
+      if (firstWriteMs > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([writing, new Promise<void>((r) => (timer = setTimeout(r, firstWriteMs)))]);
+        clearTimeout(timer);
+      }
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGINT');
+        wake?.();
+        const waking = wake ? setInterval(wake, WAKE_EVERY_MS) : undefined;
         const timer = setTimeout(() => proc.kill('SIGKILL'), FFMPEG_STOP_TIMEOUT_MS);
         const r = await exited;
         clearTimeout(timer);
+        clearInterval(waking);
         return r;
       }
       return exited;

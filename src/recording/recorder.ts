@@ -4,8 +4,9 @@
  * PlainTransport per stream, ffmpeg copying the RTP into the file) under DATA_DIR/recordings (files.ts).
  *
  * A dying ffmpeg ends its own file only (its side-car says why, the audit trail gets
- * recording.file_failed). A full disk stops the room's recording: every file is finalised, the audit
- * trail gets recording.failed and the room is told. The call itself is never touched.
+ * recording.file_failed). A full disk stops the room's recording: the space held back (reserve.ts) is
+ * given back, every file is finalised, the audit trail gets recording.failed and the room is told. The
+ * call itself is never touched.
  */
 import { ConfdError, isConfdError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -13,11 +14,13 @@ import type { AuditDetails } from '../store/audit.ts';
 import type { RecordingTap } from '../rooms/recording.ts';
 import { findTool } from './ffmpeg.ts';
 import { freeBytes, listRecordings, MIN_FREE_TO_GO_ON, MIN_FREE_TO_START, prepareDir, recordingsDir, type ListedRecording } from './files.ts';
+import { createReserve } from './reserve.ts';
 import { createSession, type ActiveRecording, type Session, type SessionEnv } from './session.ts';
 
 /** Rooms recorded at once. */
 export const MAX_RECORDINGS = 4;
-const DISK_CHECK_MS = 5_000;
+/** Free space is checked this often while recording (statfs is cheap; a busy room writes MB/s). */
+const DISK_CHECK_MS = 1_000;
 
 export interface RecorderDeps {
   dataDir: string;
@@ -41,10 +44,15 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   const dir = recordingsDir(deps.dataDir);
   const max = deps.maxRecordings ?? MAX_RECORDINGS;
   const recordings = new Map<string, Session>();
-  /** Rooms whose `record start` is between its checks and its session: a second one is a conflict. */
-  const starting = new Set<string>();
+  /**
+   * Rooms whose `record start` is between its checks and its first files: a second start is a
+   * conflict, a stop waits for it (and then stops what it started).
+   */
+  const starting = new Map<string, Promise<unknown>>();
+  let closing = false;
   const inFlight = new Set<Promise<void>>();
   let diskTimer: NodeJS.Timeout | null = null;
+  const reserve = createReserve(dir);
 
   const audit = (type: string, actor: string, details: AuditDetails) =>
     deps.audit(type, actor, details).catch((e: unknown) => log.error({ err: e, type }, 'could not write a recording audit event'));
@@ -57,6 +65,7 @@ export function createRecorder(deps: RecorderDeps): Recorder {
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
     },
+    freeReserve: () => reserve.release(),
   };
 
   function watchDisk(): void {
@@ -93,12 +102,15 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     const free = await freeBytes(dir).catch(() => Infinity);
     if (free < MIN_FREE_TO_START) await refuse('data_dir_unusable', `only ${Math.floor(free / 1048576)} MiB free in ${dir} (at least ${MIN_FREE_TO_START / 1048576} MiB needed to start a recording)`);
 
+    await reserve.hold();
     const r = createSession(env, {
       room,
       tap: target.tap,
       startedBy: by,
       ended: (s) => {
         if (recordings.get(room) === s) recordings.delete(room);
+        // The last recording gone: the space held back for finishing files is given back.
+        if (recordings.size === 0 && [...starting.keys()].every((x) => x === room)) reserve.release();
       },
     });
     recordings.set(room, r);
@@ -120,20 +132,27 @@ export function createRecorder(deps: RecorderDeps): Recorder {
 
   return {
     async start(room, by) {
+      // The room's last recording still finishing (a stop just before): this one starts once it has.
+      const ending = starting.has(room) ? null : recordings.get(room)?.stopping;
+      if (ending) await ending.catch(() => {});
+      if (closing) throw new ConfdError('unavailable', 'the daemon is shutting down; recording is not available');
       if (recordings.has(room) || starting.has(room)) throw new ConfdError('conflict', `room "${room}" is already being recorded; "confctl record stop --room ${room}" stops it`);
       const target = deps.room(room);
       if (!target || target.tap.participants().length === 0) throw new ConfdError('not_found', `no room "${room}" with participants; "confctl rooms" lists the rooms`);
-      const busy = new Set([...recordings.keys(), ...starting]).size;
+      const busy = new Set([...recordings.keys(), ...starting.keys()]).size;
       if (busy >= max) throw new ConfdError('unavailable', `${busy} rooms are being recorded already (at most ${max}); stop one first`);
-      starting.add(room);
+      const started = startSession(room, by, target);
+      starting.set(room, started);
       try {
-        return await startSession(room, by, target);
+        return await started;
       } finally {
         starting.delete(room);
       }
     },
 
     async stop(room, by) {
+      // A stop sent with (or just after) a start stops what that start started, not "nothing to stop".
+      await starting.get(room)?.catch(() => {});
       const r = recordings.get(room);
       if (!r || r.stopping) throw new ConfdError('not_found', `room "${room}" is not being recorded; "confctl record list" shows what is`);
       const info = r.describe();
@@ -149,9 +168,13 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     },
 
     async close() {
+      // No new recording; the ones being started are let finish starting, then end with the rest.
+      closing = true;
+      await Promise.allSettled([...starting.values()]);
       for (const r of [...recordings.values()]) {
         if (r.stopping) continue;
-        void r.end('shutdown', null, null).then(() => audit('recording.stop', 'system', { room: r.room, reason: 'shutdown' }));
+        // Tracked with its audit event: the store closes after the recordings.
+        env.track(r.end('shutdown', null, null).then(() => audit('recording.stop', 'system', { room: r.room, reason: 'shutdown' })));
       }
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       if (diskTimer) clearInterval(diskTimer);

@@ -13,9 +13,19 @@ import type { Logger } from '../log.ts';
 import { diskFullIn, ffmpegFailure, findTool, freeRtpPort, probe, runFfmpeg, waitListening, type FfmpegRun } from './ffmpeg.ts';
 import { baseName, createRecordingFile, writePrivate, writeSideCar, type SideCar } from './files.ts';
 import { isRecordable, recordingSdp, type SdpStream } from './sdp.ts';
+import { createWaker, type Waker } from './wake.ts';
 
 /** Key frames are asked for again shortly after the start: ffmpeg needs one to learn the video size. */
 const KEY_FRAME_RETRIES_MS = [1_000, 2_500];
+/**
+ * Wake packets sent once ffmpeg listens: it learns the wake stream's format from them and does not
+ * wait for more before it starts writing (a few, in case one is late).
+ */
+const WAKE_AT_START = 3;
+/** How long a stop waits for an ffmpeg that has media but has not begun its file (it begins once it knows each stream's format). */
+const FIRST_WRITE_WAIT_MS = 3_000;
+/** A file its participant sent nothing into: nothing worth keeping, and not a WebM a player reads. */
+const NO_MEDIA = 'no media reached this file (its participant sent none while recorded): no file kept';
 
 /** What every file of every recording shares. */
 export interface SegmentEnv {
@@ -46,6 +56,8 @@ export interface Segment {
   producerIds: Set<string>;
   ports: number[];
   ffmpeg: FfmpegRun | null;
+  /** Sends packets on ffmpeg's wake stream (sdp.ts), so that it hears a stop however silent its input. */
+  waker: Waker | null;
   timers: NodeJS.Timeout[];
   /** Being set up (transports, consumers, ffmpeg); finishSegment() waits for it. */
   starting: Promise<void> | null;
@@ -101,6 +113,7 @@ export async function createSegment(
     producerIds: new Set(),
     ports: [],
     ffmpeg: null,
+    waker: null,
     timers: [],
     starting: null,
     abort: false,
@@ -139,12 +152,15 @@ export async function openSegment(env: SegmentEnv, seg: Segment, router: types.R
     });
     transport.on('routerclose', () => void finishSegment(env, seg, 'media_lost', null));
   }
-  await writePrivate(seg.sdpFile, recordingSdp(streams));
+  const wakePort = await freeRtpPort(env.usedPorts);
+  env.usedPorts.add(wakePort);
+  seg.ports.push(wakePort);
+  await writePrivate(seg.sdpFile, recordingSdp(streams, '127.0.0.1', wakePort));
   await writeSideCar(env.dir, seg.base, seg.side);
   step();
   const bin = findTool('ffmpeg');
   if (!bin) throw new ConfdError('unavailable', 'ffmpeg is not installed: recording needs it (Debian: apt-get install ffmpeg)');
-  const run = runFfmpeg(bin, seg.sdpFile, seg.file);
+  const run = runFfmpeg(bin, seg.sdpFile, seg.file, streams.length);
   seg.ffmpeg = run;
   void run.exited.then(async (res) => {
     // A death during the set-up is reported by the set-up (its caller).
@@ -152,11 +168,13 @@ export async function openSegment(env: SegmentEnv, seg: Segment, router: types.R
     if (run.stopping || seg.abort) return;
     seg.hooks.died(seg, diskFullIn(res.stderr) ? 'disk_full' : 'ffmpeg_died', ffmpegFailure(res));
   });
-  const ports = streams.flatMap((s) => [s.port, s.port + 1]);
+  const ports = [...streams.map((s) => s.port), wakePort].flatMap((p) => [p, p + 1]);
   if (!(await waitListening(run, ports))) {
     const res = run.proc.exitCode !== null || run.proc.signalCode !== null ? await run.exited : null;
     throw new Error(res ? ffmpegFailure(res) : 'ffmpeg did not open its RTP ports in time');
   }
+  seg.waker = createWaker(wakePort);
+  for (let i = 0; i < WAKE_AT_START; i++) seg.waker.ping();
   step();
   for (const c of seg.consumers) await c.resume();
   const keyFrame = () => {
@@ -176,13 +194,21 @@ export function finishSegment(env: SegmentEnv, seg: Segment, reason: string, err
   seg.finished ??= (async () => {
     await seg.starting?.catch(() => {});
     for (const t of seg.timers) clearTimeout(t);
-    const result = seg.ffmpeg ? await seg.ffmpeg.stop() : null;
+    const sent = await packetsSent(seg.consumers);
+    // Media reached ffmpeg but it may not have begun the file yet (a stop moments after the start):
+    // a signal now would leave it half-written, so it gets a moment to begin.
+    const result = seg.ffmpeg ? await seg.ffmpeg.stop({ wake: () => seg.waker?.ping(), firstWriteMs: sent === 0 ? 0 : FIRST_WRITE_WAIT_MS }) : null;
+    seg.waker?.close();
     for (const t of seg.transports) if (!t.closed) t.close();
     for (const port of seg.ports) env.usedPorts.delete(port);
     await unlink(seg.sdpFile).catch(() => {});
+    let err = error;
+    if (sent === 0) {
+      await unlink(seg.file).catch(() => {});
+      err ??= NO_MEDIA;
+    }
     const size = await stat(seg.file).then((s) => s.size, () => null);
     const probed = size ? await probe(seg.file) : null;
-    let err = error;
     if (!err && result && result.code !== 0 && result.code !== 255 && result.signal !== 'SIGINT') err = ffmpegFailure(result);
     Object.assign(seg.side, { stoppedAt: new Date().toISOString(), stopReason: reason, error: err, sizeBytes: size, durationSeconds: probed?.durationSeconds ?? null });
     await writeSideCar(env.dir, seg.base, seg.side).catch((e: unknown) => env.log.error({ err: e, file: seg.file }, 'could not write a recording side-car'));
@@ -190,4 +216,21 @@ export function finishSegment(env: SegmentEnv, seg: Segment, reason: string, err
     env.log.info({ peer: seg.side.peerId, file: seg.file, reason, sizeBytes: size, durationSeconds: seg.side.durationSeconds }, 'recording file closed');
   })();
   return seg.finished;
+}
+
+/**
+ * RTP packets the file's consumers sent to its ffmpeg (their 'outbound-rtp' stats: a consumer's stats
+ * also hold its producer's 'inbound-rtp'); null when mediasoup cannot say.
+ */
+async function packetsSent(consumers: types.Consumer[]): Promise<number | null> {
+  try {
+    let n = 0;
+    for (const c of consumers) {
+      if (c.closed) return null;
+      for (const st of await c.getStats()) if (st.type === 'outbound-rtp') n += st.packetCount;
+    }
+    return n;
+  } catch {
+    return null;
+  }
 }

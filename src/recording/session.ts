@@ -34,6 +34,8 @@ export interface SessionEnv extends SegmentEnv {
   audit(type: string, actor: string, details: AuditDetails): Promise<void>;
   /** Every end in progress, so that the daemon's shutdown can wait for it. */
   track(ending: Promise<void>): void;
+  /** The disk is full: gives back the space held for finishing files (reserve.ts). */
+  freeReserve(): void;
 }
 
 export interface Session {
@@ -45,7 +47,10 @@ export interface Session {
   describe(): ActiveRecording;
   /** Starts a file for every participant's stream group; rejects when one cannot start. */
   startFiles(): Promise<void>;
-  /** Ends the recording: every file finalised (`failed`'s side-car gets `error`), the room told. Idempotent. */
+  /**
+   * Ends the recording: every file finalised, the room told. Idempotent. `error` goes into the side-car
+   * of `failed`, or of every file when no one file is to blame (a full disk).
+   */
   end(reason: string, error?: string | null, failed?: Segment | null): Promise<void>;
   /** Ends the recording because of a failure: logged, audited as recording.failed; the call goes on. */
   fail(reason: string, error: string, seg: Segment | null): Promise<void>;
@@ -171,7 +176,7 @@ export function createSession(roomEnv: SessionEnv, o: { room: string; tap: Recor
       schedule(p.id, groupOf(producer), SETTLE_MS);
     },
     ended(reason) {
-      void session.end(reason).then(() => env.audit('recording.stop', 'system', { room, reason }));
+      env.track(session.end(reason).then(() => env.audit('recording.stop', 'system', { room, reason })));
     },
   });
 
@@ -203,9 +208,10 @@ export function createSession(roomEnv: SessionEnv, o: { room: string; tap: Recor
         detach();
         for (const t of settle.values()) clearTimeout(t);
         // At once (before the room closes its routers under them), then whatever was being started.
-        const now = [...segments.values()].map((s) => finishSegment(env, s, reason, s === failed ? error : null));
+        const why = (s: Segment) => (s === failed || failed === null ? error : null);
+        const now = [...segments.values()].map((s) => finishSegment(env, s, reason, why(s)));
         await Promise.allSettled([...chains.values(), ...now]);
-        await Promise.all([...segments.values()].map((s) => finishSegment(env, s, reason, null)));
+        await Promise.all([...segments.values()].map((s) => finishSegment(env, s, reason, why(s))));
         o.ended(session);
         tap.announce({ active: false });
         log.info({ reason }, 'recording stopped');
@@ -218,6 +224,8 @@ export function createSession(roomEnv: SessionEnv, o: { room: string; tap: Recor
     async fail(reason, error, seg) {
       if (stopping) return;
       log.error({ peer: seg?.side.peerId, reason, error }, 'recording failed; the call goes on');
+      // The files still being written need room for what they hold and their trailers.
+      if (reason === 'disk_full') env.freeReserve();
       const done = session.end(reason, error, seg);
       await env.audit('recording.failed', 'system', { room, peer: seg?.side.peerId ?? null, file: seg ? seg.side.file : null, reason, error: error.slice(0, 300) });
       await done;

@@ -111,6 +111,19 @@ async function listenOnePort(worker: types.Worker, media: MediaListen, port: num
   }
 }
 
+/**
+ * mediasoup closes each worker as soon as the process gets SIGINT or SIGTERM (its Worker listens
+ * itself, `onSignal`). The daemon's shutdown must come first: recordings finalised while their routers
+ * still run, peers told the daemon is stopping (not that their worker died); it closes the workers
+ * last. So that listener goes. (Were the daemon to die instead, each worker exits when its channel closes.)
+ */
+function leaveSignalsToTheDaemon(worker: types.Worker): void {
+  const onSignal = (worker as unknown as { onSignal?: unknown }).onSignal;
+  if (typeof onSignal !== 'function') return;
+  process.removeListener('SIGINT', onSignal as () => void);
+  process.removeListener('SIGTERM', onSignal as () => void);
+}
+
 export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPool> {
   const { log, media } = opts;
   const count = workerCount(opts.workers);
@@ -124,6 +137,7 @@ export async function startWorkerPool(opts: WorkerPoolOptions): Promise<WorkerPo
 
   async function spawn(index: number): Promise<PooledWorker> {
     const worker = await mediasoup.createWorker({ logLevel: 'warn' });
+    leaveSignalsToTheDaemon(worker);
     const port = media.port === null ? null : media.port + index;
     let webRtcServer: types.WebRtcServer | null = null;
     if (port !== null) {
