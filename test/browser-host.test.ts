@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { cleanup, confctl, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { safeNext } from '../src/web/client/auth.ts';
+import { USER_MESSAGES } from '../src/protocol/user-messages.ts';
 import {
   announceMissingChromium,
   closePage,
@@ -212,6 +213,25 @@ describe('host.protected, in the browser', { concurrency: false }, () => {
       assert.equal(await state(host), 'joined', 'still in the room, as a guest');
     } finally {
       await Promise.all([closePage(host), closePage(guest)]);
+    }
+  });
+
+  test('(d2) a login the server does not accept: the page says so, offers to log in again, and joins as a guest', async (t) => {
+    if (skipped(t)) return;
+    const host = await hostJoins(d!, 'stale');
+    const g = await page(`${d!.http}/`, 'stale/guest');
+    try {
+      // A host token this server never issued (or one that ended), left in the tab's storage.
+      await g.evaluate(() => sessionStorage.setItem('host_token', 'x'.repeat(43)));
+      await g.goto(`${d!.http}/join/stale?name=Sam`);
+      await joined(g, 1);
+      assert.equal(await noticeText(g, 'login'), USER_MESSAGES.hostLoginNotValid);
+      assert.ok(await g.locator('.notice[data-key="login"] a[href^="/login"]').isVisible(), 'a link to log in again');
+      assert.equal(await g.evaluate(() => sessionStorage.getItem('host_token')), null, 'the dead login is forgotten');
+      assert.equal((await hostView(g))?.role, 'guest');
+      assert.equal(await visible(g, '#host-controls'), false);
+    } finally {
+      await Promise.all([closePage(host), closePage(g)]);
     }
   });
 
