@@ -7,7 +7,7 @@
 import type { types } from 'mediasoup';
 import type { Logger } from '../log.ts';
 import type { ConsumerLayersSummary, DynacastSummary } from './view.ts';
-import { allocateLayers, AUDIO_BPS, ceilingStep, layerCosts, NO_CEILING, PROBE_MAX_FACTOR, RAISE_HEADROOM, type Ceiling } from './bandwidth.ts';
+import { allocateLayers, AUDIO_BPS, ceilingStep, layerCosts, NO_CEILING, RAISE_HEADROOM, type Ceiling } from './bandwidth.ts';
 import { consumerShouldPause, dynacastStep, layerSizes, maxWantedSpatialLayer, preferredSpatialLayer, type ConsumerView, type LayerSize } from './layers.ts';
 import type { Peer } from './peer.ts';
 
@@ -150,7 +150,7 @@ export function createAdaptiveMedia(ctx: { log: Logger; dynacast: boolean }): Ad
       }
     }
     if (trial) {
-      const cost = Math.min(availableBps * PROBE_MAX_FACTOR, video.reduce((n, a) => n + (layerCostsOf(a.producer)[givenLayer(a)] ?? 0), audio * AUDIO_BPS));
+      const cost = video.reduce((n, a) => n + (layerCostsOf(a.producer)[givenLayer(a)] ?? 0), audio * AUDIO_BPS);
       log.debug({ peer: peer.id, availableBps, probeBps: cost }, 'bandwidth trial: probing');
       probe(peer, transport, cost);
     }

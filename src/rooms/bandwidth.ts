@@ -51,8 +51,6 @@ export const TRIAL_JUDGE_MS = 10_000;
  * link with it. 8 Mbit/s is above any one layer a camera, a screen or a broadcast encoder sends.
  */
 export const DECLARED_LAYER_BPS = { min: 30_000, max: 8_000_000 };
-/** A trial's probe asks for at most this many times the receiver's estimate (one layer up is ~3x). */
-export const PROBE_MAX_FACTOR = 4;
 
 const declared = (bps: number | undefined) => (typeof bps === 'number' && Number.isFinite(bps) ? Math.min(DECLARED_LAYER_BPS.max, Math.max(DECLARED_LAYER_BPS.min, bps)) : undefined);
 
