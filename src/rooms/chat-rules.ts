@@ -99,6 +99,11 @@ export class ChatAllowances {
     this.#now = opts.now;
   }
 
+  /** Buckets held, by peer id and by address. */
+  get size(): number {
+    return this.#byPeer.size + this.#byAddress.size;
+  }
+
   take(peerId: string, ipKey: string): { ok: true } | { ok: false; retryInSeconds: number } {
     const peer = this.#bucket(this.#byPeer, peerId, CHAT_BURST);
     const address = this.#bucket(this.#byAddress, ipKey, CHAT_ADDRESS_BURST);

@@ -15,6 +15,7 @@ import { claim, gate, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } 
 import type { Entrant, Peer } from './peer.ts';
 import { createRoomAccess } from './room-access.ts';
 import { createLobbyGuard } from './lobby-guard.ts';
+import type { StateEntries } from './view.ts';
 
 /** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
 export const KICK_BAN_MS = 60_000;
@@ -124,6 +125,8 @@ export interface Door extends LobbyControls {
   idle(): boolean;
   /** The room closes: everyone waiting is told and let go. */
   close(reason: ServerNotifications['disconnected']['reason'], message: string, rejoin: boolean): void;
+  /** What the door keeps (StateEntries): peer ids held, bans, per-address counts. */
+  entries(): StateEntries;
 }
 
 /** What a participant keeps across its connections (the same tab back within its reservation). */
@@ -439,5 +442,7 @@ export function createDoor(ctx: DoorContext): Door {
         release(w);
       }
     },
+
+    entries: () => ({ peer_ids: holders.size, bans: bans.size, lobby_addresses: lobbyGuard.size(), ...access.entries() }),
   };
 }

@@ -38,6 +38,8 @@ export interface LobbyGuard {
   denied(ipKey: string, now: number): boolean;
   /** No pause in force (the rest is soft and may go with the room). */
   idle(now: number): boolean;
+  /** Addresses remembered (notices, denials, pauses). */
+  size(): number;
 }
 
 const remember = <V>(map: Map<string, V>, key: string, value: V) => setBounded(map, key, value, MAX_ADDRESSES);
@@ -81,5 +83,7 @@ export function createLobbyGuard(limits: LobbyLimits = LOBBY_LIMITS): LobbyGuard
       for (const [k, n] of lastNotice) if (now - n.at >= limits.knockNoticeMs) lastNotice.delete(k);
       return paused.size === 0;
     },
+
+    size: () => lastNotice.size + denials.size + paused.size,
   };
 }

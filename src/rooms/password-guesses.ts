@@ -32,6 +32,8 @@ export interface PasswordGuesses {
   failed(ipKey: string, now: number): GuessBlock | null;
   /** The right password: the address's wrong ones are forgotten (the room's are not). */
   succeeded(ipKey: string): void;
+  /** Addresses remembered (wrong passwords counted, blocks). */
+  size(): number;
 }
 
 export function createPasswordGuesses(limits: GuessLimits = ROOM_PASSWORD_GUESSES): PasswordGuesses {
@@ -75,5 +77,7 @@ export function createPasswordGuesses(limits: GuessLimits = ROOM_PASSWORD_GUESSE
     succeeded(ipKey) {
       byAddress.delete(ipKey);
     },
+
+    size: () => byAddress.size + addressBlocked.size,
   };
 }

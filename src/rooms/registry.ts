@@ -1,7 +1,7 @@
 import type { Logger } from '../log.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
-import type { MediaPlane, RoomSummary } from './view.ts';
+import { addEntries, type MediaPlane, type RoomSummary, type StateEntries } from './view.ts';
 import { startWorkerPool, type MediaListen, type WorkerPool } from '../sfu/worker-pool.ts';
 import { createRoom, type Room, type RoomSettings } from './room.ts';
 
@@ -107,6 +107,7 @@ export async function startRooms(opts: {
       for (const r of [...rooms.values()]) r.credentialEnded(ev);
     },
     workers: () => pool.summaries(),
+    entries: () => [...rooms.values()].reduce<StateEntries>((all, r) => addEntries(all, r.entries()), { rooms: rooms.size }),
     rooms: (): RoomSummary[] => withPeers().map((r) => r.summary()),
     kick: (roomName, peerId) => rooms.get(roomName)?.kick(peerId, USER_MESSAGES.kickedByAdmin) ?? false,
     end(roomName) {

@@ -28,6 +28,8 @@ export interface RouterSet {
   /** Closes the routers on a dead worker (each is reported to onLost, once). */
   dropWorker(worker: PooledWorker): void;
   readonly rtpCapabilities: types.RtpCapabilities;
+  /** Producers piped to another router of the room (one per producer and router). */
+  readonly pipes: number;
   close(): void;
 }
 
@@ -121,6 +123,10 @@ export async function createRouterSet(opts: {
 
     dropWorker(worker) {
       for (const r of routers.filter((x) => x.worker === worker)) if (!r.router.closed) r.router.close();
+    },
+
+    get pipes() {
+      return pipes.size;
     },
 
     close() {
