@@ -25,9 +25,9 @@ import type { RunningDaemon } from '../../test/helpers/daemon.ts';
 import { closePage, launchChromium, openPage, peerId, state } from '../../test/helpers/browser.ts';
 import { login } from '../../test/helpers/login.ts';
 import { connect, joinPeer, type Kind, type SfuClient } from '../../test/helpers/sfu-client.ts';
+import { readMetrics } from '../../test/helpers/metrics.ts';
 import { until } from '../../test/helpers/wait.ts';
 import { peerAddress } from '../load/peers.ts';
-import { parseMetrics } from './sample.ts';
 
 export const MAIN = 'soak-main';
 export const LOBBY = 'soak-lobby';
@@ -108,10 +108,6 @@ export async function startLoad(d: RunningDaemon, o: { browsers: number; log: (m
     }
   }
   const base = { peers: 2 + pages.length, rooms: 2 };
-
-  async function metrics(): Promise<Map<string, number>> {
-    return parseMetrics(await (await fetch(`${d.http}/metrics`)).text());
-  }
 
   /** Main room: media both ways, mutes, a host's mute, a screen share, chat, maybe a recording; then both leave. */
   async function mainRoom(n: number, opened: SfuClient[]): Promise<void> {
@@ -267,7 +263,7 @@ export async function startLoad(d: RunningDaemon, o: { browsers: number; log: (m
   async function settled(): Promise<void> {
     await until(
       async () => {
-        const m = await metrics();
+        const m = await readMetrics(d);
         return m.get('confd_peers') === base.peers && m.get('confd_rooms') === base.rooms;
       },
       `the daemon back to ${base.peers} peers in ${base.rooms} rooms`,

@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import type { RunningDaemon } from '../../test/helpers/daemon.ts';
+import { readMetrics, stateEntries } from '../../test/helpers/metrics.ts';
 import { processRss } from '../load/proc.ts';
 import type { Figure } from './report.ts';
 
@@ -28,17 +29,6 @@ export const FIGURES: Figure[] = [
   { key: 'peers', label: 'peers', unit: 'count', limit: { absolute: 1 } },
   { key: 'ffmpeg', label: 'ffmpeg', unit: 'count', limit: { absolute: 1 } },
 ];
-
-/** Prometheus text -> metric (with its labels as written) -> value. */
-export function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
 
 export const fdCount = (pid: number): number | null => {
   try {
@@ -80,7 +70,7 @@ export async function workerPids(d: RunningDaemon): Promise<number[]> {
 
 export async function readFigures(d: RunningDaemon, probeFile: string): Promise<{ values: Record<string, number | null>; workers: number[] }> {
   const pid = d.proc.pid!;
-  const metrics = parseMetrics(await (await fetch(`${d.http}/metrics`)).text());
+  const metrics = await readMetrics(d);
   const workers = await workerPids(d);
   const m = (k: string) => metrics.get(k) ?? null;
   let timers: number | null = null;
@@ -100,14 +90,9 @@ export async function readFigures(d: RunningDaemon, probeFile: string): Promise<
     load1: loadavg()[0]!,
   };
   // confd_state_entries by kind: the table shows their sum, the JSON each kind.
-  let state = 0;
-  for (const [k, v] of metrics) {
-    const kind = /^confd_state_entries\{kind="(.+)"\}$/.exec(k)?.[1];
-    if (kind === undefined) continue;
-    values[`state.${kind}`] = v;
-    state += v;
-  }
-  values.state = state;
+  const state = stateEntries(metrics);
+  for (const [kind, n] of Object.entries(state)) values[`state.${kind}`] = n;
+  values.state = Object.values(state).reduce((a, b) => a + b, 0);
   workers.forEach((w, i) => {
     values[`w${i}rss`] = rssMiB(w);
     values[`w${i}fds`] = fdCount(w);

@@ -23,6 +23,8 @@ export interface RoomChat {
   /** What a peer gets in its join response. */
   snapshot(): ChatSnapshot;
   readonly enabled: boolean;
+  /** Forgets the allowances of those who have not chatted lately (refilled buckets). */
+  sweep(): void;
   entries(): StateEntries;
 }
 
@@ -100,6 +102,7 @@ export function createRoomChat(opts: {
       return { enabled, history: history.list() };
     },
 
+    sweep: () => allowances.sweep(),
     entries: () => ({ chat_buckets: allowances.size }),
   };
 }

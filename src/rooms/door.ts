@@ -121,6 +121,11 @@ export interface Door extends LobbyControls {
   setPassword(password: string | null): RoomState;
   /** Tells the hosts what the lobby is now, if that changed since they were last told. */
   lobbyChanged(): void;
+  /**
+   * Forgets what has run out (reservations of tabs that left, bans, per-address counts): in a room that
+   * never empties this is the only time they go.
+   */
+  sweep(): void;
   /** Nothing held at the door: no one waiting, no live reservation or ban, the lobby as configured. */
   idle(): boolean;
   /** The room closes: everyone waiting is told and let go. */
@@ -267,6 +272,14 @@ export function createDoor(ctx: DoorContext): Door {
         ctx.changed();
       },
     };
+  }
+
+  function sweep(): void {
+    const t = now();
+    for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
+    for (const [k, until] of bans) if (until <= t) bans.delete(k);
+    lobbyGuard.sweep(t);
+    access.sweep();
   }
 
   function letWaitingIn(): void {
@@ -428,12 +441,12 @@ export function createDoor(ctx: DoorContext): Door {
 
     lobbyChanged,
 
+    sweep,
+
     idle() {
-      const t = now();
-      for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
-      for (const [k, until] of bans) if (until <= t) bans.delete(k);
+      sweep();
       // A lobby set otherwise than rooms.lobby is kept until it is set back (an admin may set it before anyone comes).
-      return waiting.size === 0 && holders.size === 0 && bans.size === 0 && lobbyGuard.idle(t) && lobbyOn === settings.lobby;
+      return waiting.size === 0 && holders.size === 0 && bans.size === 0 && lobbyGuard.idle(now()) && lobbyOn === settings.lobby;
     },
 
     close(reason, message, rejoin) {

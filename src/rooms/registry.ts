@@ -26,7 +26,7 @@ export interface Rooms extends MediaPlane {
   close(): void;
 }
 
-/** How often rooms that hold nothing but expired reservations and bans are forgotten. */
+/** How often what has run out is swept from every room, and rooms left with nothing are forgotten. */
 const SWEEP_MS = 15_000;
 
 /** Rooms by name over a pool of mediasoup workers. */
@@ -58,7 +58,11 @@ export async function startRooms(opts: {
   }
 
   const sweep = setInterval(() => {
-    for (const [name, room] of rooms) forgetIfIdle(name, room);
+    for (const [name, room] of rooms) {
+      // A room that never empties is never idle: it is swept all the same.
+      room.sweep();
+      forgetIfIdle(name, room);
+    }
   }, SWEEP_MS);
   sweep.unref();
 

@@ -24,6 +24,8 @@ export interface RoomAccess {
   blocked(e: Entrant): { code: number; message: string } | null;
   /** How the gate answered `e` (null: let through); a wrong password is counted. */
   checked(e: Entrant, refusedCode: number | null): void;
+  /** Forgets wrong passwords and blocks whose time is up. */
+  sweep(): void;
   entries(): StateEntries;
 }
 
@@ -64,6 +66,7 @@ export function createRoomAccess(ctx: { log: Logger; now: () => number; hostsHer
       ctx.log.warn({ ip: e.ipKey, scope: b.scope, minutes: minutes(b) }, `room password guessing: checks refused for this ${b.scope} for a while`);
       for (const h of ctx.hostsHere()) h.channel.notify('passwordGuessing', { message: USER_MESSAGES.passwordGuessingHost(b.scope, minutes(b)) });
     },
+    sweep: () => guesses.sweep(ctx.now()),
     entries: () => ({ password_addresses: guesses.size() }),
   };
 }

@@ -91,6 +91,8 @@ export interface Room extends LobbyControls {
   summary(): RoomSummary;
   /** What the room keeps in memory beyond its peers (StateEntries). */
   entries(): StateEntries;
+  /** Forgets what has run out (door reservations, bans and per-address counts, chat allowances), peers or not. */
+  sweep(): void;
   /**
    * The meeting ends (the admin, or a host: `by`): everyone seated or waiting is told `room_closed` and
    * disconnected, nobody is banned, and the room closes; the next comer opens a new one.
@@ -378,6 +380,11 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         ...speakers.summary(),
         peers: [...peers.values()].map((p): PeerSummary => ({ id: p.id, name: p.displayName, producers: p.producers.size, consumers: p.consumers.size, ...media.describe(p) })),
       };
+    },
+
+    sweep() {
+      door.sweep();
+      chat.sweep();
     },
 
     entries: () => addEntries(addEntries(door.entries(), chat.entries()), { pipes: routers.current()?.pipes ?? 0 }),

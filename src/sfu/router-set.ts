@@ -22,7 +22,7 @@ export interface RouterSet {
   release(r: RoomRouter): void;
   /**
    * Makes a producer of router `from` consumable on router `to` (a pipe: same producer id on both;
-   * made once per producer and router, and closed by mediasoup with either end).
+   * made once per producer and router, and closed by mediasoup with either end, when it is forgotten).
    */
   pipe(producerId: string, from: RoomRouter, to: RoomRouter): Promise<void>;
   /** Closes the routers on a dead worker (each is reported to onLost, once). */
@@ -110,7 +110,11 @@ export async function createRouterSet(opts: {
       let p = pipes.get(key);
       if (!p) {
         p = from.router.pipeToRouter({ producerId, router: to.router }).then(
-          () => undefined,
+          ({ pipeProducer }) => {
+            // Gone with its producer (or a router): a room that never empties kept every key otherwise.
+            if (!pipeProducer || pipeProducer.closed) pipes.delete(key);
+            else pipeProducer.observer.once('close', () => pipes.delete(key));
+          },
           (e: unknown) => {
             pipes.delete(key);
             throw e;

@@ -162,6 +162,8 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
   }
 
   const ping = setInterval(() => {
+    // A full bucket is what a new one would be: without this, every address ever seen kept one.
+    for (const [ipKey, bucket] of helloBuckets) if (bucket.full()) helloBuckets.delete(ipKey);
     for (const ws of wss.clients) {
       if (alive.get(ws) === false) {
         ws.terminate();
