@@ -13,8 +13,8 @@ import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
 import { claim, gate, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
 import type { Entrant, Peer } from './peer.ts';
-import { createRoomAccess } from './room-access.ts';
-import { createLobbyGuard } from './lobby-guard.ts';
+import { createRoomAccess, type RoomAccess } from './room-access.ts';
+import { createLobbyGuard, type LobbyGuard } from './lobby-guard.ts';
 import type { StateEntries } from './view.ts';
 
 /** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
@@ -148,6 +148,13 @@ const reservation = (h: Holder, until: number, letIn?: boolean): Holder => ({
   ...(letIn ? { letIn, name: h.name } : {}),
   ...kept(h),
 });
+/** Forgets what has run out: reservations of tabs that left, bans, the lobby's and the password's per-address counts. */
+function forgetRunOut(t: number, holders: Map<string, Holder>, bans: Map<string, number>, lobbyGuard: LobbyGuard, access: RoomAccess): void {
+  for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
+  for (const [k, until] of bans) if (until <= t) bans.delete(k);
+  lobbyGuard.sweep(t);
+  access.sweep();
+}
 const lobbyEntry = (w: Waiter): LobbyEntry => ({ peerId: w.entrant.peerId, displayName: w.entrant.displayName, since: w.since });
 
 export function createDoor(ctx: DoorContext): Door {
@@ -168,6 +175,7 @@ export function createDoor(ctx: DoorContext): Door {
   /** The lobby's guests a host or the admin named (one, or all); null when the one named is not there. */
   const pickFromLobby = (target: LobbyTarget) => lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
   const reserved = (h: Holder, letIn?: boolean): Holder => reservation(h, now() + settings.reserveIdMs, letIn);
+  const sweep = () => forgetRunOut(now(), holders, bans, lobbyGuard, access);
 
   function lobbyChanged(): void {
     const state = lobbyState();
@@ -195,10 +203,7 @@ export function createDoor(ctx: DoorContext): Door {
     lobbyChanged();
   }
 
-  function bannedFor(ipKey: string): number {
-    const until = bans.get(ipKey) ?? 0;
-    return Math.max(0, until - now());
-  }
+  const bannedFor = (ipKey: string): number => Math.max(0, (bans.get(ipKey) ?? 0) - now());
 
   /**
    * `returning`: a participant of the last minutes (wasIn, same tab) comes back past the lock and the
@@ -272,14 +277,6 @@ export function createDoor(ctx: DoorContext): Door {
         ctx.changed();
       },
     };
-  }
-
-  function sweep(): void {
-    const t = now();
-    for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
-    for (const [k, until] of bans) if (until <= t) bans.delete(k);
-    lobbyGuard.sweep(t);
-    access.sweep();
   }
 
   function letWaitingIn(): void {
@@ -440,7 +437,6 @@ export function createDoor(ctx: DoorContext): Door {
     },
 
     lobbyChanged,
-
     sweep,
 
     idle() {
