@@ -9,14 +9,15 @@
  *  1. main room: two werift guests (from their own addresses) join with audio and video and receive
  *     each other and the pages; one mutes and unmutes itself, the host mutes the other (held on the
  *     server) and lifts it; one shares a screen (a second video producer) and stops; chat, public and
- *     private; every other round a recording is started, written to and stopped; both leave;
+ *     private; both leave; every other round the room (the host and the pages) is then recorded:
+ *     started, its files written to, stopped (and the files deleted);
  *  2. lobby room (lobby on, its own host): a guest knocks and is admitted, joins, and leaves (or, every
  *     other round, is kicked); another knocks and is denied;
  *  3. a new room each round: two guests exchange audio and leave, so the room is made and forgotten;
  *  4. every few rounds a page reloads (leaves and comes back as the same tab).
  * A round ends once the daemon counts only the peers that stay and the two rooms they are in.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { CLOSE_CODES } from '../../src/protocol/close-codes.ts';
@@ -67,11 +68,6 @@ export interface Load {
   close(): Promise<void>;
 }
 
-/** Waits until `c` receives packets of each kind from peer `from` (from a live consumer). */
-function hears(c: SfuClient, from: string, kinds: readonly Kind[], what: string): Promise<void> {
-  return until(() => kinds.every((k) => c.consumersOf(from).some((s) => s.kind === k && !s.closed && s.packets >= 10)), `${what}: ${c.peerId} receives ${kinds.join('+')} from ${from}`, STATE_MS, 100);
-}
-
 const liveConsumer = (c: SfuClient, from: string, kind: Kind) => {
   const s = [...c.consumersOf(from)].reverse().find((x) => x.kind === kind && !x.closed);
   if (!s) throw new Error(`${c.peerId} has no ${kind} consumer of ${from}`);
@@ -109,6 +105,20 @@ export async function startLoad(d: RunningDaemon, o: { browsers: number; log: (m
   }
   const base = { peers: 2 + pages.length, rooms: 2 };
 
+  /** Waits until `c` receives packets of each kind from peer `from` (from a live consumer); says what it saw if not. */
+  async function hears(c: SfuClient, sender: SfuClient | string, kinds: readonly Kind[], what: string): Promise<void> {
+    const from = typeof sender === 'string' ? sender : sender.peerId;
+    try {
+      await until(() => kinds.every((k) => c.consumersOf(from).some((s) => s.kind === k && !s.closed && s.packets >= 10)), `${what}: ${c.peerId} receives ${kinds.join('+')} from ${from}`, STATE_MS, 100);
+    } catch (e) {
+      const had = c.consumersOf(from).map((s) => `${s.kind} ${s.closed ? 'closed' : 'open'} ${s.packets} packets`);
+      const rooms = (await d.admin('GET', '/v1/rooms')).body.rooms as { name: string; peers: { id: string; producers: number; consumers: number; videoConsumers?: { fromPeer: string; paused: boolean; producerPaused: boolean }[] }[] }[];
+      const seen = rooms.flatMap((r) => r.peers.filter((p) => p.id === from || p.id === c.peerId).map((p) => ({ room: r.name, ...p, videoConsumers: p.videoConsumers?.filter((v) => v.fromPeer === from) })));
+      const transports = `recv ${c.recvTransport?.connectionState ?? '-'}, the sender's send ${typeof sender === 'string' ? '(a page)' : (sender.sendTransport?.connectionState ?? '-')}`;
+      throw new Error(`${(e as Error).message} (its consumers of ${from}: ${had.join('; ') || 'none'}; its transports: ${transports}; the daemon has ${JSON.stringify(seen)})`);
+    }
+  }
+
   /** Main room: media both ways, mutes, a host's mute, a screen share, chat, maybe a recording; then both leave. */
   async function mainRoom(n: number, opened: SfuClient[]): Promise<void> {
     const join = async (label: string) => {
@@ -119,8 +129,8 @@ export async function startLoad(d: RunningDaemon, o: { browsers: number; log: (m
     };
     const a = await join('a');
     const b = await join('b');
-    await hears(a, b.peerId, ['audio', 'video'], 'main');
-    await hears(b, a.peerId, ['audio', 'video'], 'main');
+    await hears(a, b, ['audio', 'video'], 'main');
+    await hears(b, a, ['audio', 'video'], 'main');
     for (const page of pages) await hears(a, await peerId(page), ['audio', 'video'], 'main (from a page)');
 
     // a mutes and unmutes its microphone: b's consumer pauses and resumes.
@@ -192,6 +202,9 @@ export async function startLoad(d: RunningDaemon, o: { browsers: number; log: (m
     }
     await host.waitForNotification('recording', (s) => s.active === false, STATE_MS, since);
     tally.recordings++;
+    // Every file was finalised before the stop was answered: the disk stays as it was, round after round.
+    const dir = resolve(d.dataDir, 'recordings');
+    for (const f of readdirSync(dir)) rmSync(resolve(dir, f), { force: true });
   }
 
   /** Knocks at the lobby room: waits until its host sees it waiting. */
@@ -244,8 +257,8 @@ export async function startLoad(d: RunningDaemon, o: { browsers: number; log: (m
     opened.push(e2);
     tally.joins += 2;
     tally.roomsOpened++;
-    await hears(e1, e2.peerId, ['audio'], 'passing room');
-    await hears(e2, e1.peerId, ['audio'], 'passing room');
+    await hears(e1, e2, ['audio'], 'passing room');
+    await hears(e2, e1, ['audio'], 'passing room');
     await e1.close();
     await e2.close();
     tally.leaves += 2;

@@ -1,7 +1,8 @@
 /**
  * The soak's figures over time: the table of samples, and per figure the growth per hour after the
  * warm-up (slope of a least-squares line through the samples after the first WARM_UP share of the
- * run) with a verdict against "flat after warm-up". Pure: samples in, text out.
+ * run, or after the figure's own longer warm-up) with a verdict against "flat after warm-up". Pure:
+ * samples in, text out.
  */
 import { fmt } from '../lib.ts';
 
@@ -24,6 +25,11 @@ export interface Figure {
    * `absolute` (counts that should come back to the same number after each round).
    */
   limit: { relative: number } | { absolute: number };
+  /**
+   * A warm-up of at least this long (s): entries kept for a fixed window (a lobby denial counts for
+   * 10 minutes) only level off once the first ones run out.
+   */
+  minWarmUpSeconds?: number;
 }
 
 /** The share of the run left out of the fit: start-up, caches and JIT filling. */
@@ -31,6 +37,8 @@ export const WARM_UP = 0.2;
 
 export interface Growth {
   figure: Figure;
+  /** Where the fit starts, seconds into the run. */
+  from: number;
   samples: number;
   /** Mean over the fitted samples. */
   warm: number;
@@ -56,25 +64,25 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
   return den === 0 ? 0 : num / den;
 }
 
-/** The samples the fit uses: those after the warm-up share of the run. */
-export function afterWarmUp(samples: readonly Sample[]): Sample[] {
-  const end = samples.at(-1)?.t ?? 0;
-  return samples.filter((s) => s.t >= end * WARM_UP);
+/** Where a figure's fit starts: after the warm-up share of the run, or its own minimum warm-up if longer. */
+export function warmUpEnd(samples: readonly Sample[], figure: Figure): number {
+  return Math.max((samples.at(-1)?.t ?? 0) * WARM_UP, figure.minWarmUpSeconds ?? 0);
 }
 
 export function growth(samples: readonly Sample[], figure: Figure): Growth {
-  const points = afterWarmUp(samples).flatMap((s) => {
+  const from = warmUpEnd(samples, figure);
+  const points = samples.filter((s) => s.t >= from).flatMap((s) => {
     const v = s.values[figure.key];
     return v === null || v === undefined ? [] : [{ h: s.t / 3600, v }];
   });
-  if (points.length < 3) return { figure, samples: points.length, warm: NaN, first: NaN, last: NaN, perHour: NaN, limitPerHour: NaN, verdict: 'no data' };
+  if (points.length < 3) return { figure, from, samples: points.length, warm: NaN, first: NaN, last: NaN, perHour: NaN, limitPerHour: NaN, verdict: 'no data' };
   const warm = points.reduce((a, p) => a + p.v, 0) / points.length;
   const perHour = slope(
     points.map((p) => p.h),
     points.map((p) => p.v),
   );
   const limitPerHour = 'relative' in figure.limit ? figure.limit.relative * warm : figure.limit.absolute;
-  return { figure, samples: points.length, warm, first: points[0]!.v, last: points.at(-1)!.v, perHour, limitPerHour, verdict: perHour < limitPerHour ? 'flat' : 'GROWS' };
+  return { figure, from, samples: points.length, warm, first: points[0]!.v, last: points.at(-1)!.v, perHour, limitPerHour, verdict: perHour < limitPerHour ? 'flat' : 'GROWS' };
 }
 
 const cell = (v: number | null | undefined, unit: Figure['unit']) => (v === null || v === undefined ? '-' : unit === 'MiB' ? v.toFixed(1) : String(Math.round(v)));
@@ -96,10 +104,11 @@ export function limitText(f: Figure): string {
 /** One line per figure: warm value, first and last fitted value, growth per hour, threshold, verdict. */
 export function summary(samples: readonly Sample[], figures: readonly Figure[]): { lines: string[]; growths: Growth[] } {
   const growths = figures.map((f) => growth(samples, f));
-  const head = ['figure', 'unit', 'warm', 'first', 'last', 'growth/h', 'threshold', 'verdict'];
+  const head = ['figure', 'unit', 'fit from', 'warm', 'first', 'last', 'growth/h', 'threshold', 'verdict'];
   const rows = growths.map((g) => [
     g.figure.label,
     g.figure.unit,
+    `${(g.from / 60).toFixed(1)} min`,
     fmt(g.warm),
     fmt(g.first),
     fmt(g.last),
@@ -108,6 +117,6 @@ export function summary(samples: readonly Sample[], figures: readonly Figure[]):
     g.verdict,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 || i >= 6 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (r: string[]) => r.map((c, i) => (i === 0 || i >= 7 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return { lines: [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)], growths };
 }

@@ -148,7 +148,7 @@ async function main(): Promise<number> {
   const every = Math.max(1, Math.ceil(samples.length / 16));
   console.log(`\n## Samples (${samples.length}, between rounds${every > 1 ? `; every ${every}th shown` : ''}; MiB, counts; timers: all live timers, ref.t: those holding the loop open)\n`);
   for (const l of table(samples, FIGURES, every)) console.log(l);
-  console.log(`\n## Growth per hour after the warm-up (the first ${WARM_UP * 100}% of ${fmt(minutes)} min left out; least-squares slope)\n`);
+  console.log(`\n## Growth per hour after the warm-up (the first ${WARM_UP * 100}% of ${fmt(minutes)} min left out, or a figure's own longer warm-up; least-squares slope)\n`);
   const { lines, growths } = summary(samples, FIGURES);
   for (const l of lines) console.log(l);
   const t = load.tally;
