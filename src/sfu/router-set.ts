@@ -22,7 +22,7 @@ export interface RouterSet {
   release(r: RoomRouter): void;
   /**
    * Makes a producer of router `from` consumable on router `to` (a pipe: same producer id on both;
-   * made once per producer and router, and closed by mediasoup with either end, when it is forgotten).
+   * made once per producer and router, closed by mediasoup with either end, and forgotten when it closes).
    */
   pipe(producerId: string, from: RoomRouter, to: RoomRouter): Promise<void>;
   /** Closes the routers on a dead worker (each is reported to onLost, once). */
