@@ -7,7 +7,8 @@
  *
  * Exit status: 0 when the run completed, whatever the figures say (they are measurements, not
  * tests); 1 when the daemon crashed (exited, lost a mediasoup worker, or did not stop on SIGTERM);
- * 2 when the load could not run (set-up failed, or more rounds failed than completed).
+ * 2 when the load could not run (set-up failed, more rounds failed than completed, or something else
+ * on the machine stopped the daemon or killed its workers with a signal, as its log says).
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -49,6 +50,18 @@ function parseArgs(argv: string[]): Options {
   if (!(o.sampleSeconds >= 5)) usage('--sample-seconds must be at least 5');
   if (!Number.isInteger(o.browsers) || o.browsers < 0) usage('--browsers must be a whole number');
   return o;
+}
+
+/**
+ * Whether the daemon's log says it was stopped, or a worker killed, by a signal from outside the soak
+ * (SIGTERM, SIGKILL, ... sent by something else on the machine): not a crash of the daemon's own.
+ */
+function stoppedFromOutside(d: RunningDaemon, stopping: boolean): string | null {
+  const logs = d.logs;
+  const killed = logs.find((l) => l.msg === 'mediasoup worker died; replacing it' && /SIG(TERM|KILL|INT|HUP)/.test(String(l.err)));
+  if (killed) return `a mediasoup worker was killed from outside (${killed.err})`;
+  const signal = logs.find((l) => l.msg === 'shutting down' && typeof l.signal === 'string')?.signal;
+  return signal && !stopping ? `the daemon was stopped from outside (${signal})` : null;
 }
 
 const stamp = (t0: number) => `[soak ${((performance.now() - t0) / 60_000).toFixed(1)} min]`;
@@ -165,7 +178,14 @@ async function main(): Promise<number> {
     console.log(`samples written to ${o.out}`);
   }
   if (!process.env.CONFD_TEST_KEEP) cleanup(resolve(d.dataDir, '..'));
+  const outside = stoppedFromOutside(d, stopping);
+  if (outside) {
+    console.log(`\nTHE LOAD COULD NOT RUN: ${outside}; not a crash of the daemon's (its report: ${crash ?? 'none'})`);
+    return 2;
+  }
   if (crash) {
+    const died = d.logs.filter((l) => l.msg === 'mediasoup worker died; replacing it').map((l) => l.err);
+    if (died.length > 0) console.log(`workers died: ${JSON.stringify(died)}`);
     console.log(`\nDAEMON CRASHED: ${crash}\nlast log lines:\n${d.stdout().split('\n').slice(-15).join('\n')}\n${d.stderr().slice(-2000)}`);
     return 1;
   }
