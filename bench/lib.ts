@@ -3,6 +3,9 @@
  * small measuring helpers. Figures are printed, never asserted.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync, statfsSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { version as mediasoupVersion } from 'mediasoup';
 
 export interface Row {
   /** What was measured, e.g. "join-token verify". */
@@ -147,3 +150,35 @@ export async function closedLoop(total: number, concurrency: number, one: (i: nu
 
 /** "p50 A / p99 B ms" of a list of latencies. */
 export const latencyText = (ms: number[]): string => `p50 ${fmt(percentile(ms, 50))} / p99 ${fmt(percentile(ms, 99))} ms`;
+
+const FS_TYPES: Record<number, string> = { 0xef53: 'ext4', 0x01021994: 'tmpfs', 0x794c7630: 'overlayfs', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x2fc12fc1: 'zfs' };
+
+/** The machine a run is on (CPU, cores, memory, OS, Node, mediasoup, temp dir, load, date), as label/value rows. */
+export function machine(): [string, string][] {
+  let cpu = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m?.[1]) cpu = m[1].trim();
+  } catch {}
+  let os = `${process.platform} ${release()}`;
+  try {
+    const m = /^PRETTY_NAME="?([^"\n]+)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'));
+    if (m?.[1]) os = `${m[1]}, kernel ${release()}`;
+  } catch {}
+  let fs = 'unknown';
+  try {
+    const t = Number(statfsSync(tmpdir()).type);
+    fs = FS_TYPES[t] ?? `0x${t.toString(16)}`;
+  } catch {}
+  return [
+    ['CPU', cpu],
+    ['Cores', String(cpus().length)],
+    ['Memory', `${(totalmem() / 2 ** 30).toFixed(1)} GiB`],
+    ['OS', os],
+    ['Node', process.version],
+    ['mediasoup', `${mediasoupVersion} (node_modules/mediasoup worker binary, used by the daemon and by the SFU rig)`],
+    ['Temp/data dirs', `${tmpdir()} (${fs}); fsync figures depend on it`],
+    ['Load average at start', `${loadavg().map((l) => l.toFixed(2)).join(' ')} (1/5/15 min; other work on the box skews every figure)`],
+    ['Date (start)', new Date().toISOString().replace(/\.\d+Z$/, 'Z')],
+  ];
+}

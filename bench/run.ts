@@ -8,10 +8,8 @@
  * machine (section-runner.ts) runs once more, and is reported as disturbed if that run is disturbed
  * too: only a section that fails otherwise fails the bench.
  */
-import { existsSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { version as mediasoupVersion } from 'mediasoup';
 import { ROOT } from '../test/helpers/daemon.ts';
 import { adaptiveSection } from './adaptive.ts';
 import { clusterSection } from './cluster.ts';
@@ -21,7 +19,7 @@ import { portsSection } from './ports.ts';
 import { roomSection } from './room.ts';
 import { sfuSection } from './sfu.ts';
 import { signallingSection } from './signalling.ts';
-import { fmt, type Row, type Section, type SectionResult } from './lib.ts';
+import { fmt, machine, type Row, type Section, type SectionResult } from './lib.ts';
 import { runSection } from './section-runner.ts';
 
 const SECTIONS: Section[] = [controlPlaneSection, confctlStartupSection, sfuSection, roomSection, signallingSection, portsSection, adaptiveSection, clusterSection];
@@ -37,37 +35,6 @@ function parseArgs(argv: string[]) {
     process.exit(2);
   }
   return { quick, write, only };
-}
-
-const FS_TYPES: Record<number, string> = { 0xef53: 'ext4', 0x01021994: 'tmpfs', 0x794c7630: 'overlayfs', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x2fc12fc1: 'zfs' };
-
-function machine(): [string, string][] {
-  let cpu = cpus()[0]?.model ?? 'unknown';
-  try {
-    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (m?.[1]) cpu = m[1].trim();
-  } catch {}
-  let os = `${process.platform} ${release()}`;
-  try {
-    const m = /^PRETTY_NAME="?([^"\n]+)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'));
-    if (m?.[1]) os = `${m[1]}, kernel ${release()}`;
-  } catch {}
-  let fs = 'unknown';
-  try {
-    const t = Number(statfsSync(tmpdir()).type);
-    fs = FS_TYPES[t] ?? `0x${t.toString(16)}`;
-  } catch {}
-  return [
-    ['CPU', cpu],
-    ['Cores', String(cpus().length)],
-    ['Memory', `${(totalmem() / 2 ** 30).toFixed(1)} GiB`],
-    ['OS', os],
-    ['Node', process.version],
-    ['mediasoup', `${mediasoupVersion} (node_modules/mediasoup worker binary, used by the daemon and by the SFU rig)`],
-    ['Temp/data dirs', `${tmpdir()} (${fs}); fsync figures depend on it`],
-    ['Load average at start', `${loadavg().map((l) => l.toFixed(2)).join(' ')} (1/5/15 min; other work on the box skews every figure)`],
-    ['Date (start)', new Date().toISOString().replace(/\.\d+Z$/, 'Z')],
-  ];
 }
 
 const valueText = (r: Row) => `${fmt(r.value)} ${r.unit}`;

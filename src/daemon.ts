@@ -24,6 +24,7 @@ import { createClientIpResolver } from './edge/client-ip.ts';
 import { createLoginRoutes } from './http/login-routes.ts';
 import { createApiRoutes } from './http/api-routes.ts';
 import { createMetricsRoute } from './http/metrics-route.ts';
+import { addEntries } from './rooms/view.ts';
 import { connectRedis } from './redis/connection.ts';
 import { joinCluster, type Cluster } from './cluster/cluster.ts';
 import { nodeLoadMeter } from './cluster/node-load.ts';
@@ -200,7 +201,6 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     // A cluster counts API-key failures on every node together (each route its own count, as on one node).
     const keyLimiter = (prefix: string) => (redis ? { keyLimiter: createRedisLoginLimiter(redis, API_KEY_MAX_FAILURES, API_KEY_BLOCK_MS, { prefix }) } : {});
     http.use(createApiRoutes({ keySecret: config.api.keySecret, tokens, sfu: rooms, publicBase, clientIp, ...keyLimiter('confd:login:api:'), admin: createAdminCall(adminContext) }));
-    http.use(createMetricsRoute({ sfu: rooms, clientIp, apiKeyOk: createApiKeyCheck(config.api.keySecret), ...keyLimiter('confd:login:metrics:') }));
 
     const signalling = startSignalling({
       server: http.server,
@@ -214,6 +214,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       ...(cluster ? { cluster: { route: cluster.placement.route, originOk: cluster.originOk, selfUrl: cluster.url } } : {}),
     });
     shutdown.add('signalling', () => signalling.close());
+    http.use(
+      createMetricsRoute({
+        sfu: rooms,
+        clientIp,
+        apiKeyOk: createApiKeyCheck(config.api.keySecret),
+        ...keyLimiter('confd:login:metrics:'),
+        entries: () => addEntries(rooms.entries(), signalling.entries()),
+      }),
+    );
 
     // Before the connections close: recordings end as 'shutdown', each WebM finalised.
     shutdown.add('recordings', () => recorder.close());

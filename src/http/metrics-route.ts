@@ -1,9 +1,11 @@
 import type { Rooms as Sfu } from '../rooms/registry.ts';
+import type { StateEntries } from '../rooms/view.ts';
 import { createApiKeyGuard, type ApiKeyVerdict } from '../auth/api-key.ts';
 import type { LoginLimiter } from '../auth/login-limiter.ts';
 import { isConfdError } from '../errors.ts';
 import { httpStatus } from '../protocol/errors.ts';
 import { counters } from '../metrics.ts';
+import { processMetricLines } from './process-metrics.ts';
 import type { ClientIpResolver } from '../edge/client-ip.ts';
 import type { HttpHandler } from './server.ts';
 
@@ -20,6 +22,8 @@ export function createMetricsRoute(opts: {
   apiKeyOk: (authorization: string | undefined) => boolean;
   /** Counts wrong keys (default: in memory; in cluster mode a Redis one, not the API's). */
   keyLimiter?: LoginLimiter;
+  /** What the daemon keeps in memory beyond its connections, by kind (rooms and signalling). */
+  entries: () => StateEntries;
 }): HttpHandler {
   // Wrong keys are limited per address like /api/v1's (its own count: /metrics must not be a way
   // around the API's limit, nor a way to block an integration's address on the API).
@@ -99,6 +103,12 @@ export function createMetricsRoute(opts: {
       '# HELP confd_workers Running mediasoup workers.',
       '# TYPE confd_workers gauge',
       `confd_workers ${workers.length}`,
+      '# HELP confd_state_entries Entries kept in memory beyond the open connections, by kind: each comes back to its level once those it was kept for are gone (one that only grows is a leak).',
+      '# TYPE confd_state_entries gauge',
+      ...Object.entries(opts.entries())
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([kind, n]) => `confd_state_entries{kind="${kind}"} ${n}`),
+      ...processMetricLines(),
     ];
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' }).end(`${lines.join('\n')}\n`);
     return true;

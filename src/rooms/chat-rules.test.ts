@@ -96,3 +96,18 @@ test('chat allowances: per peer id (a new connection does not refill it) and per
   now += 5_000;
   assert.deepEqual(a.take('p', '198.51.100.1'), { ok: true });
 });
+
+test('chat allowances: a sweep forgets the refilled buckets of those who stopped chatting, and only those', () => {
+  let t = 0;
+  const a = new ChatAllowances({ now: () => t });
+  for (let i = 0; i < 100; i++) a.take(`gone-${i}`, `198.51.100.${i}`);
+  assert.equal(a.size, 200, 'a bucket per peer id and per address');
+  t = 100;
+  a.sweep();
+  assert.equal(a.size, 200, 'nothing is refilled yet');
+  t = 60_000;
+  for (let i = 0; i < CHAT_BURST; i++) assert.equal(a.take('busy', '203.0.113.1').ok, true);
+  a.sweep();
+  assert.equal(a.size, 2, 'only the buckets still counting stay');
+  assert.equal(a.take('busy', '203.0.113.1').ok, false, 'and they still count');
+});

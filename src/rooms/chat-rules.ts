@@ -99,6 +99,16 @@ export class ChatAllowances {
     this.#now = opts.now;
   }
 
+  /** Buckets held, by peer id and by address. */
+  get size(): number {
+    return this.#byPeer.size + this.#byAddress.size;
+  }
+
+  /** Forgets full buckets (what a new one would be): without this a room that never empties kept one per peer id and address that ever chatted. */
+  sweep(): void {
+    for (const map of [this.#byPeer, this.#byAddress]) for (const [k, b] of map) if (b.full()) map.delete(k);
+  }
+
   take(peerId: string, ipKey: string): { ok: true } | { ok: false; retryInSeconds: number } {
     const peer = this.#bucket(this.#byPeer, peerId, CHAT_BURST);
     const address = this.#bucket(this.#byAddress, ipKey, CHAT_ADDRESS_BURST);

@@ -15,6 +15,7 @@ import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import { ChatAllowances, checkChatText, Ring } from './chat-rules.ts';
 import { ConfdError } from '../errors.ts';
 import type { Peer } from './peer.ts';
+import type { StateEntries } from './view.ts';
 
 export interface RoomChat {
   chat(peer: Peer, d: ClientRequestData<'chat'>): { id: string; at: number };
@@ -22,6 +23,9 @@ export interface RoomChat {
   /** What a peer gets in its join response. */
   snapshot(): ChatSnapshot;
   readonly enabled: boolean;
+  /** Forgets the allowances of those who have not chatted lately (refilled buckets). */
+  sweep(): void;
+  entries(): StateEntries;
 }
 
 export function createRoomChat(opts: {
@@ -97,5 +101,8 @@ export function createRoomChat(opts: {
     snapshot() {
       return { enabled, history: history.list() };
     },
+
+    sweep: () => allowances.sweep(),
+    entries: () => ({ chat_buckets: allowances.size }),
   };
 }

@@ -13,8 +13,9 @@ import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
 import { claim, gate, lobbyApplies, lobbyPick, type IdClaim, type LobbyTarget } from './admission.ts';
 import type { Entrant, Peer } from './peer.ts';
-import { createRoomAccess } from './room-access.ts';
-import { createLobbyGuard } from './lobby-guard.ts';
+import { createRoomAccess, type RoomAccess } from './room-access.ts';
+import { createLobbyGuard, type LobbyGuard } from './lobby-guard.ts';
+import type { StateEntries } from './view.ts';
 
 /** A kicked guest's address is refused this long, so that a kick is not undone by reloading the page. */
 export const KICK_BAN_MS = 60_000;
@@ -120,10 +121,17 @@ export interface Door extends LobbyControls {
   setPassword(password: string | null): RoomState;
   /** Tells the hosts what the lobby is now, if that changed since they were last told. */
   lobbyChanged(): void;
+  /**
+   * Forgets what has run out (reservations of tabs that left, bans, per-address counts): in a room that
+   * never empties this is the only time they go.
+   */
+  sweep(): void;
   /** Nothing held at the door: no one waiting, no live reservation or ban, the lobby as configured. */
   idle(): boolean;
   /** The room closes: everyone waiting is told and let go. */
   close(reason: ServerNotifications['disconnected']['reason'], message: string, rejoin: boolean): void;
+  /** What the door keeps (StateEntries): peer ids held, bans, per-address counts. */
+  entries(): StateEntries;
 }
 
 /** What a participant keeps across its connections (the same tab back within its reservation). */
@@ -140,6 +148,13 @@ const reservation = (h: Holder, until: number, letIn?: boolean): Holder => ({
   ...(letIn ? { letIn, name: h.name } : {}),
   ...kept(h),
 });
+/** Forgets what has run out: reservations of tabs that left, bans, the lobby's and the password's per-address counts. */
+function forgetRunOut(t: number, holders: Map<string, Holder>, bans: Map<string, number>, lobbyGuard: LobbyGuard, access: RoomAccess): void {
+  for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
+  for (const [k, until] of bans) if (until <= t) bans.delete(k);
+  lobbyGuard.sweep(t);
+  access.sweep();
+}
 const lobbyEntry = (w: Waiter): LobbyEntry => ({ peerId: w.entrant.peerId, displayName: w.entrant.displayName, since: w.since });
 
 export function createDoor(ctx: DoorContext): Door {
@@ -160,6 +175,7 @@ export function createDoor(ctx: DoorContext): Door {
   /** The lobby's guests a host or the admin named (one, or all); null when the one named is not there. */
   const pickFromLobby = (target: LobbyTarget) => lobbyPick(inLobby().map((w) => ({ peerId: w.entrant.peerId, w })), target);
   const reserved = (h: Holder, letIn?: boolean): Holder => reservation(h, now() + settings.reserveIdMs, letIn);
+  const sweep = () => forgetRunOut(now(), holders, bans, lobbyGuard, access);
 
   function lobbyChanged(): void {
     const state = lobbyState();
@@ -187,10 +203,7 @@ export function createDoor(ctx: DoorContext): Door {
     lobbyChanged();
   }
 
-  function bannedFor(ipKey: string): number {
-    const until = bans.get(ipKey) ?? 0;
-    return Math.max(0, until - now());
-  }
+  const bannedFor = (ipKey: string): number => Math.max(0, (bans.get(ipKey) ?? 0) - now());
 
   /**
    * `returning`: a participant of the last minutes (wasIn, same tab) comes back past the lock and the
@@ -424,13 +437,12 @@ export function createDoor(ctx: DoorContext): Door {
     },
 
     lobbyChanged,
+    sweep,
 
     idle() {
-      const t = now();
-      for (const [id, h] of holders) if (!h.connected && h.reservedUntil <= t) holders.delete(id);
-      for (const [k, until] of bans) if (until <= t) bans.delete(k);
+      sweep();
       // A lobby set otherwise than rooms.lobby is kept until it is set back (an admin may set it before anyone comes).
-      return waiting.size === 0 && holders.size === 0 && bans.size === 0 && lobbyGuard.idle(t) && lobbyOn === settings.lobby;
+      return waiting.size === 0 && holders.size === 0 && bans.size === 0 && lobbyGuard.idle(now()) && lobbyOn === settings.lobby;
     },
 
     close(reason, message, rejoin) {
@@ -439,5 +451,7 @@ export function createDoor(ctx: DoorContext): Door {
         release(w);
       }
     },
+
+    entries: () => ({ peer_ids: holders.size, bans: bans.size, lobby_addresses: lobbyGuard.size(), ...access.entries() }),
   };
 }

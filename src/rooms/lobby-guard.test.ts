@@ -36,3 +36,20 @@ test('lobby guard: an address paused once deniesBeforePause of its guests were d
   g.denied('c', 1);
   assert.equal(g.denied('c', 60_001), false);
 });
+
+test('lobby guard: a sweep forgets old notices, ended pauses and denials older than the window', () => {
+  const g = createLobbyGuard(limits);
+  for (let i = 0; i < 50; i++) g.knock(`k${i}`, 0);
+  g.denied('d', 0);
+  for (let i = 0; i < 3; i++) g.denied('p', i);
+  assert.equal(g.size(), 52, '50 notices, one address with a denial, one paused');
+  g.sweep(1_000);
+  assert.equal(g.size(), 2, 'notices go after knockNoticeMs');
+  g.sweep(59_999);
+  assert.equal(g.size(), 1, 'the pause is over; the denial is still in its window');
+  assert.equal(g.denied('d', 59_999), false);
+  g.sweep(60_000);
+  assert.equal(g.size(), 1, 'the second denial keeps the address');
+  g.sweep(119_999);
+  assert.equal(g.size(), 0, 'gone once its last denial left the window');
+});

@@ -36,8 +36,12 @@ export interface LobbyGuard {
   knock(ipKey: string, now: number): KnockNotice;
   /** A guest from this address was denied: true when this starts a pause (log it once). */
   denied(ipKey: string, now: number): boolean;
+  /** Forgets what no longer counts: ended pauses, old notices, denials older than the window. */
+  sweep(now: number): void;
   /** No pause in force (the rest is soft and may go with the room). */
   idle(now: number): boolean;
+  /** Addresses remembered (notices, denials, pauses). */
+  size(): number;
 }
 
 const remember = <V>(map: Map<string, V>, key: string, value: V) => setBounded(map, key, value, MAX_ADDRESSES);
@@ -48,6 +52,11 @@ export function createLobbyGuard(limits: LobbyLimits = LOBBY_LIMITS): LobbyGuard
   const paused = new Map<string, number>();
 
   const pausedFor = (ipKey: string, now: number) => Math.max(0, (paused.get(ipKey) ?? 0) - now);
+  function sweep(now: number): void {
+    for (const [k, until] of paused) if (until <= now) paused.delete(k);
+    for (const [k, n] of lastNotice) if (now - n.at >= limits.knockNoticeMs) lastNotice.delete(k);
+    for (const [k, times] of denials) if (times.every((t) => now - t >= limits.denyWindowMs)) denials.delete(k);
+  }
 
   return {
     pausedFor,
@@ -76,10 +85,13 @@ export function createLobbyGuard(limits: LobbyLimits = LOBBY_LIMITS): LobbyGuard
       return true;
     },
 
+    sweep,
+
     idle(now) {
-      for (const [k, until] of paused) if (until <= now) paused.delete(k);
-      for (const [k, n] of lastNotice) if (now - n.at >= limits.knockNoticeMs) lastNotice.delete(k);
+      sweep(now);
       return paused.size === 0;
     },
+
+    size: () => lastNotice.size + denials.size + paused.size,
   };
 }

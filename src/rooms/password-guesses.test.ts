@@ -33,3 +33,20 @@ test('password guesses: wrong ones from many addresses block the room for everyo
   assert.deepEqual(g.blocked('never-seen', 10), { scope: 'room', retryAfterMs: 59_996 });
   assert.equal(g.blocked('never-seen', 60_007), null);
 });
+
+test('password guesses: a sweep forgets addresses whose wrong passwords left the window, and ended blocks', () => {
+  const g = createPasswordGuesses(limits);
+  g.failed('a', 0);
+  for (let i = 0; i < 3; i++) g.failed('b', i);
+  g.failed('c', 30_000);
+  assert.equal(g.size(), 3, 'a counted, b blocked (its count dropped), c counted');
+  g.sweep(59_999);
+  assert.equal(g.size(), 3, 'all still in their window');
+  g.sweep(60_000);
+  assert.equal(g.size(), 2, "a's only failure left the window");
+  g.sweep(60_002);
+  assert.equal(g.size(), 1, "b's block is over");
+  assert.equal(g.blocked('c', 60_002), null);
+  g.sweep(90_000);
+  assert.equal(g.size(), 0);
+});

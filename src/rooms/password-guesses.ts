@@ -32,6 +32,10 @@ export interface PasswordGuesses {
   failed(ipKey: string, now: number): GuessBlock | null;
   /** The right password: the address's wrong ones are forgotten (the room's are not). */
   succeeded(ipKey: string): void;
+  /** Forgets addresses whose wrong passwords are all older than the window, and ended blocks. */
+  sweep(now: number): void;
+  /** Addresses remembered (wrong passwords counted, blocks). */
+  size(): number;
 }
 
 export function createPasswordGuesses(limits: GuessLimits = ROOM_PASSWORD_GUESSES): PasswordGuesses {
@@ -75,5 +79,12 @@ export function createPasswordGuesses(limits: GuessLimits = ROOM_PASSWORD_GUESSE
     succeeded(ipKey) {
       byAddress.delete(ipKey);
     },
+
+    sweep(now) {
+      for (const [k, times] of byAddress) if (recent(times, now).length === 0) byAddress.delete(k);
+      for (const [k, until] of addressBlocked) if (until <= now) addressBlocked.delete(k);
+    },
+
+    size: () => byAddress.size + addressBlocked.size,
   };
 }

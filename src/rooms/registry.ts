@@ -1,7 +1,7 @@
 import type { Logger } from '../log.ts';
 import type { CredentialEnded } from '../auth/admission.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
-import type { MediaPlane, RoomSummary } from './view.ts';
+import { addEntries, type MediaPlane, type RoomSummary, type StateEntries } from './view.ts';
 import { startWorkerPool, type MediaListen, type WorkerPool } from '../sfu/worker-pool.ts';
 import { createRoom, type Room, type RoomSettings } from './room.ts';
 
@@ -26,7 +26,7 @@ export interface Rooms extends MediaPlane {
   close(): void;
 }
 
-/** How often rooms that hold nothing but expired reservations and bans are forgotten. */
+/** How often what has run out is swept from every room, and rooms left with nothing are forgotten. */
 const SWEEP_MS = 15_000;
 
 /** Rooms by name over a pool of mediasoup workers. */
@@ -58,7 +58,11 @@ export async function startRooms(opts: {
   }
 
   const sweep = setInterval(() => {
-    for (const [name, room] of rooms) forgetIfIdle(name, room);
+    for (const [name, room] of rooms) {
+      // A room that never empties is never idle: it is swept all the same.
+      room.sweep();
+      forgetIfIdle(name, room);
+    }
   }, SWEEP_MS);
   sweep.unref();
 
@@ -107,6 +111,7 @@ export async function startRooms(opts: {
       for (const r of [...rooms.values()]) r.credentialEnded(ev);
     },
     workers: () => pool.summaries(),
+    entries: () => [...rooms.values()].reduce<StateEntries>((all, r) => addEntries(all, r.entries()), { rooms: rooms.size }),
     rooms: (): RoomSummary[] => withPeers().map((r) => r.summary()),
     kick: (roomName, peerId) => rooms.get(roomName)?.kick(peerId, USER_MESSAGES.kickedByAdmin) ?? false,
     end(roomName) {

@@ -10,6 +10,7 @@ import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import { hashRoomPassword } from './admission.ts';
 import { createPasswordGuesses, type GuessBlock } from './password-guesses.ts';
 import type { Entrant, Peer } from './peer.ts';
+import type { StateEntries } from './view.ts';
 
 export interface RoomAccess {
   state(): RoomState;
@@ -23,6 +24,9 @@ export interface RoomAccess {
   blocked(e: Entrant): { code: number; message: string } | null;
   /** How the gate answered `e` (null: let through); a wrong password is counted. */
   checked(e: Entrant, refusedCode: number | null): void;
+  /** Forgets wrong passwords and blocks whose time is up. */
+  sweep(): void;
+  entries(): StateEntries;
 }
 
 export function createRoomAccess(ctx: { log: Logger; now: () => number; hostsHere(): Peer[] }): RoomAccess {
@@ -62,5 +66,7 @@ export function createRoomAccess(ctx: { log: Logger; now: () => number; hostsHer
       ctx.log.warn({ ip: e.ipKey, scope: b.scope, minutes: minutes(b) }, `room password guessing: checks refused for this ${b.scope} for a while`);
       for (const h of ctx.hostsHere()) h.channel.notify('passwordGuessing', { message: USER_MESSAGES.passwordGuessingHost(b.scope, minutes(b)) });
     },
+    sweep: () => guesses.sweep(ctx.now()),
+    entries: () => ({ password_addresses: guesses.size() }),
   };
 }

@@ -22,7 +22,7 @@ import { CLOSE_CODES } from '../protocol/close-codes.ts';
 import { USER_MESSAGES } from '../protocol/user-messages.ts';
 import type { PooledWorker, WorkerPool } from '../sfu/worker-pool.ts';
 import type { RoomRouter } from '../sfu/router-set.ts';
-import type { PeerSummary, RoomSummary } from './view.ts';
+import { addEntries, type PeerSummary, type RoomSummary, type StateEntries } from './view.ts';
 import { seatRefusal } from './admission.ts';
 import { createDoor, type AdmitResult, type LobbyControls, type Refusal, type Seating } from './door.ts';
 import { createHostCommands } from './host-commands.ts';
@@ -89,6 +89,10 @@ export interface Room extends LobbyControls {
   /** Nothing left to keep: no peers, no waiting guests, no live reservation or ban, the lobby as configured. */
   idle(): boolean;
   summary(): RoomSummary;
+  /** What the room keeps in memory beyond its peers (StateEntries). */
+  entries(): StateEntries;
+  /** Forgets what has run out (door reservations, bans and per-address counts, chat allowances), peers or not. */
+  sweep(): void;
   /**
    * The meeting ends (the admin, or a host: `by`): everyone seated or waiting is told `room_closed` and
    * disconnected, nobody is banned, and the room closes; the next comer opens a new one.
@@ -377,6 +381,13 @@ export function createRoom(opts: { name: string; pool: WorkerPool; settings: Roo
         peers: [...peers.values()].map((p): PeerSummary => ({ id: p.id, name: p.displayName, producers: p.producers.size, consumers: p.consumers.size, ...media.describe(p) })),
       };
     },
+
+    sweep() {
+      door.sweep();
+      chat.sweep();
+    },
+
+    entries: () => addEntries(addEntries(door.entries(), chat.entries()), { pipes: routers.current()?.pipes ?? 0 }),
 
     end,
 

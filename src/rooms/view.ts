@@ -62,8 +62,24 @@ export interface RoomSummary {
   priorities?: { consumerId: string; peer: string; fromPeer: string | null; kind: string; priority: number }[];
 }
 
+/**
+ * Entries kept in memory beyond the open connections, by kind (rooms, peer ids kept for a tab, bans,
+ * per-address counts, rate buckets, pipes), summed over rooms. Each comes back to its level once the
+ * people it was kept for are gone and its time is up: one that only grows over a long run is a leak
+ * (confd_state_entries on /metrics; npm run soak watches them).
+ */
+export type StateEntries = Record<string, number>;
+
+/** Adds `b`'s counts into `a`. */
+export function addEntries(a: StateEntries, b: StateEntries): StateEntries {
+  for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v;
+  return a;
+}
+
 export interface MediaPlane {
   workers(): Promise<WorkerSummary[]>;
+  /** What the rooms keep in memory (StateEntries), over every room the registry holds. */
+  entries(): StateEntries;
   rooms(): RoomSummary[];
   /** Disconnects the peer; false when there is no such room or peer. */
   kick(room: string, peer: string): boolean;

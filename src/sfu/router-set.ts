@@ -22,12 +22,14 @@ export interface RouterSet {
   release(r: RoomRouter): void;
   /**
    * Makes a producer of router `from` consumable on router `to` (a pipe: same producer id on both;
-   * made once per producer and router, and closed by mediasoup with either end).
+   * made once per producer and router, closed by mediasoup with either end, and forgotten when it closes).
    */
   pipe(producerId: string, from: RoomRouter, to: RoomRouter): Promise<void>;
   /** Closes the routers on a dead worker (each is reported to onLost, once). */
   dropWorker(worker: PooledWorker): void;
   readonly rtpCapabilities: types.RtpCapabilities;
+  /** Producers piped to another router of the room (one per producer and router). */
+  readonly pipes: number;
   close(): void;
 }
 
@@ -108,7 +110,11 @@ export async function createRouterSet(opts: {
       let p = pipes.get(key);
       if (!p) {
         p = from.router.pipeToRouter({ producerId, router: to.router }).then(
-          () => undefined,
+          ({ pipeProducer }) => {
+            // Gone with its producer (or a router): a room that never empties kept every key otherwise.
+            if (!pipeProducer || pipeProducer.closed) pipes.delete(key);
+            else pipeProducer.observer.once('close', () => pipes.delete(key));
+          },
           (e: unknown) => {
             pipes.delete(key);
             throw e;
@@ -121,6 +127,10 @@ export async function createRouterSet(opts: {
 
     dropWorker(worker) {
       for (const r of routers.filter((x) => x.worker === worker)) if (!r.router.closed) r.router.close();
+    },
+
+    get pipes() {
+      return pipes.size;
     },
 
     close() {

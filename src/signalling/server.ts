@@ -6,6 +6,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from '../log.ts';
 import type { JoinAttempt, JoinPolicy } from '../auth/admission.ts';
 import type { Rooms } from '../rooms/registry.ts';
+import type { StateEntries } from '../rooms/view.ts';
 import type { Peer, PeerChannel, TransportQuota } from '../rooms/peer.ts';
 import type { Room } from '../rooms/room.ts';
 import { isRoomName, roomNameError } from '../protocol/room-name.ts';
@@ -67,6 +68,8 @@ export interface SignallingOptions {
 export interface SignallingServer {
   close(): void;
   connections(): number;
+  /** What it keeps per address (StateEntries): hello buckets, connection and transport counts. */
+  entries(): StateEntries;
 }
 
 type State = 'hello' | 'pending' | 'waiting' | 'room' | 'closed';
@@ -159,6 +162,8 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
   }
 
   const ping = setInterval(() => {
+    // A full bucket is what a new one would be: without this, every address ever seen kept one.
+    for (const [ipKey, bucket] of helloBuckets) if (bucket.full()) helloBuckets.delete(ipKey);
     for (const ws of wss.clients) {
       if (alive.get(ws) === false) {
         ws.terminate();
@@ -350,6 +355,7 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
   opts.server.on('upgrade', onUpgrade);
   return {
     connections: () => wss.clients.size,
+    entries: () => ({ hello_buckets: helloBuckets.size, connection_addresses: byIp.size, transport_addresses: transportsByIp.size }),
     close() {
       clearInterval(ping);
       opts.server.off('upgrade', onUpgrade);

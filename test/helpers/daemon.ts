@@ -62,6 +62,8 @@ export interface StartOptions {
   /** Use --port 0 (default true). */
   anyPort?: boolean;
   timeoutMs?: number;
+  /** Node options before the launcher, e.g. ['--import', PRELOAD] (npm run soak's probe). */
+  nodeArgs?: string[];
 }
 
 function collect(proc: ChildProcess) {
@@ -121,7 +123,7 @@ export async function startConfd(opts: StartOptions = {}): Promise<RunningDaemon
     args.push('--config', file);
   }
   args.push(...(opts.args ?? []));
-  const proc = killOnExit(spawn(process.execPath, [CONFD, ...args], {
+  const proc = killOnExit(spawn(process.execPath, [...(opts.nodeArgs ?? []), CONFD, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, CONFD_CONFIG: '', CONFD_SOCKET: '', CONFD_DATA_DIR: '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -16,7 +16,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import { Device, MediaStreamTrack, RTCRtpCodecParameters, RtpHeader, RtpPacket, serializeAudioLevelIndication, useAbsSendTime, useAudioLevelIndication, useNACK, usePLI, useREMB, useSdesMid, useFIR } from 'msc-node';
 import type { types as msc } from 'msc-node';
-import type { NewConsumerData } from '../../src/protocol/index.ts';
+import type { MediaSource, NewConsumerData } from '../../src/protocol/index.ts';
 import { until } from './wait.ts';
 
 export type Kind = 'audio' | 'video';
@@ -495,13 +495,23 @@ export class SfuClient {
   }
 
   async produce(kind: Kind): Promise<string> {
+    const id = await this.publish(kind, kind === 'audio' ? 'mic' : 'webcam');
+    this.producerIds.set(kind, id);
+    return id;
+  }
+
+  /** A second video producer labelled as a screen share (`producerIds` keeps the camera's). */
+  shareScreen(): Promise<string> {
+    return this.publish('video', 'screen');
+  }
+
+  private async publish(kind: Kind, source: MediaSource): Promise<string> {
     if (!this.sendTransport) throw new Error('no send transport: call joinWithMedia({ produce: [...] })');
     const gen = new RtpGenerator(kind);
-    const producer = await this.sendTransport.produce({ track: gen.track, appData: { source: kind === 'audio' ? 'mic' : 'webcam' } });
+    const producer = await this.sendTransport.produce({ track: gen.track, appData: { source } });
     producer.rtpSender?.onPictureLossIndication.subscribe(() => gen.requestKeyFrame());
     gen.audioLevelId = producer.rtpParameters.headerExtensions?.find((e) => e.uri === 'urn:ietf:params:rtp-hdrext:ssrc-audio-level')?.id ?? null;
     this.generators.set(producer.id, gen);
-    this.producerIds.set(kind, producer.id);
     gen.start();
     return producer.id;
   }
