@@ -13,6 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { announceMissingChromium, HAVE_CHROMIUM, joined, launchChromium, peerId, peerStats, skipWithoutChromium } from './helpers/browser.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
+import { exclusive } from './helpers/exclusive.ts';
 
 announceMissingChromium('adaptive media tests');
 
@@ -57,9 +58,13 @@ const setTabHidden = (page: Page, hidden: boolean) =>
     `${hidden ? "Object.defineProperty(document, 'visibilityState', { configurable: true, value: 'hidden' })" : 'delete document.visibilityState'}; document.dispatchEvent(new Event('visibilitychange'))`,
   );
 
-describe('simulcast, adaptive stream and dynacast in Chromium', { concurrency: false, timeout: 180_000 }, () => {
+// The suite's time includes waiting for the lock (adaptive-shaped may hold it for minutes).
+describe('simulcast, adaptive stream and dynacast in Chromium', { concurrency: false, timeout: 540_000 }, () => {
+  let release: (() => void) | undefined;
   before(async () => {
-    if (HAVE_CHROMIUM) [daemon, browser] = await Promise.all([startConfd(), launchChromium()]);
+    if (!HAVE_CHROMIUM) return;
+    release = await exclusive('adaptive-layers', 300_000);
+    [daemon, browser] = await Promise.all([startConfd(), launchChromium()]);
   });
   after(async () => {
     await browser?.close().catch(() => {});
@@ -67,6 +72,7 @@ describe('simulcast, adaptive stream and dynacast in Chromium', { concurrency: f
       await daemon.stop();
       cleanup(dirname(daemon.dataDir));
     }
+    release?.();
   });
 
   test('small tile gets layer 0, large tile layer 2; a hidden tab is paused and resumed; dynacast turns the top layers off and on', async (t) => {

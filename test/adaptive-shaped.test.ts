@@ -14,11 +14,17 @@ import { cleanup, startConfd, type RunningDaemon } from './helpers/daemon.ts';
 import { joined, launchChromium, peerId } from './helpers/browser.ts';
 import { createNetLab } from './helpers/netlab.ts';
 import { sleep, waitFor } from './helpers/wait.ts';
+import { exclusive } from './helpers/exclusive.ts';
 
 type Consumer = { fromPeer: string; source: string; preferredSpatialLayer: number | null; currentSpatialLayer: number | null; bandwidthLayer: number | null };
 
-test('a receiver capped at 300 kbit/s gets layer 0 and keeps decoding; an unshaped one gets layer 2; the cap lifted, the layer rises', { timeout: 240_000 }, async () => {
-  const lab = await createNetLab();
+test('a receiver capped at 300 kbit/s gets layer 0 and keeps decoding; an unshaped one gets layer 2; the cap lifted, the layer rises', { timeout: 540_000 }, async () => {
+  // Alone among the adaptive-layer tests (exclusive.ts says why); the timeout includes waiting for it.
+  const release = await exclusive('adaptive-layers', 300_000);
+  const lab = await createNetLab().catch((e: unknown) => {
+    release();
+    throw e;
+  });
   let d: RunningDaemon | undefined;
   const browsers: Browser[] = [];
   const pages: Page[] = [];
@@ -89,5 +95,6 @@ test('a receiver capped at 300 kbit/s gets layer 0 and keeps decoding; an unshap
       cleanup(dirname(d.dataDir));
     }
     await lab.close();
+    release();
   }
 });
