@@ -251,7 +251,7 @@ export async function sfu(o: SectionOptions): Promise<SectionResult> {
   const workerDelta = (w: WaveResult) => w.rss.workerAfter - w.rss.workerBefore;
   const daemonHow = `a confd from test/helpers startConfd (mediasoup.workers 1); a werift publisher (Opus ${fmt(sc.publisher.audioPps)} + VP8 ${fmt(sc.publisher.videoPps)} pkt/s) and N werift subscribers (msc-node: ICE, DTLS, SRTP in Node, this process), each from its own 127.0.x.y`;
   const steadyText = (w: WaveResult) =>
-    `${w.peers} subscribers (${w.withMedia} with media on every consumer), ${w.consumers} consumers: Node ${pct(w.steady!.node)} of a core, worker ${pct(w.steady!.worker)} (publisher alone: ${pct(w.baseline!.node)} / ${pct(w.baseline!.worker)}); bench ${w.steady!.bench.toFixed(2)} cores, others ${w.steady!.others.toFixed(2)}`;
+    `after ${fmt((w.steady!.settleMs ?? 0) / 1000)} s for the joins' work to settle, ${w.peers} subscribers (${w.withMedia} with media on every consumer), ${w.consumers} consumers: Node ${pct(w.steady!.node)} of a core, worker ${pct(w.steady!.worker)} (publisher alone: ${pct(w.baseline!.node)} / ${pct(w.baseline!.worker)}); bench ${w.steady!.bench.toFixed(2)} cores, others ${w.steady!.others.toFixed(2)}`;
 
   const rows: Row[] = [
     ...rampRows(plain),

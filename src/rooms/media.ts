@@ -110,6 +110,24 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     return peer.home;
   };
 
+  /**
+   * The receiving link's estimate (a bwe trace, about once a second per transport) matters only to
+   * simulcast consumers, whose layers adaptive.ts fits to it: traced while the transport has one, so
+   * that a room of single-layer streams costs Node nothing at rest.
+   */
+  const layeredOn = new WeakMap<types.Transport, number>();
+  function traceEstimateWhile(transport: types.Transport, consumer: types.Consumer): void {
+    if (consumer.type !== 'simulcast') return;
+    const n = (layeredOn.get(transport) ?? 0) + 1;
+    layeredOn.set(transport, n);
+    if (n === 1) void transport.enableTraceEvent(['bwe']).catch(() => {});
+    consumer.observer.once('close', () => {
+      const left = (layeredOn.get(transport) ?? 1) - 1;
+      layeredOn.set(transport, left);
+      if (left === 0 && !transport.closed) void transport.enableTraceEvent([]).catch(() => {});
+    });
+  }
+
   async function consume(consumerPeer: Peer, producerPeer: Peer, producer: types.Producer): Promise<void> {
     if (!consumerPeer.rtpCapabilities || !consumerPeer.home || !producerPeer.home) return;
     const transport = [...consumerPeer.transports.values()].find((t) => (t.appData as { consuming?: boolean }).consuming);
@@ -147,6 +165,7 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
     consumerPeer.consumers.set(consumer.id, consumer);
     home.worker.consumers++;
     const a = adaptive.track(consumer, producer);
+    traceEstimateWhile(transport, consumer);
     consumer.observer.once('close', () => {
       consumerPeer.consumers.delete(consumer.id);
       home.worker.consumers = Math.max(0, home.worker.consumers - 1);
@@ -219,12 +238,12 @@ export function createRoomMedia(ctx: MediaContext): RoomMedia {
       }
       peer.transports.set(transport.id, transport);
       if (d.consuming) {
-        // mediasoup's transport-cc estimate of this receiver's link, for the layer allocation.
+        // mediasoup's transport-cc estimate of this receiver's link, for the layer allocation (traced
+        // only while a simulcast consumer is there to share it: traceEstimateWhile).
         transport.on('trace', (t) => {
           const bps = t.type === 'bwe' ? (t.info as { availableBitrate?: unknown }).availableBitrate : undefined;
           if (typeof bps === 'number' && bps > 0) adaptive.onEstimate(peer, transport, bps);
         });
-        await transport.enableTraceEvent(['bwe']).catch(() => {});
       }
       transport.on('dtlsstatechange', (state) => {
         if (state === 'failed' || state === 'closed') log.debug({ peer: peer.id, state }, 'transport dtls state');
