@@ -197,6 +197,13 @@ interface Cycle {
   liftAt: number;
   endAt: number;
   adaptMs: number | null;
+  /**
+   * Where the time to adapt went: cap -> the server's bandwidth ceiling at layer 0 (the estimate fell);
+   * -> the server forwarding layer 0 (a key frame of it arrived); the rest of adaptMs is waiting for
+   * frames to be decoded steadily (the receiver recovering from the losses).
+   */
+  ceilingMs: number | null;
+  forwardMs: number | null;
   /** Longest gap between decoded-frame increments after adapting, until the cap was lifted. */
   freezeAfterMs: number | null;
   /** Chromium's own counts after adapting. */
@@ -276,6 +283,8 @@ function analyseCycle(s: Sample[], gaps: [number, number][], m: { capAt: number;
     }
   }
   const at = (t: number) => s.reduce((a, x) => (Math.abs(x.t - t) < Math.abs(a.t - t) ? x : a), s[0]!);
+  const ceilingAt = capped.find((x) => x.weakC?.bandwidthLayer === 0)?.t;
+  const forwardAt = capped.find((x) => x.weakC?.currentSpatialLayer === 0)?.t;
   const freezes = (a: Sample, b: Sample) => ({ count: b.weak.freezeCount - a.weak.freezeCount, s: b.weak.freezeS - a.weak.freezeS });
   const lifted = s.filter((x) => x.t >= liftAt && x.t <= endAt);
   const top = lifted.find((x) => x.weakC?.currentSpatialLayer === 2);
@@ -285,6 +294,8 @@ function analyseCycle(s: Sample[], gaps: [number, number][], m: { capAt: number;
     liftAt,
     endAt,
     adaptMs: adaptAt === null ? null : adaptAt - capAt,
+    ceilingMs: ceilingAt === undefined ? null : ceilingAt - capAt,
+    forwardMs: forwardAt === undefined ? null : forwardAt - capAt,
     freezeAfterMs: adaptAt === null ? null : longestGap(s, adaptAt, liftAt),
     chromeFreezesAfter: adaptAt === null ? null : freezes(at(adaptAt), at(liftAt)),
     gapWholeCapMs: longestGap(s, capAt, liftAt),
@@ -572,8 +583,8 @@ async function run(o: SectionOptions): Promise<SectionResult> {
       name: `time to adapt after a ${CAP_KBIT} kbit/s cap (weak receiver)`,
       value: medianOf(vals((c) => s(c.adaptMs))),
       unit: 's',
-      detail: `per cycle: ${spread(vals((c) => s(c.adaptMs)), 's')}; median shown`,
-      note: `${method1} From the cap being applied to the first sample where the server forwards layer 0 to the weak receiver and its decoded-frame count then grows at least every ${STEADY_GAP_MS} ms for ${STEADY_MS / 1000} s (resolution ~${SAMPLE_MS} ms).`,
+      detail: `per cycle: ${spread(vals((c) => s(c.adaptMs)), 's')}; median shown. Where it went, per cycle (estimate fell to layer 0's ceiling / server forwarding layer 0 / decoding steadily): ${a.cycles.map((c) => [c.ceilingMs, c.forwardMs, c.adaptMs].map((x) => (x === null ? 'n/a' : fmt(x / 1000))).join(' / ')).join('; ')} s`,
+      note: `${method1} From the cap being applied to the first sample where the server forwards layer 0 to the weak receiver and its decoded-frame count then grows at least every ${STEADY_GAP_MS} ms for ${STEADY_MS / 1000} s (resolution ~${SAMPLE_MS} ms). The three stages tell a slow cycle's cause: a late ceiling is the estimator (mediasoup's GoogCC on transport-cc feedback), a late layer 0 is its key frame (lost behind the queue of the top layer's packets), late steady decoding is the receiver recovering.`,
     },
     {
       name: 'longest freeze after adapting (weak receiver, capped)',

@@ -92,6 +92,8 @@ interface Ran {
   disturbed?: boolean;
   /** The disturbance that made it run a second time. */
   retriedAfter?: string;
+  /** Wall time of the section, both runs included (where a slow machine's bench time goes). */
+  ms: number;
 }
 
 const disturbedText = (r: Ran) => `Section disturbed twice (a second run after a disturbance was disturbed too), no figures: \`${md(r.error ?? '')}\`. Run it alone with \`npm run bench -- --only ${r.section.id}\`.`;
@@ -111,7 +113,7 @@ function markdown(opts: { quick: boolean; ms: number; machine: [string, string][
   if (disturbed.length > 0) out.push(`**Disturbed:** ${disturbed.map((r) => `"${r.section.title}"`).join(', ')} (no figures: see the section).`, '');
   for (const r of results) {
     const { section, result, error } = r;
-    out.push(`## ${section.title}`, '');
+    out.push(`## ${section.title}`, '', `Section time: ${fmt(r.ms / 1000)} s.`, '');
     if (r.disturbed) {
       out.push(disturbedText(r), '');
       continue;
@@ -210,18 +212,21 @@ async function main(): Promise<void> {
   for (const section of SECTIONS) {
     if (opts.only && !opts.only.has(section.id)) continue;
     log(`section ${section.id}`);
+    const s0 = performance.now();
     const outcome = await runSection(section.id, section.run, { quick: opts.quick, log });
+    const ms = performance.now() - s0;
+    log(`section ${section.id} took ${fmt(ms / 1000)} s`);
     if (outcome.status === 'ok') {
-      results.push({ section, result: outcome.result, retriedAfter: outcome.retriedAfter });
+      results.push({ section, result: outcome.result, retriedAfter: outcome.retriedAfter, ms });
       printTable(section.title, outcome.result.rows);
       if (outcome.retriedAfter) console.log(`\n(measured in a second run: the first was disturbed: ${outcome.retriedAfter})`);
       for (const n of outcome.result.notes ?? []) console.log(`\n${n}`);
     } else if (outcome.status === 'disturbed') {
-      results.push({ section, result: null, error: outcome.error, disturbed: true });
+      results.push({ section, result: null, error: outcome.error, disturbed: true, ms });
       console.log(`\n## ${section.title}\nDISTURBED twice, no figures: first ${outcome.first}; then ${outcome.error}`);
     } else {
       console.error(`section ${section.id} failed: ${outcome.stack}`);
-      results.push({ section, result: null, error: outcome.error });
+      results.push({ section, result: null, error: outcome.error, ms });
       process.exitCode = 1;
     }
   }

@@ -6,6 +6,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startConfd, runConfd, confctl, tempDir, cleanup, CONFD, parseLogLines } from './helpers/daemon.ts';
 import { until } from './helpers/wait.ts';
+import { connect, joinPeer } from './helpers/sfu-client.ts';
+import { CLOSE_CODES } from '../src/protocol/close-codes.ts';
 
 async function get(url: string): Promise<{ status: number; body: any }> {
   const r = await fetch(url);
@@ -191,4 +193,20 @@ test('secrets never reach the log: passwords, tokens, configured secrets', async
     await d.stop();
     cleanup(join(d.dataDir, '..'));
   }
+});
+
+test('SIGTERM: every connection is told `shutdown` (close 4005, rejoin) before it closes, in a room or not yet', async () => {
+  const d = await startConfd();
+  const inRoom = await joinPeer(d.http, { room: 'stopping' });
+  const noHello = await connect(d.http, { room: 'stopping', hello: null });
+  assert.equal(await d.stop('SIGTERM'), 0);
+  for (const [who, c] of [['in the room', inRoom], ['before its hello', noHello]] as const) {
+    const info = await c.closed;
+    assert.equal(info.code, CLOSE_CODES.shutdown, `${who}: ${JSON.stringify(info)}`);
+    const told = c.notifications('disconnected');
+    assert.equal(told.length, 1, `${who}: ${JSON.stringify(c.messages)}`);
+    assert.equal(told[0].reason, 'shutdown');
+    assert.equal(told[0].rejoin, true, 'the page comes back by itself when the daemon is up again');
+  }
+  cleanup(join(d.dataDir, '..'));
 });

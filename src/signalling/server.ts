@@ -32,6 +32,8 @@ const PING_INTERVAL_MS = 15_000;
 const MAX_CONNECTIONS_PER_IP = 64;
 /** The first message (`hello`, with the credentials) must come within this time. */
 const HELLO_TIMEOUT_MS = 10_000;
+/** At shutdown, how long a connection has to answer the close before it is cut. */
+const SHUTDOWN_CLOSE_MS = 2_000;
 /**
  * Hellos per address (server.joinRate, default 20/s, burst 100): enough for a whole office behind one
  * NAT joining at the start of a meeting. A hello costs a credential check, a room's door and a
@@ -66,7 +68,8 @@ export interface SignallingOptions {
 }
 
 export interface SignallingServer {
-  close(): void;
+  /** Tells every connection `shutdown` and closes it (at most SHUTDOWN_CLOSE_MS for an unanswered close). */
+  close(): Promise<void>;
   connections(): number;
   /** What it keeps per address (StateEntries): hello buckets, connection and transport counts. */
   entries(): StateEntries;
@@ -356,10 +359,18 @@ export function startSignalling(opts: SignallingOptions): SignallingServer {
   return {
     connections: () => wss.clients.size,
     entries: () => ({ hello_buckets: helloBuckets.size, connection_addresses: byIp.size, transport_addresses: transportsByIp.size }),
-    close() {
+    async close() {
       clearInterval(ping);
       opts.server.off('upgrade', onUpgrade);
-      for (const ws of wss.clients) ws.terminate();
+      // Told why (a page reconnects by itself once the daemon is back), then let go; one that does not
+      // answer the close in SHUTDOWN_CLOSE_MS is cut, so that it cannot hold the shutdown up.
+      const open = [...wss.clients];
+      for (const ws of open) closeWith(ws, CLOSE_CODES.shutdown, 'shutdown', USER_MESSAGES.shutdown, true);
+      const cut = setTimeout(() => {
+        for (const ws of open) ws.terminate();
+      }, SHUTDOWN_CLOSE_MS);
+      await Promise.all(open.map((ws) => (ws.readyState === ws.CLOSED ? null : new Promise((r) => ws.once('close', r)))));
+      clearTimeout(cut);
       wss.close();
     },
   };
