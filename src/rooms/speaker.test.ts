@@ -39,3 +39,20 @@ test('the announced speaker leaving clears it; others leaving change only who sp
   assert.equal(s.announced, null);
   assert.deepEqual(s.dominant('ann'), {}, 'a peer id that comes back must be heard again');
 });
+
+test('the speaker leaving frees the floor: the next dominant must be heard again, unless speaking now', () => {
+  const s = new SpeakerTracker();
+  s.levels(['ann', 'bob']);
+  s.dominant('bob');
+  s.dominant('ann');
+  s.levels([]);
+  assert.deepEqual(s.left('ann'), { speaker: null });
+  assert.deepEqual(s.dominant('bob'), {}, 'bob spoke before, but not since the floor was freed');
+  assert.deepEqual(s.levels(['bob']), { speaking: ['bob'], speaker: 'bob' }, 'heard again: announced');
+
+  const t = new SpeakerTracker();
+  t.levels(['ann', 'bob']);
+  t.dominant('ann');
+  assert.deepEqual(t.left('ann'), { speaking: ['bob'], speaker: null });
+  assert.deepEqual(t.dominant('bob'), { speaker: 'bob' }, 'bob is speaking right now');
+});

@@ -10,7 +10,8 @@
  *
  * The ActiveSpeakerObserver names a dominant speaker as soon as it has producers, before anyone said a
  * word (the first one added, or the only one). So a dominant speaker is announced only once the level
- * observer has heard that peer above the threshold: until someone speaks, the page keeps its grid.
+ * observer has heard that peer above the threshold: until someone speaks, the page keeps its grid. When
+ * the announced speaker leaves, the floor stays free until someone is heard again.
  */
 
 /** Average level over an interval that counts as speaking (speech is about -20 to -40 dBov, a quiet room -60 and below). */
@@ -72,6 +73,10 @@ export class SpeakerTracker {
     if (this.#announced === peerId) {
       this.#announced = null;
       out.speaker = null;
+      // The floor is free: the observer names a new dominant speaker at once, in silence if need be, so
+      // only those speaking now or heard from now on may take it (not whoever spoke minutes ago).
+      this.#heard.clear();
+      for (const id of this.#speaking) this.#heard.add(id);
     }
     return out;
   }
