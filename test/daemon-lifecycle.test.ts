@@ -210,3 +210,30 @@ test('SIGTERM: every connection is told `shutdown` (close 4005, rejoin) before i
   }
   cleanup(join(d.dataDir, '..'));
 });
+
+test('SIGTERM while starting (at its first log line): the daemon starts, then stops cleanly (exit 0), nothing left locked', async () => {
+  const cwd = tempDir();
+  // A public-looking URL makes the first log line a warning, written before the daemon starts.
+  writeFileSync(join(cwd, 'config.json'), JSON.stringify({ server: { port: 0, publicUrl: 'http://meet.example.org' }, mediasoup: { workers: 1 } }));
+  const proc = spawn(process.execPath, [CONFD, 'start', '--config', join(cwd, 'config.json'), '--data-dir', join(cwd, 'data'), '--socket', join(cwd, 'confd.sock')], {
+    cwd,
+    env: { ...process.env, CONFD_CONFIG: '', CONFD_DATA_DIR: '', CONFD_SOCKET: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout.setEncoding('utf8').on('data', (s: string) => {
+    if (out === '') proc.kill('SIGTERM');
+    out += s;
+  });
+  const code = await new Promise<number | null>((r) => proc.once('exit', (c) => r(c)));
+  try {
+    assert.equal(code, 0, `exit ${code}, log:\n${out}`);
+    const msgs = parseLogLines(out).map((l) => l.msg);
+    assert.ok(msgs.includes('shutting down once started') || msgs.includes('shutting down'), out);
+    assert.equal(msgs.at(-1), 'stopped', out);
+    assert.equal(existsSync(join(cwd, 'confd.sock')), false, 'socket removed');
+    assert.equal(existsSync(join(cwd, 'data', 'confd.pid')), false, 'lock released');
+  } finally {
+    cleanup(cwd);
+  }
+});

@@ -4,6 +4,7 @@ import { reachabilityWarnings, readLocalPortRange } from '../config/reachability
 import { redactConfig } from '../config/redact.ts';
 import { isConfdError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import type { Daemon } from '../daemon.ts';
 import { VERSION } from '../version.ts';
 import { UsageError } from './usage-error.ts';
 import { readNewPassword, PasswordMismatch } from './password-input.ts';
@@ -24,11 +25,37 @@ async function start(flags: ConfigFlags): Promise<void> {
     throw e;
   }
   const log = createLogger(config.log.level);
+  // The handlers come first: mediasoup adds and the worker pool removes a SIGTERM listener while the
+  // daemon starts, and a signal that finds none kills the process outright (no shutdown, exit by signal).
+  // A signal during start-up stops the daemon as soon as it is up.
+  let daemon: Daemon | undefined;
+  let stopping = false;
+  const stop = (d: Daemon) =>
+    d
+      .stop()
+      .then(() => {
+        log.info('stopped');
+        process.exit(0);
+      })
+      .catch((e: unknown) => {
+        log.fatal({ err: e }, 'error while stopping');
+        process.exit(1);
+      });
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal during shutdown: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, daemon ? 'shutting down' : 'shutting down once started');
+    if (daemon) void stop(daemon);
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
   // Warnings, not errors: a public-looking config on a test box is legitimate, and the log is where a
   // sysadmin looks when guests see the page but get no media.
   for (const w of reachabilityWarnings(config, { ephemeralPorts: readLocalPortRange() })) log.warn({ key: w.key, fix: w.fix }, w.problem);
   const { startDaemon } = await import('../daemon.ts');
-  let daemon;
   try {
     daemon = await startDaemon(config, log);
   } catch (e) {
@@ -39,28 +66,7 @@ async function start(flags: ConfigFlags): Promise<void> {
     log.fatal({ err: e }, 'confd failed to start');
     fail(`failed to start: ${(e as Error).message}`, 1);
   }
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal during shutdown: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    daemon
-      .stop()
-      .then(() => {
-        log.info('stopped');
-        process.exit(0);
-      })
-      .catch((e: unknown) => {
-        log.fatal({ err: e }, 'error while stopping');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  if (stopping) void stop(daemon);
   process.on('uncaughtException', (e) => {
     // Unknown state: log it and exit non-zero so systemd restarts a clean process.
     log.fatal({ err: e }, 'uncaught exception');
