@@ -34,7 +34,7 @@ async function assertReceives(consumer: SfuClient, publishers: SfuClient[], minP
   }
 }
 
-describe('media between Node peers', { timeout: 90_000 }, () => {
+describe('media between Node peers', { timeout: 240_000 }, () => {
   let d: RunningDaemon;
   const clients: SfuClient[] = [];
 

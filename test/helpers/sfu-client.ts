@@ -17,7 +17,7 @@ import WebSocket from 'ws';
 import { Device, MediaStreamTrack, RTCRtpCodecParameters, RtpHeader, RtpPacket, serializeAudioLevelIndication, useAbsSendTime, useAudioLevelIndication, useNACK, usePLI, useREMB, useSdesMid, useFIR } from 'msc-node';
 import type { types as msc } from 'msc-node';
 import type { MediaSource, NewConsumerData } from '../../src/protocol/index.ts';
-import { until } from './wait.ts';
+import { until, WAIT_MS } from './wait.ts';
 
 export type Kind = 'audio' | 'video';
 
@@ -636,7 +636,7 @@ export async function joinPeer(baseUrl: string, o: ConnectOptions & { produce?: 
 }
 
 /** Waits until `c` has `n` open consumers, each with at least `min` more intact packets than now. */
-export async function receiving(c: SfuClient, n: number, min = 15, timeoutMs = 15_000): Promise<void> {
+export async function receiving(c: SfuClient, n: number, min = 15, timeoutMs = WAIT_MS): Promise<void> {
   const live = () => [...c.consumers.values()].filter((s) => !s.closed);
   const base = new Map(live().map((s) => [s.id, s.unique.size]));
   await until(

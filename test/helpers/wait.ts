@@ -4,8 +4,15 @@ import { setTimeout as pause } from 'node:timers/promises';
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => pause(ms);
 
+/**
+ * How long a wait may take by default: a bound for a hang, not an expectation. A CI machine runs two
+ * test files at once and can be 3-4x slower than a desk; werift's ICE and DTLS (pure JS) beside an
+ * argon2 burst took over 15 s there.
+ */
+export const WAIT_MS = 45_000;
+
 /** Resolves once `pred` holds (polled every `everyMs`); rejects naming `what` after `timeoutMs`. */
-export async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000, everyMs = 25): Promise<void> {
+export async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = WAIT_MS, everyMs = 25): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await pred())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -17,7 +24,7 @@ export async function until(pred: () => boolean | Promise<boolean>, what: string
  * `until` for a value: reads it (every 200 ms) until `ok` accepts it and resolves with it; the timeout's
  * error shows the last value read.
  */
-export async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = WAIT_MS): Promise<T> {
   let last: T | undefined;
   try {
     await until(async () => ok((last = await read())), what, timeoutMs, 200);
