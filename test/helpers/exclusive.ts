@@ -11,21 +11,12 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sleep } from './wait.ts';
+import { pidAlive, sleep } from './wait.ts';
 
 const held = new Set<string>();
 process.once('exit', () => {
   for (const dir of held) rmSync(dir, { recursive: true, force: true });
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Waits (up to `maxWaitMs`) for the lock `name`, then holds it until the returned release is called. */
 export async function exclusive(name: string, maxWaitMs = 15 * 60_000): Promise<() => void> {
@@ -50,7 +41,7 @@ export async function exclusive(name: string, maxWaitMs = 15 * 60_000): Promise<
     } catch {
       /* being written or removed: look again */
     }
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+    if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) {
       rmSync(dir, { recursive: true, force: true });
       continue;
     }
