@@ -9,6 +9,7 @@ import { loadavg } from 'node:os';
 import type { RunningDaemon } from '../../test/helpers/daemon.ts';
 import { readMetrics, stateEntries } from '../../test/helpers/metrics.ts';
 import { processRss } from '../load/proc.ts';
+import { childProcesses } from '../../test/helpers/children.ts';
 import type { Figure } from './report.ts';
 
 const MiB = 2 ** 20;
@@ -47,21 +48,6 @@ const rssMiB = (pid: number): number | null => {
   }
 };
 
-/** Child processes of `ppid` by command name (e.g. mediasoup-worker, ffmpeg). */
-export function children(ppid: number): { pid: number; comm: string }[] {
-  const out: { pid: number; comm: string }[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(readFileSync(`/proc/${d}/stat`, 'utf8'));
-      if (m && Number(m[2]) === ppid) out.push({ pid: Number(d), comm: m[1]! });
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return out;
-}
-
 /** The workers' pids in pool order (worker 0, 1, ...), from the admin socket. */
 export async function workerPids(d: RunningDaemon): Promise<number[]> {
   const r = await d.admin('GET', '/v1/status');
@@ -87,7 +73,7 @@ export async function readFigures(d: RunningDaemon, probeFile: string): Promise<
     handles: total === null ? null : total - refTimers,
     rooms: m('confd_rooms'),
     peers: m('confd_peers'),
-    ffmpeg: children(pid).filter((c) => c.comm === 'ffmpeg').length,
+    ffmpeg: childProcesses(pid).filter((c) => c.comm === 'ffmpeg').length,
     load1: loadavg()[0]!,
   };
   // confd_state_entries by kind: the table shows their sum, the JSON each kind.

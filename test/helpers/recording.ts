@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { childProcesses } from './children.ts';
 
 export const HAVE_FFMPEG = existsSync('/usr/bin/ffmpeg') && existsSync('/usr/bin/ffprobe');
 
@@ -14,11 +15,10 @@ export function ffprobe(file: string): { duration: number; streams: string[] } {
 /** ffmpeg children of process `parent` (a daemon's recorders), with the file each writes (its last argument). */
 export function ffmpegChildren(parent: number): { pid: number; file: string }[] {
   const out: { pid: number; file: string }[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
+  for (const c of childProcesses(parent)) {
+    if (c.comm !== 'ffmpeg') continue;
     try {
-      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(readFileSync(`/proc/${d}/stat`, 'utf8'));
-      if (m && m[1] === 'ffmpeg' && Number(m[2]) === parent) out.push({ pid: Number(d), file: readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean).pop()! });
+      out.push({ pid: c.pid, file: readFileSync(`/proc/${c.pid}/cmdline`, 'utf8').split('\0').filter(Boolean).pop()! });
     } catch {
       /* gone */
     }
